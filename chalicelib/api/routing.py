@@ -1,0 +1,154 @@
+"""``api_route``: one decorator that registers a Chalice route, validates its input with pydantic,
+maps errors to ``{"error", "error_description"}`` and records what the OpenAPI document needs."""
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from chalice import Blueprint, Response
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.api.auth import api_key_auth
+from chalicelib.config import Settings
+from chalicelib.errors import ApiError, InvalidJson, PayloadTooLarge, ValidationFailed
+from chalicelib.observability import logger
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    summary: str
+    tag: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    public: bool = False
+
+
+@dataclass
+class ApiRequest:
+    account_id: int
+    body: Any
+    raw_body: Any
+    query: Any
+    headers: dict[str, str]
+
+
+def json_response(body: Any, status_code: int = 200) -> Response:
+    if isinstance(body, BaseModel):
+        body = body.model_dump(mode="json", exclude_none=False)
+    return Response(body=json.dumps(body), status_code=status_code,
+                    headers={"Content-Type": "application/json"})
+
+
+def error_response(error: ApiError) -> Response:
+    return json_response(error.to_body(), error.status_code)
+
+
+def describe_validation_error(error: ValidationError, prefix: str = "") -> ValidationFailed:
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"] if part != "__root__")
+    name = prefix + location if location else (prefix.rstrip(".") or "body")
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown field"
+    elif first["type"] == "missing":
+        message = "field required"
+    return ValidationFailed(f"{name}: {message}", field=name)
+
+
+def parse_body(model: type[BaseModel], raw: bytes | None) -> tuple[BaseModel, Any]:
+    settings = Settings.from_env()
+    if raw and len(raw) > settings.max_body_bytes:
+        raise PayloadTooLarge(f"request body is larger than {settings.max_body_bytes} bytes")
+    if not raw or not raw.strip():
+        raise InvalidJson("request body is empty; send a JSON object")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InvalidJson(f"request body is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise ValidationFailed("request body must be a JSON object", field="body")
+    try:
+        return model.model_validate(data), data
+    except ValidationError as error:
+        raise describe_validation_error(error) from None
+
+
+def parse_query(model: type[BaseModel], params: dict[str, str] | None) -> BaseModel:
+    try:
+        return model.model_validate({k: v for k, v in (params or {}).items() if v != ""})
+    except ValidationError as error:
+        raise describe_validation_error(error) from None
+
+
+def parse_id(name: str, value: str) -> int:
+    if not value.isascii() or not value.isdigit() or len(value) > 16 or int(value) < 1:
+        raise ValidationFailed(f"{name} must be a positive integer", field=name)
+    return int(value)
+
+
+def api_route(bp: Blueprint, path: str, method: str, spec: RouteSpec) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(handler)
+        def view(**path_args: str) -> Response:
+            request = bp.current_request
+            try:
+                ids = {name: parse_id(name, value) for name, value in path_args.items()}
+                body = raw = None
+                if spec.body is not None:
+                    body, raw = parse_body(spec.body, request.raw_body)
+                query = parse_query(spec.query, request.query_params) if spec.query else None
+                context = request.context.get("authorizer") or {}
+                api_request = ApiRequest(
+                    account_id=int(context.get("principalId", 0)), body=body, raw_body=raw,
+                    query=query, headers=dict(request.headers),
+                )
+                result = handler(api_request, **ids)
+            except ApiError as error:
+                return error_response(error)
+            if isinstance(result, Response):
+                return result
+            status = next(iter(spec.responses), 200)
+            if isinstance(result, tuple):
+                result, status = result
+            return json_response(result, status)
+
+        view.openapi = spec  # type: ignore[attr-defined]
+        bp.route(path, methods=[method], authorizer=None if spec.public else api_key_auth)(view)
+        return view
+
+    return decorate
+
+
+CHALICE_ERROR_CODES = {
+    "MethodNotAllowedError": "method_not_allowed",
+    "UnsupportedMediaType": "unsupported_media_type",
+    "BadRequest": "bad_request",
+    "BadRequestError": "bad_request",
+    "InternalServerError": "internal_error",
+}
+
+
+def normalize_error_response(response: Response) -> Response:
+    """Give Chalice's own errors (405, 415, 500...) our JSON error shape."""
+    body = response.body
+    if isinstance(body, dict) and "Code" in body and "Message" in body:
+        code = CHALICE_ERROR_CODES.get(body["Code"], "error")
+        if response.status_code >= 500:
+            logger.error("unhandled error", extra={"code": body["Code"]})
+            description = "an internal error occurred; it has been logged"
+        else:
+            description = body["Message"]
+        return Response(body=json.dumps({"error": code, "error_description": description}),
+                        status_code=response.status_code,
+                        headers={**response.headers, "Content-Type": "application/json"})
+    return response
+
+
+def install_error_middleware(app: Any) -> None:
+    @app.middleware("http")
+    def error_shape(event: Any, get_response: Callable[[Any], Response]) -> Response:
+        return normalize_error_response(get_response(event))

@@ -1,0 +1,159 @@
+"""PynamoDB models: the single source of truth for every table's key schema.
+
+``infra/`` derives the CloudFormation tables from these classes and the local stack creates the
+same tables in the embedded AWS, so the two can never drift apart. Every item that belongs to a
+customer carries its ``account_id`` in its key, which is how tenant isolation is enforced.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from pynamodb.attributes import (
+    BinaryAttribute,
+    JSONAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.config import Settings, physical_table_name
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _meta(suffix: str) -> type:
+    settings = Settings.from_env()
+    name = physical_table_name(suffix)
+
+    class Meta:
+        table_name = name
+        region = settings.region
+        billing_mode = "PAY_PER_REQUEST"
+
+    return Meta
+
+
+class Account(Model):
+    Meta = _meta("accounts")
+    account_id = NumberAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute(default=utcnow)
+
+
+class ApiKey(Model):
+    """An API key, stored only as its SHA-256 digest."""
+
+    Meta = _meta("api-keys")
+    key_hash = UnicodeAttribute(hash_key=True)
+    account_id = NumberAttribute()
+    prefix = UnicodeAttribute()
+    name = UnicodeAttribute(default="default")
+    created_at = UTCDateTimeAttribute(default=utcnow)
+
+
+class Sequence(Model):
+    """Atomic integer sequences, one item per kind of id."""
+
+    Meta = _meta("sequences")
+    name = UnicodeAttribute(hash_key=True)
+    value = NumberAttribute(default=0)
+
+
+class Agent(Model):
+    Meta = _meta("agents")
+    account_id = NumberAttribute(hash_key=True)
+    agent_id = NumberAttribute(range_key=True)
+    name = UnicodeAttribute()
+    config = JSONAttribute()
+    created_at = UTCDateTimeAttribute(default=utcnow)
+    updated_at = UTCDateTimeAttribute(default=utcnow)
+
+
+class PostCallAction(Model):
+    """One delivery channel of an agent. ``agent_key`` is ``"{account_id}#{agent_id}"``."""
+
+    Meta = _meta("post-call-actions")
+    agent_key = UnicodeAttribute(hash_key=True)
+    action_id = NumberAttribute(range_key=True)
+    account_id = NumberAttribute()
+    agent_id = NumberAttribute()
+    type = UnicodeAttribute()
+    config = JSONAttribute()
+    sealed_secrets = BinaryAttribute(null=True, legacy_encoding=False)
+    created_at = UTCDateTimeAttribute(default=utcnow)
+    updated_at = UTCDateTimeAttribute(default=utcnow)
+
+
+class IdempotencyRecord(Model):
+    """Remembers the answer to a request sent with an ``Idempotency-Key`` for 24 hours."""
+
+    Meta = _meta("idempotency")
+    key = UnicodeAttribute(hash_key=True)
+    request_hash = UnicodeAttribute()
+    response = JSONAttribute()
+    status_code = NumberAttribute()
+    expires_at = TTLAttribute()
+
+
+class UniqueClaim(Model):
+    """Guards a uniqueness rule (e.g. one import per phone number and account) inside a transaction."""
+
+    Meta = _meta("unique-claims")
+    claim = UnicodeAttribute(hash_key=True)
+    owner = UnicodeAttribute()
+
+
+class PhoneNumber(Model):
+    Meta = _meta("phone-numbers")
+    account_id = NumberAttribute(hash_key=True)
+    phone_number_id = NumberAttribute(range_key=True)
+    number = UnicodeAttribute()
+    provider = UnicodeAttribute()
+    name = UnicodeAttribute(null=True)
+    agent_id = NumberAttribute(null=True)
+    settings = JSONAttribute(default=dict)
+    sealed_credentials = BinaryAttribute(null=True, legacy_encoding=False)
+    created_at = UTCDateTimeAttribute(default=utcnow)
+
+
+class CallsByAgent(GlobalSecondaryIndex["Call"]):
+    class Meta:
+        index_name = "by-agent"
+        projection = AllProjection()
+
+    agent_key = UnicodeAttribute(hash_key=True)
+    call_id = NumberAttribute(range_key=True)
+
+
+class Call(Model):
+    Meta = _meta("calls")
+    account_id = NumberAttribute(hash_key=True)
+    call_id = NumberAttribute(range_key=True)
+    agent_key = UnicodeAttribute()
+    agent_id = NumberAttribute()
+    to_number = UnicodeAttribute()
+    from_number_id = NumberAttribute(null=True)
+    status = UnicodeAttribute()
+    call_context = JSONAttribute(default=dict)
+    details = JSONAttribute(default=dict)
+    created_at = UTCDateTimeAttribute(default=utcnow)
+    updated_at = UTCDateTimeAttribute(default=utcnow)
+    by_agent = CallsByAgent()
+
+
+ALL_MODELS: tuple[type[Model], ...] = (
+    Account,
+    ApiKey,
+    Sequence,
+    Agent,
+    PostCallAction,
+    IdempotencyRecord,
+    UniqueClaim,
+    PhoneNumber,
+    Call,
+)

@@ -1,0 +1,92 @@
+"""Agents: create, read, update, delete; account-scoped."""
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.exceptions import TransactWriteError
+
+from chalicelib.db.paging import page_of
+from chalicelib.db.models import Agent, PhoneNumber, PostCallAction, utcnow
+from chalicelib.db.sequences import next_id
+from chalicelib.db.transactions import transaction
+from chalicelib.domain import post_call_actions
+from chalicelib.errors import Conflict, NotFound
+from chalicelib.schemas.agents import AgentCreate, AgentList, AgentOut, AgentUpdate
+from chalicelib.schemas.common import Page
+from chalicelib.schemas.post_call_actions import ActionCreate
+
+MAX_TRANSACTION_ITEMS = 100
+
+
+def agent_key(account_id: int, agent_id: int) -> str:
+    return f"{account_id}#{agent_id}"
+
+
+def get_agent(account_id: int, agent_id: int) -> Agent:
+    try:
+        return Agent.get(account_id, agent_id)
+    except Agent.DoesNotExist:
+        raise NotFound(f"agent {agent_id} not found", field="agent_id") from None
+
+
+def to_out(agent: Agent) -> AgentOut:
+    return AgentOut(id=agent.agent_id, name=agent.name, created_at=agent.created_at,
+                    updated_at=agent.updated_at, **agent.config)
+
+
+def create_agent(account_id: int, body: AgentCreate) -> AgentOut:
+    config = body.model_dump(exclude={"name", "post_call_actions"}, exclude_none=True)
+    agent = Agent(account_id, next_id("agent"), name=body.name, config=config)
+    actions = [_legacy_action(kind, spec) for kind, spec in (body.post_call_actions or {}) if spec]
+    with transaction() as tx:
+        tx.save(agent, condition=Agent.agent_id.does_not_exist())
+        for action in actions:
+            item, _secret = post_call_actions.build(account_id, agent.agent_id, action)
+            tx.save(item)
+    return to_out(agent)
+
+
+def _legacy_action(kind: str, spec: Any) -> ActionCreate:
+    return ActionCreate(type=kind, **spec.model_dump(exclude_none=True))
+
+
+def list_agents(account_id: int, page: Page) -> AgentList:
+    total = Agent.count(account_id)
+    items = page_of(Agent.query(account_id, scan_index_forward=False), page)
+    return AgentList(agents=[to_out(a) for a in items], total_records=total,
+                     pageno=page.pageno, pagesize=page.pagesize)
+
+
+def update_agent(account_id: int, agent_id: int, body: AgentUpdate) -> AgentOut:
+    agent = get_agent(account_id, agent_id)
+    changes = body.model_dump(exclude_unset=True)
+    name = changes.pop("name", None)
+    config = {**agent.config, **{k: v for k, v in changes.items()}}
+    config = {k: v for k, v in config.items() if v is not None}
+    actions = [Agent.config.set(config), Agent.updated_at.set(utcnow())]
+    if name is not None:
+        actions.append(Agent.name.set(name))
+    try:
+        agent.update(actions=actions, condition=Agent.agent_id.exists())
+    except Agent.UpdateError:
+        raise NotFound(f"agent {agent_id} not found", field="agent_id") from None
+    return to_out(agent)
+
+
+def delete_agent(account_id: int, agent_id: int) -> None:
+    """Delete the agent, its post-call actions, and detach its numbers, all in one transaction."""
+    agent = get_agent(account_id, agent_id)
+    actions = list(PostCallAction.query(agent_key(account_id, agent_id)))
+    numbers = [n for n in PhoneNumber.query(account_id, filter_condition=PhoneNumber.agent_id == agent_id)]
+    if 1 + len(actions) + len(numbers) > MAX_TRANSACTION_ITEMS:
+        raise Conflict("agent has too many post-call actions and numbers to delete at once; remove some first")
+    try:
+        with transaction() as tx:
+            tx.delete(agent, condition=Agent.agent_id.exists())
+            for action in actions:
+                tx.delete(action)
+            for number in numbers:
+                tx.update(number, actions=[PhoneNumber.agent_id.remove()],
+                          condition=PhoneNumber.agent_id == agent_id)
+    except TransactWriteError:
+        raise Conflict("agent changed while it was being deleted; try again") from None

@@ -1,0 +1,68 @@
+"""Calls: dispatch and logs."""
+from __future__ import annotations
+
+import json
+
+from chalicelib.db.models import Call, PhoneNumber
+from chalicelib.db.paging import page_of
+from chalicelib.db.sequences import next_id
+from chalicelib.domain.agents import agent_key, get_agent
+from chalicelib.domain.phone_numbers import get_number
+from chalicelib.errors import NotFound, ValidationFailed
+from chalicelib.schemas.calls import CallLogList, CallOut, Dispatch, Dispatched, LogsQuery
+from chalicelib.telephony.adapter import TelephonyAdapter
+
+MAX_CONTEXT_BYTES = 16 * 1024
+
+
+def to_out(call: Call) -> CallOut:
+    return CallOut(id=call.call_id, agent_id=call.agent_id, to_number=call.to_number,
+                   from_number_id=call.from_number_id, call_status=call.status,
+                   call_context=call.call_context or {}, details=call.details or {},
+                   created_at=call.created_at, updated_at=call.updated_at)
+
+
+def _caller_id(account_id: int, agent_id: int, from_number_id: int | None) -> PhoneNumber:
+    if from_number_id is not None:
+        return get_number(account_id, from_number_id)
+    numbers = list(PhoneNumber.query(account_id))
+    attached = [n for n in numbers if n.agent_id == agent_id]
+    if attached or numbers:
+        return (attached or numbers)[0]
+    raise ValidationFailed("no phone number to call from: import one and pass from_number_id",
+                           field="from_number_id")
+
+
+def dispatch(account_id: int, body: Dispatch, telephony: TelephonyAdapter) -> Dispatched:
+    if len(json.dumps(body.call_context)) > MAX_CONTEXT_BYTES:
+        raise ValidationFailed(f"call_context is larger than {MAX_CONTEXT_BYTES} bytes", field="call_context")
+    get_agent(account_id, body.agent_id)
+    number = _caller_id(account_id, body.agent_id, body.from_number_id)
+    call = Call(account_id, next_id("call"), agent_key=agent_key(account_id, body.agent_id),
+                agent_id=body.agent_id, to_number=body.to_number, from_number_id=number.phone_number_id,
+                status="queued", call_context=body.call_context)
+    call.save(condition=Call.call_id.does_not_exist())
+    placement = telephony.place_call(call, number)
+    return Dispatched(requestId=call.call_id, call_id=call.call_id, call_status=placement.status,
+                      message=placement.message)
+
+
+def list_logs(account_id: int, query: LogsQuery) -> CallLogList:
+    condition = Call.status == query.call_status if query.call_status else None
+    if query.agentid is not None:
+        key = agent_key(account_id, query.agentid)
+        results = Call.by_agent.query(key, scan_index_forward=False, filter_condition=condition)
+        counted = Call.by_agent.count(key, filter_condition=condition)
+    else:
+        results = Call.query(account_id, scan_index_forward=False, filter_condition=condition)
+        counted = Call.count(account_id, filter_condition=condition)
+    items = page_of(results, query)
+    return CallLogList(call_log_data=[to_out(c) for c in items], total_records=counted,
+                       pageno=query.pageno, pagesize=query.pagesize)
+
+
+def get_log(account_id: int, call_id: int) -> CallOut:
+    try:
+        return to_out(Call.get(account_id, call_id))
+    except Call.DoesNotExist:
+        raise NotFound(f"call {call_id} not found", field="call_log_id") from None

@@ -1,0 +1,109 @@
+"""Imported phone numbers (Twilio, SIP) and which agent answers them."""
+from __future__ import annotations
+
+from pynamodb.exceptions import TransactWriteError
+
+from chalicelib.db.models import Agent, PhoneNumber, UniqueClaim
+from chalicelib.db.paging import page_of
+from chalicelib.db.sequences import next_id
+from chalicelib.db.transactions import cancellation_codes, transaction
+from chalicelib.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.schemas.common import Page
+from chalicelib.schemas.phone_numbers import (
+    Attach,
+    Detach,
+    PhoneNumberList,
+    PhoneNumberOut,
+    ResellerScoped,
+    SipImport,
+    TwilioImport,
+)
+from chalicelib.secrets_box import secret_box_from_settings
+
+DIALABLE_PROVIDERS = ("twilio",)
+
+
+def to_out(item: PhoneNumber) -> PhoneNumberOut:
+    return PhoneNumberOut(id=item.phone_number_id, phone_number=item.number, provider=item.provider,
+                          name=item.name, agent_id=item.agent_id, settings=item.settings or {},
+                          dialable=item.provider in DIALABLE_PROVIDERS, created_at=item.created_at)
+
+
+def get_number(account_id: int, phone_number_id: int) -> PhoneNumber:
+    try:
+        return PhoneNumber.get(account_id, phone_number_id)
+    except PhoneNumber.DoesNotExist:
+        raise NotFound(f"phone number {phone_number_id} not found", field="phone_number_id") from None
+
+
+def list_numbers(account_id: int, page: Page) -> PhoneNumberList:
+    total = PhoneNumber.count(account_id)
+    items = page_of(PhoneNumber.query(account_id), page)
+    return PhoneNumberList(phone_numbers=[to_out(i) for i in items], total_records=total,
+                           pageno=page.pageno, pagesize=page.pagesize)
+
+
+def import_twilio(account_id: int, body: TwilioImport) -> PhoneNumberOut:
+    return _import(account_id, body.phone_number, "twilio", body.name,
+                   settings={"account_sid": body.account_sid},
+                   secrets={"account_sid": body.account_sid, "auth_token": body.account_token})
+
+
+def import_sip(account_id: int, body: SipImport) -> PhoneNumberOut:
+    settings = body.model_dump(include={"sip_host", "sip_trunk_name", "sip_port", "sip_username",
+                                        "sip_dial_prefix", "sip_strip_plus"}, exclude_none=True)
+    secrets = {"sip_password": body.sip_password} if body.sip_password else {}
+    return _import(account_id, body.phone_number, "sip", body.name, settings=settings, secrets=secrets)
+
+
+def _import(account_id: int, number: str, provider: str, name: str | None,
+            settings: dict, secrets: dict) -> PhoneNumberOut:
+    item = PhoneNumber(account_id, next_id("phone_number"), number=number, provider=provider, name=name,
+                       settings=settings,
+                       sealed_credentials=secret_box_from_settings().seal(secrets, account_id=account_id)
+                       if secrets else None)
+    claim = UniqueClaim(f"phone#{account_id}#{number}", owner=str(item.phone_number_id))
+    try:
+        with transaction() as tx:
+            tx.save(claim, condition=UniqueClaim.claim.does_not_exist())
+            tx.save(item, condition=PhoneNumber.phone_number_id.does_not_exist())
+    except TransactWriteError as error:
+        if cancellation_codes(error)[:1] == ["ConditionalCheckFailed"]:
+            raise Conflict(f"{number} is already imported in this account", field="phone_number") from None
+        raise
+    return to_out(item)
+
+
+def _no_reseller(body: ResellerScoped) -> None:
+    if body.user_id is not None:
+        raise ValidationFailed("user_id is for reseller accounts, which this deployment does not have",
+                               field="user_id")
+
+
+def attach(account_id: int, body: Attach) -> PhoneNumberOut:
+    _no_reseller(body)
+    item = get_number(account_id, body.phone_number_id)
+    try:
+        with transaction() as tx:
+            tx.condition_check(Agent, account_id, body.agent_id, condition=Agent.agent_id.exists())
+            tx.update(item, actions=[PhoneNumber.agent_id.set(body.agent_id)],
+                      condition=PhoneNumber.phone_number_id.exists())
+    except TransactWriteError as error:
+        codes = cancellation_codes(error)
+        if codes[:1] == ["ConditionalCheckFailed"]:
+            raise NotFound(f"agent {body.agent_id} not found", field="agent_id") from None
+        if codes[1:2] == ["ConditionalCheckFailed"]:
+            raise NotFound(f"phone number {body.phone_number_id} not found", field="phone_number_id") from None
+        raise
+    item.agent_id = body.agent_id
+    return to_out(item)
+
+
+def detach(account_id: int, body: Detach) -> PhoneNumberOut:
+    _no_reseller(body)
+    item = get_number(account_id, body.phone_number_id)
+    try:
+        item.update(actions=[PhoneNumber.agent_id.remove()], condition=PhoneNumber.phone_number_id.exists())
+    except PhoneNumber.UpdateError:
+        raise NotFound(f"phone number {body.phone_number_id} not found", field="phone_number_id") from None
+    return to_out(item)

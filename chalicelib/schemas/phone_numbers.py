@@ -1,0 +1,67 @@
+"""Phone number bodies (``phone_number.import_twilio`` / ``import_sip`` / ``attach`` / ``detach``)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from chalicelib.schemas.common import E164, Flag, Id, Out, Strict
+
+Hostname = Annotated[str, Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]+\]?$", max_length=253)]
+
+
+class ResellerScoped(Strict):
+    user_id: Id | None = Field(default=None, description="Reseller accounts only; not supported here.")
+
+
+class TwilioImport(Strict):
+    phone_number: E164
+    account_sid: Annotated[str, Field(pattern=r"^AC[0-9a-fA-F]{32}$", description="Twilio account SID (AC + 32 hex).")]
+    account_token: Annotated[str, Field(min_length=8, max_length=128, description="Twilio auth token (write-only).")]
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+
+
+class SipImport(Strict):
+    phone_number: E164
+    sip_host: Hostname
+    sip_trunk_name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    sip_port: Annotated[int, Field(ge=1, le=65535)] = 5060
+    sip_username: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    sip_password: Annotated[str, Field(min_length=1, max_length=128, description="Write-only.")] | None = None
+    sip_dial_prefix: Annotated[str, Field(pattern=r"^[0-9*#]{1,16}$")] | None = None
+    sip_strip_plus: Flag = False
+
+
+class Attach(ResellerScoped):
+    phone_number_id: Id
+    agent_id: Id
+
+
+class Detach(ResellerScoped):
+    phone_number_id: Id
+
+
+class PhoneNumberOut(Out):
+    id: int
+    phone_number: str
+    provider: str
+    name: str | None = None
+    agent_id: int | None = None
+    dialable: bool
+    settings: dict[str, Any]
+    created_at: datetime
+
+
+class PhoneNumberList(Out):
+    status: str = "success"
+    phone_numbers: list[PhoneNumberOut]
+    total_records: int
+    pageno: int
+    pagesize: int
+
+
+class PhoneNumberResult(Out):
+    status: str = "success"
+    phone_number: PhoneNumberOut

@@ -1,0 +1,1 @@
+"""Telephony: how a dispatched call reaches a carrier."""

@@ -1,0 +1,31 @@
+"""The telephony adapter interface that call dispatch hands calls to."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from chalicelib.db.models import Call, PhoneNumber
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What the adapter did with a call: its status afterwards and a human-readable note."""
+
+    status: str
+    message: str
+
+
+class TelephonyAdapter(Protocol):
+    def place_call(self, call: Call, from_number: PhoneNumber) -> Placement: ...
+
+
+class NotConnected:
+    """No carrier is connected in this build: the call is recorded and honestly stays ``queued``."""
+
+    def place_call(self, call: Call, from_number: PhoneNumber) -> Placement:
+        return Placement(status="queued",
+                         message="call queued; no carrier adapter is connected in this deployment yet")
+
+
+def adapter_from_settings() -> TelephonyAdapter:
+    return NotConnected()

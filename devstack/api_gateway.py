@@ -1,0 +1,103 @@
+"""Serves the Chalice app over HTTP the way API Gateway would, in-process.
+
+``chalice.local.LocalGateway`` does the routing and runs the built-in authorizer; this module adds
+what API Gateway's GatewayResponses do in our deployment (see ``infra/``): gateway-level errors
+(missing route, missing or rejected key) come back in Parley's JSON error shape.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from chalice.config import Config
+from chalice.local import ForbiddenError, LocalGateway, LocalGatewayException, NotAuthorizedError
+
+from chalicelib.observability import logger
+
+# The bodies our deployment's GatewayResponses return (kept identical to infra/).
+GATEWAY_ERRORS: dict[str, tuple[int, str, str]] = {
+    "UNAUTHORIZED": (401, "unauthorized", "missing or invalid API key: send Authorization: Bearer <key>"),
+    "ACCESS_DENIED": (403, "forbidden", "this API key may not use this resource"),
+    "MISSING_AUTHENTICATION_TOKEN": (404, "not_found", "no such route"),
+    "DEFAULT_5XX": (502, "gateway_error", "the API could not handle the request"),
+}
+
+
+def gateway_error(kind: str) -> tuple[int, bytes]:
+    status, code, description = GATEWAY_ERRORS[kind]
+    return status, json.dumps({"error": code, "error_description": description}).encode()
+
+
+class ApiGatewayHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: "ApiGatewayServer"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        return
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        status, out_headers, out_body = self.server.dispatch(self.command, self.path, headers, body)
+        self.send_response(status)
+        for key, value in out_headers.items():
+            if key.lower() not in ("content-length", "connection"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(out_body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(out_body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _handle
+
+
+class ApiGatewayServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__((host, port), ApiGatewayHandler)
+        self._gateway = LocalGateway(app, Config())
+        # One Lambda container serves one request at a time; the Chalice app object is not thread-safe.
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def dispatch(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        try:
+            with self._lock:
+                response = self._gateway.handle_request(method=method, path=path, headers=headers, body=body)
+        except NotAuthorizedError:
+            return (*_error("UNAUTHORIZED"),)
+        except ForbiddenError as error:
+            missing_route = b"Missing Authentication Token" in error.body or b"Credential" in error.body
+            return (*_error("MISSING_AUTHENTICATION_TOKEN" if missing_route else "ACCESS_DENIED"),)
+        except LocalGatewayException:
+            return (*_error("DEFAULT_5XX"),)
+        except Exception as error:  # an authorizer raising "Unauthorized" means 401 in API Gateway
+            if str(error) == "Unauthorized":
+                return (*_error("UNAUTHORIZED"),)
+            logger.exception("gateway failure")
+            return (*_error("DEFAULT_5XX"),)
+        raw = response.get("body") or b""
+        if isinstance(raw, str):
+            raw = raw.encode()
+        out_headers = dict(response.get("headers") or {})
+        for key, values in (response.get("multiValueHeaders") or {}).items():
+            out_headers[key] = ", ".join(values)
+        return response["statusCode"], out_headers, raw
+
+    def serve_in_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, name="api-gateway", daemon=True)
+        thread.start()
+        return thread
+
+
+def _error(kind: str) -> tuple[int, dict[str, str], bytes]:
+    status, body = gateway_error(kind)
+    return status, {"Content-Type": "application/json"}, body

@@ -1,0 +1,94 @@
+"""Shared fixtures: an in-process embedded AWS (moto), the tables, and the API served over real HTTP."""
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import requests
+
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("PARLEY_TABLE_PREFIX", "parley-test")
+os.environ.setdefault("PARLEY_LOCAL_SECRET_KEY", base64.b64encode(b"k" * 32).decode())
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+
+@pytest.fixture()
+def aws() -> Iterator[None]:
+    from moto import mock_aws
+
+    with mock_aws():
+        from chalicelib.db.tables import create_all
+
+        create_all()
+        yield
+
+
+@dataclass
+class Tenant:
+    account_id: int
+    api_key: str
+    session: requests.Session
+    base: str
+
+    def url(self, path: str) -> str:
+        return f"{self.base}/api/v1/{path.lstrip('/')}"
+
+    def get(self, path: str, **kw):  # noqa: ANN201
+        return self.session.get(self.url(path), **kw)
+
+    def post(self, path: str, json=None, **kw):  # noqa: ANN001, ANN201
+        return self.session.post(self.url(path), json=json, **kw)
+
+    def put(self, path: str, json=None, **kw):  # noqa: ANN001, ANN201
+        return self.session.put(self.url(path), json=json, **kw)
+
+    def patch(self, path: str, json=None, **kw):  # noqa: ANN001, ANN201
+        return self.session.patch(self.url(path), json=json, **kw)
+
+    def delete(self, path: str, **kw):  # noqa: ANN201
+        return self.session.delete(self.url(path), **kw)
+
+
+@pytest.fixture()
+def api(aws: None) -> Iterator[str]:
+    """Base URL of the app served over HTTP exactly as the local stack serves it."""
+    from app import app
+    from devstack.api_gateway import ApiGatewayServer
+
+    server = ApiGatewayServer(app)
+    server.serve_in_thread()
+    yield server.url
+    server.shutdown()
+    server.server_close()
+
+
+def make_tenant(base: str, name: str) -> Tenant:
+    from chalicelib.domain.accounts import create_account
+
+    issued = create_account(name)
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {issued.api_key}"
+    return Tenant(issued.account_id, issued.api_key, session, base)
+
+
+@pytest.fixture()
+def tenant(api: str) -> Tenant:
+    return make_tenant(api, "acme")
+
+
+@pytest.fixture()
+def other_tenant(api: str) -> Tenant:
+    return make_tenant(api, "globex")
+
+
+AGENT = {
+    "name": "Front desk",
+    "context_breakdown": [{"title": "Role", "body": "You book dental appointments.", "is_enabled": True}],
+    "welcome_message": "Hello, this is the clinic.",
+}
+TWILIO_SID = "AC" + "0123456789abcdef" * 2
