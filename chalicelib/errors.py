@@ -12,6 +12,8 @@ class ApiError(Exception):
     error = "bad_request"
 
     def __init__(self, description: str, *, field: str | None = None, **extra: Any) -> None:
+        if field is not None and field not in description:
+            description = f"{field}: {description}"
         super().__init__(description)
         self.description = description
         self.field = field

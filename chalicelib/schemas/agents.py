@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from chalicelib.schemas.common import Flag, LongText, Out, ShortText, Strict, Timezone
+from chalicelib.schemas.common import Flag, LongText, Out, Section, ShortText, Strict, Timezone
 
 Temperature = Annotated[float, Field(ge=0, le=2)]
 Provider = Annotated[str, Field(min_length=1, max_length=64)]
@@ -18,26 +18,26 @@ class ContextBlock(Strict):
     is_enabled: Flag = True
 
 
-class Transcriber(Strict):
+class Transcriber(Section):
     provider: Provider | None = None
     silence_timeout_ms: Annotated[int, Field(ge=100, le=10_000)] | None = None
     should_apply_noise_reduction: Flag | None = None
     language: Annotated[str, Field(min_length=2, max_length=16)] | None = None
 
 
-class LlmModel(Strict):
+class LlmModel(Section):
     model: Provider | None = None
     temperature: Temperature | None = None
     max_tokens: Annotated[int, Field(ge=1, le=8192)] | None = None
 
 
-class Voice(Strict):
+class Voice(Section):
     provider: Provider | None = None
     voice_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     speech_speed: Annotated[float, Field(ge=0.25, le=4)] | None = None
 
 
-class WebSearch(Strict):
+class WebSearch(Section):
     enabled: Flag = False
     provider: Provider = "DuckDuckGo"
 
@@ -71,23 +71,23 @@ class LegacyPostCallActions(Strict):
     webhook: LegacyWebhookAction | None = None
 
 
-class Filler(Strict):
+class Filler(Section):
     enabled: Flag = False
     after_sec: Annotated[float, Field(ge=0, le=30)] | None = None
 
 
-class BackgroundTrack(Strict):
+class BackgroundTrack(Section):
     enabled: Flag = False
     name: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     volume: Annotated[float, Field(ge=0, le=1)] = 0.2
 
 
-class Voicemail(Strict):
+class Voicemail(Section):
     enabled: Flag = False
     message: Annotated[str, Field(max_length=2000)] | None = None
 
 
-class EndCall(Strict):
+class EndCall(Section):
     enabled: Flag = False
     condition: Annotated[str, Field(max_length=2000)] | None = None
     message: Annotated[str, Field(max_length=2000)] | None = None

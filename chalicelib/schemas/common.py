@@ -5,7 +5,7 @@ import re
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, available_timezones
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_serializer
 
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 _E164 = re.compile(E164_PATTERN)
@@ -17,6 +17,15 @@ class Strict(BaseModel):
     """Request bodies: unknown fields are errors, so typos are caught, not silently dropped."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Section(Strict):
+    """A nested settings object: serialized without its unset (None) fields."""
+
+    @model_serializer(mode="wrap")
+    def _drop_none(self, handler: Any) -> Any:
+        data = handler(self)
+        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
 
 
 class Out(BaseModel):

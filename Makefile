@@ -1,0 +1,25 @@
+# Parley: `make dev` runs the local stack, `make test` installs and runs every test.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: dev test openapi bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+dev: $(STAMP)
+	$(PY) -m devstack
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+openapi: $(STAMP)
+	$(PY) -m chalicelib.api.openapi
+
+clean:
+	rm -rf $(VENV) .dev .pytest_cache infra/cdk.out

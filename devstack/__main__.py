@@ -1,0 +1,88 @@
+"""``python -m devstack`` (``make dev``): the whole local stack on 127.0.0.1.
+
+Starts the embedded AWS (moto server), creates the tables from the same PynamoDB models infra/
+deploys, creates a development account and key, serves the API, writes ``.dev/stack.json`` and
+runs until Ctrl-C, which stops everything it started. Nothing persists between runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from devstack.embedded_aws import LOCAL_CREDENTIALS, EmbeddedAws, port_is_free
+
+STATE_DIR = Path(".dev")
+
+
+def _configure_environment(aws: EmbeddedAws) -> None:
+    os.environ.update(LOCAL_CREDENTIALS)
+    os.environ["AWS_ENDPOINT_URL"] = aws.endpoint_url
+    os.environ.setdefault("PARLEY_TABLE_PREFIX", "parley-local")
+    if not os.environ.get("PARLEY_LOCAL_SECRET_KEY"):
+        from chalicelib.secrets_box import LocalSecretBox
+
+        os.environ["PARLEY_LOCAL_SECRET_KEY"] = LocalSecretBox.generate_key()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
+    parser.add_argument("--api-port", type=int, default=int(os.environ.get("PARLEY_API_PORT", "8600")))
+    parser.add_argument("--aws-port", type=int, default=int(os.environ.get("PARLEY_AWS_PORT", "4600")))
+    parser.add_argument("--state-file", type=Path, default=STATE_DIR / "stack.json")
+    args = parser.parse_args(argv)
+    for name, port in (("--api-port", args.api_port), ("--aws-port", args.aws_port)):
+        if not port_is_free(port):
+            print(f"port {port} is in use; pick another with {name}", file=sys.stderr)
+            return 2
+
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    aws = EmbeddedAws.start(args.aws_port)
+    server = None
+    try:
+        _configure_environment(aws)
+        # Imported only now: the models read their table names from the environment.
+        from app import app
+        from chalicelib.db.tables import create_all
+        from chalicelib.domain.accounts import create_account
+        from devstack.api_gateway import ApiGatewayServer
+
+        create_all()
+        issued = create_account("Local development")
+        server = ApiGatewayServer(app, port=args.api_port)
+        server.serve_in_thread()
+        stack = {
+            "api_url": f"{server.url}/api/v1",
+            "api_key": issued.api_key,
+            "account_id": issued.account_id,
+            "aws_endpoint_url": aws.endpoint_url,
+            "table_prefix": os.environ["PARLEY_TABLE_PREFIX"],
+            "openapi_url": f"{server.url}/api/v1/openapi.json",
+        }
+        args.state_file.parent.mkdir(parents=True, exist_ok=True)
+        args.state_file.write_text(json.dumps(stack, indent=2) + "\n")
+        print("Parley local stack is up (state lives in memory and is gone when you stop it).")
+        for key, value in stack.items():
+            print(f"  {key:<17} {value}")
+        print(f"  written to        {args.state_file}")
+        print("Ctrl-C stops everything.", flush=True)
+        stop.wait()
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        aws.stop()
+        args.state_file.unlink(missing_ok=True)
+        print("Parley local stack stopped.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
