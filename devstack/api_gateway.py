@@ -16,16 +16,20 @@ from chalice.local import ForbiddenError, LocalGateway, LocalGatewayException, N
 
 from chalicelib.observability import logger
 
-# The bodies our deployment's GatewayResponses return (kept identical to infra/).
-GATEWAY_ERRORS: dict[str, tuple[int, str, str]] = {
+# The bodies our deployment's GatewayResponses return (infra/ writes them from this table). A status
+# of None keeps the status API Gateway chose (DEFAULT_4XX covers every other gateway-level 4xx).
+GATEWAY_ERRORS: dict[str, tuple[int | None, str, str]] = {
     "UNAUTHORIZED": (401, "unauthorized", "missing or invalid API key: send Authorization: Bearer <key>"),
     "ACCESS_DENIED": (403, "forbidden", "this API key may not use this resource"),
     "MISSING_AUTHENTICATION_TOKEN": (404, "not_found", "no such route"),
+    "THROTTLED": (429, "rate_limited", "too many requests; retry after a short pause"),
+    "REQUEST_TOO_LARGE": (413, "payload_too_large", "request is larger than the API accepts"),
+    "DEFAULT_4XX": (None, "bad_request", "the request was rejected by the API gateway"),
     "DEFAULT_5XX": (502, "gateway_error", "the API could not handle the request"),
 }
 
 
-def gateway_error(kind: str) -> tuple[int, bytes]:
+def gateway_error(kind: str) -> tuple[int | None, bytes]:
     status, code, description = GATEWAY_ERRORS[kind]
     return status, json.dumps({"error": code, "error_description": description}).encode()
 
@@ -51,7 +55,12 @@ class ApiGatewayHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(out_body)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _handle
+    def __getattr__(self, name: str) -> Any:
+        # Every HTTP method reaches the gateway (which answers 405 for ones a route lacks),
+        # instead of http.server's HTML 501.
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
 
 
 class ApiGatewayServer(ThreadingHTTPServer):
@@ -100,4 +109,4 @@ class ApiGatewayServer(ThreadingHTTPServer):
 
 def _error(kind: str) -> tuple[int, dict[str, str], bytes]:
     status, body = gateway_error(kind)
-    return status, {"Content-Type": "application/json"}, body
+    return status or 400, {"Content-Type": "application/json"}, body

@@ -22,6 +22,8 @@ ERRORS = {
     "400": "Malformed JSON or an empty body",
     "401": "Missing or unknown API key",
     "404": "No such resource in your account",
+    "405": "Method not allowed on this path",
+    "409": "Conflicts with the current state (e.g. already imported)",
     "413": "Body too large",
     "415": "Unsupported media type",
     "422": "A field failed validation (named in `field`)",

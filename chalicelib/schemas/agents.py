@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from chalicelib.schemas.common import Flag, LongText, Out, Section, ShortText, Strict, Timezone
 
@@ -119,7 +120,17 @@ class AgentCreate(AgentFields):
 
 
 class AgentUpdate(AgentFields):
-    """PUT body: the fields given replace the stored ones; fields left out keep their value."""
+    """PUT body: the fields given replace the stored ones; fields left out keep their value;
+    an optional field sent as null is cleared."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _required_stay_set(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name in ("name", "context_breakdown"):
+                if name in data and data[name] is None:
+                    raise PydanticCustomError("required_not_null", f"{name} cannot be null")
+        return data
 
     name: ShortText | None = None
     context_breakdown: Annotated[list[ContextBlock], Field(min_length=1, max_length=50)] | None = None

@@ -22,7 +22,7 @@ class Dispatch(Strict):
 
 
 class LogsQuery(Page):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=False)
     agentid: Annotated[int, Field(ge=1, le=2**53 - 1)] | None = None
     call_status: CallStatus | None = None
 

@@ -16,7 +16,7 @@ CALL_STATUSES = ("queued", "ringing", "in_progress", "completed", "failed", "bus
 class Strict(BaseModel):
     """Request bodies: unknown fields are errors, so typos are caught, not silently dropped."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
 
 class Section(Strict):
@@ -77,6 +77,6 @@ class Deleted(Out):
 class Page(Strict):
     """``pageno``/``pagesize`` query parameters of list endpoints."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=False)
     pageno: Annotated[int, Field(ge=1, le=1_000_000)] = 1
     pagesize: Annotated[int, Field(ge=1, le=100)] = 30

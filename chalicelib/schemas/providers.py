@@ -50,7 +50,7 @@ class AllProviders(Out):
 
 
 class VoicesQuery(Strict):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=False)
     provider: Annotated[str, Field(max_length=64)] | None = None
     search: Annotated[str, Field(max_length=200)] | None = None
     language: Annotated[str, Field(max_length=32)] | None = None

@@ -1,0 +1,72 @@
+"""The real ``omnidimension`` SDK, pointed at the local stack, runs the documented flows unchanged."""
+from __future__ import annotations
+
+import pytest
+from omnidimension import APIError, Client
+
+pytestmark = pytest.mark.slow
+
+TWILIO_SID = "AC" + "ab" * 16
+
+
+def test_sdk_drives_agents_actions_numbers_and_calls(local_stack: dict) -> None:
+    client = Client(local_stack["api_key"], base_url=local_stack["api_url"])
+
+    agent = client.agent.create(
+        name="Dental front desk",
+        context_breakdown=[{"title": "Role", "body": "Book cleanings.", "is_enabled": True}],
+        welcome_message="Hi, Bright Smiles here.",
+        transcriber={"provider": "whisper", "silence_timeout_ms": 500},
+        voice={"provider": "piper", "voice_id": "en_US-joe-medium"},
+        end_call={"enabled": True, "message": "Bye!"},
+        timezone="Europe/London",
+    )["json"]
+    agent_id = agent["id"]
+    assert isinstance(agent_id, int)
+    assert client.agent.get(agent_id)["json"]["timezone"] == "Europe/London"
+    assert any(a["id"] == agent_id for a in client.agent.list(page=1, page_size=10)["json"]["agents"])
+    client.agent.update(agent_id, {"welcome_message": "Hello again."})
+    assert client.agent.get(agent_id)["json"]["welcome_message"] == "Hello again."
+
+    action = client.agent.add_post_call_action(
+        agent_id, "webhook", idempotency_key="first-hook", url="https://example.com/hooks/calls",
+        include=["summary", "sentiment"], extracted_variables=[{"key": "date", "prompt": "Booked date"}])["json"]
+    again = client.agent.add_post_call_action(
+        agent_id, "webhook", idempotency_key="first-hook", url="https://example.com/hooks/calls",
+        include=["summary", "sentiment"], extracted_variables=[{"key": "date", "prompt": "Booked date"}])["json"]
+    assert again["id"] == action["id"]
+    client.agent.update_post_call_action(agent_id, action["id"], include=["summary"])
+    actions = client.agent.list_post_call_actions(agent_id)["json"]["post_call_actions"]
+    assert [a["include"] for a in actions] == [["summary"]]
+
+    imported = client.phone_number.import_twilio("+14155550100", TWILIO_SID, "tok_" + "x" * 28, name="Main")["json"]
+    number_id = imported["phone_number"]["id"]
+    client.phone_number.attach(number_id, agent_id)
+    numbers = client.phone_number.list()["json"]["phone_numbers"]
+    assert numbers[0]["agent_id"] == agent_id and "tok_" not in str(numbers)
+
+    dispatched = client.call.dispatch_call(agent_id, "+14155550123", from_number_id=number_id,
+                                           call_context={"customer_name": "Ada"})["json"]
+    call_id = dispatched["call_id"]
+    logs = client.call.get_call_logs(page=1, page_size=10, agent_id=agent_id)["json"]
+    assert [c["id"] for c in logs["call_log_data"]] == [call_id]
+    log = client.call.get_call_log(call_id)["json"]
+    assert log["call_context"] == {"customer_name": "Ada"} and log["call_status"] == "queued"
+
+    assert client.providers.list_stt()["total"] >= 1
+    client.phone_number.detach(number_id)
+    client.agent.delete_post_call_action(agent_id, action["id"])
+    client.agent.delete(agent_id)
+    with pytest.raises(APIError) as missing:
+        client.agent.get(agent_id)
+    assert missing.value.status_code == 404
+
+
+def test_sdk_surfaces_our_error_description(local_stack: dict) -> None:
+    client = Client(local_stack["api_key"], base_url=local_stack["api_url"])
+    with pytest.raises(APIError) as bad:
+        client.call.dispatch_call(1, "not-a-number")
+    assert bad.value.status_code == 422 and "to_number" in bad.value.message
+    with pytest.raises(APIError) as unauthorized:
+        Client("pk_wrong_key_123", base_url=local_stack["api_url"]).agent.list()
+    assert unauthorized.value.status_code == 401

@@ -1,0 +1,319 @@
+"""The synthesized Parley stack: tables from the models, keys, the Chalice API, IAM scope and cdk-nag."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk import Stack
+from aws_cdk.assertions import Annotations, Match
+
+from chalicelib.db.models import ALL_MODELS, ApiKey, Call, IdempotencyRecord
+from chalicelib.db.tables import ttl_attribute_name
+from devstack.api_gateway import GATEWAY_ERRORS
+from tests.infra.conftest import Synthesized
+
+SAM_FUNCTION = "AWS::Serverless::Function"
+
+
+def resources(synthesized: Synthesized, kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in synthesized.template_json["Resources"].items() if v["Type"] == kind}
+
+
+def table_resource(synthesized: Synthesized, model: type) -> tuple[str, dict[str, Any]]:
+    matches = [
+        (logical_id, resource)
+        for logical_id, resource in resources(synthesized, "AWS::DynamoDB::Table").items()
+        if resource["Properties"]["TableName"] == model.Meta.table_name
+    ]
+    assert len(matches) == 1, f"expected one table named {model.Meta.table_name}"
+    return matches[0]
+
+
+def logical_id(stack: Stack, construct: Any) -> str:
+    return stack.resolve(stack.get_logical_id(construct.node.default_child))
+
+
+def expected_key_schema(model: type) -> list[dict[str, str]]:
+    schema = []
+    for attribute in model.get_attributes().values():
+        if attribute.is_hash_key:
+            schema.insert(0, {"AttributeName": attribute.attr_name, "KeyType": "HASH"})
+        elif attribute.is_range_key:
+            schema.append({"AttributeName": attribute.attr_name, "KeyType": "RANGE"})
+    return schema
+
+
+# --- tables -------------------------------------------------------------------------------------
+
+
+def test_one_table_per_model_named_by_the_model(synthesized: Synthesized) -> None:
+    synthesized.template.resource_count_is("AWS::DynamoDB::Table", len(ALL_MODELS))
+    for model in ALL_MODELS:
+        table_resource(synthesized, model)
+
+
+@pytest.mark.parametrize("model", ALL_MODELS, ids=lambda m: m.__name__)
+def test_table_key_schema_follows_the_model(synthesized: Synthesized, model: type) -> None:
+    _, table = table_resource(synthesized, model)
+    props = table["Properties"]
+    assert props["KeySchema"] == expected_key_schema(model)
+    types = {d["AttributeName"]: d["AttributeType"] for d in props["AttributeDefinitions"]}
+    for key in props["KeySchema"]:
+        assert types[key["AttributeName"]] == model.get_attributes()[key["AttributeName"]].attr_type
+
+
+def test_calls_table_keys_and_by_agent_index(synthesized: Synthesized) -> None:
+    synthesized.template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "TableName": Call.Meta.table_name,
+            "KeySchema": [
+                {"AttributeName": "account_id", "KeyType": "HASH"},
+                {"AttributeName": "call_id", "KeyType": "RANGE"},
+            ],
+            "AttributeDefinitions": Match.array_with([{"AttributeName": "agent_key", "AttributeType": "S"}]),
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": "by-agent",
+                    "KeySchema": [
+                        {"AttributeName": "agent_key", "KeyType": "HASH"},
+                        {"AttributeName": "call_id", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+        },
+    )
+
+
+def test_tables_are_on_demand_recoverable_encrypted_and_retained(synthesized: Synthesized) -> None:
+    data_key = logical_id(synthesized.stack, synthesized.stack.keys.data)
+    for model in ALL_MODELS:
+        _, table = table_resource(synthesized, model)
+        props = table["Properties"]
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert props["SSESpecification"] == {
+            "SSEEnabled": True,
+            "SSEType": "KMS",
+            "KMSMasterKeyId": {"Fn::GetAtt": [data_key, "Arn"]},
+        }
+        assert props["DeletionProtectionEnabled"] is True
+        assert table["DeletionPolicy"] == "Retain"
+        assert table["UpdateReplacePolicy"] == "Retain"
+
+
+def test_ttl_only_where_the_model_has_a_ttl_attribute(synthesized: Synthesized) -> None:
+    assert ttl_attribute_name(IdempotencyRecord) == "expires_at"
+    for model in ALL_MODELS:
+        _, table = table_resource(synthesized, model)
+        ttl = table["Properties"].get("TimeToLiveSpecification")
+        expected = ttl_attribute_name(model)
+        assert ttl == ({"AttributeName": expected, "Enabled": True} if expected else None), model.__name__
+
+
+# --- keys ---------------------------------------------------------------------------------------
+
+
+def test_kms_keys_rotate_and_are_retained(synthesized: Synthesized) -> None:
+    keys = resources(synthesized, "AWS::KMS::Key")
+    assert len(keys) == 2
+    for key in keys.values():
+        assert key["Properties"]["EnableKeyRotation"] is True
+        assert key["DeletionPolicy"] == "Retain"
+
+
+# --- API ----------------------------------------------------------------------------------------
+
+
+def test_gateway_responses_are_devstacks_json_errors(synthesized: Synthesized) -> None:
+    (rest_api,) = resources(synthesized, "AWS::Serverless::Api").values()
+    responses = rest_api["Properties"]["DefinitionBody"]["x-amazon-apigateway-gateway-responses"]
+    assert set(responses) == set(GATEWAY_ERRORS)
+    for kind, (status, error, description) in GATEWAY_ERRORS.items():
+        assert responses[kind].get("statusCode") == (str(status) if status is not None else None)
+        body = json.loads(responses[kind]["responseTemplates"]["application/json"])
+        assert body == {"error": error, "error_description": description}
+    assert responses["UNAUTHORIZED"]["statusCode"] == "401"
+    assert responses["ACCESS_DENIED"]["statusCode"] == "403"
+    assert responses["MISSING_AUTHENTICATION_TOKEN"]["statusCode"] == "404"
+    assert "no such route" in responses["MISSING_AUTHENTICATION_TOKEN"]["responseTemplates"]["application/json"]
+    assert responses["DEFAULT_5XX"]["statusCode"] == "502"
+    assert "statusCode" not in responses["DEFAULT_4XX"]  # keeps API Gateway's own 4xx status
+
+
+def test_rest_api_stage_logs_access_and_errors(synthesized: Synthesized) -> None:
+    access_logs = logical_id(synthesized.stack, synthesized.stack.access_logs)
+    (rest_api,) = resources(synthesized, "AWS::Serverless::Api").values()
+    props = rest_api["Properties"]
+    assert props["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": [access_logs, "Arn"]}
+    fields = json.loads(props["AccessLogSetting"]["Format"])
+    assert fields["requestId"] == "$context.requestId"
+    assert props["MethodSettings"] == [
+        {
+            "ResourcePath": "/*",
+            "HttpMethod": "*",
+            "LoggingLevel": "ERROR",
+            "DataTraceEnabled": False,
+            "MetricsEnabled": True,
+        }
+    ]
+    synthesized.template.resource_count_is("AWS::ApiGateway::Account", 1)
+
+
+def test_api_handler_environment(synthesized: Synthesized) -> None:
+    secrets_key = logical_id(synthesized.stack, synthesized.stack.keys.secrets)
+    variables = resources(synthesized, SAM_FUNCTION)["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert variables["PARLEY_KMS_KEY_ID"] == {"Fn::GetAtt": [secrets_key, "Arn"]}
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "parley"
+    prefix = variables["PARLEY_TABLE_PREFIX"]
+    for model in ALL_MODELS:  # the Lambda's models resolve to exactly the stack's tables
+        assert model.Meta.table_name.startswith(f"{prefix}-")
+
+
+def test_every_function_has_the_table_prefix_its_role_and_log_group(synthesized: Synthesized) -> None:
+    roles = resources(synthesized, "AWS::IAM::Role")
+    log_groups = {r["Properties"]["LogGroupName"] for r in resources(synthesized, "AWS::Logs::LogGroup").values()}
+    functions = resources(synthesized, SAM_FUNCTION)
+    assert set(functions) == {"APIHandler", "ApiKeyAuth"}
+    for function in functions.values():
+        props = function["Properties"]
+        assert props["Environment"]["Variables"]["PARLEY_TABLE_PREFIX"] == synthesized.stack.settings.table_prefix
+        role_id = props["Role"]["Fn::GetAtt"][0]
+        assert role_id in roles
+        assert f"/aws/lambda/{props['FunctionName']}" in log_groups
+
+
+# --- IAM ----------------------------------------------------------------------------------------
+
+
+def role_policies(synthesized: Synthesized, role_id: str) -> list[dict[str, Any]]:
+    return [
+        statement
+        for policy in resources(synthesized, "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def table_arn_target(resource: Any, tables: dict[str, type]) -> tuple[str, str | None]:
+    """(table logical id, index name or None) for a table or index ARN; fails on anything else."""
+    if isinstance(resource, dict) and "Fn::GetAtt" in resource:
+        table_id, attribute = resource["Fn::GetAtt"]
+        assert attribute == "Arn" and table_id in tables, resource
+        return table_id, None
+    parts = resource["Fn::Join"][1]
+    assert resource["Fn::Join"][0] == "" and len(parts) == 2, resource
+    table_id, _ = table_arn_target(parts[0], tables)
+    assert parts[1].startswith("/index/") and "*" not in parts[1], resource
+    return table_id, parts[1].removeprefix("/index/")
+
+
+def function_roles(synthesized: Synthesized) -> dict[str, str]:
+    return {
+        name: function["Properties"]["Role"]["Fn::GetAtt"][0]
+        for name, function in resources(synthesized, SAM_FUNCTION).items()
+    }
+
+
+def test_lambda_roles_reach_only_parley_tables(synthesized: Synthesized) -> None:
+    tables = {table_resource(synthesized, model)[0]: model for model in ALL_MODELS}
+    roles = resources(synthesized, "AWS::IAM::Role")
+    for function, role_id in function_roles(synthesized).items():
+        role = roles[role_id]["Properties"]
+        assert "ManagedPolicyArns" not in role and "Policies" not in role, function
+        statements = role_policies(synthesized, role_id)
+        assert statements, function
+        for statement in statements:
+            assert "*" not in as_list(statement["Resource"]), (function, statement)
+            for action in as_list(statement["Action"]):
+                assert "*" not in action, (function, action)
+            if any(action.startswith("dynamodb:") for action in as_list(statement["Action"])):
+                for resource in as_list(statement["Resource"]):
+                    table_id, index = table_arn_target(resource, tables)
+                    if index is not None:
+                        assert index in tables[table_id]._indexes, (function, index)
+
+
+def test_api_handler_reaches_every_table_and_index(synthesized: Synthesized) -> None:
+    tables = {table_resource(synthesized, model)[0]: model for model in ALL_MODELS}
+    role_id = function_roles(synthesized)["APIHandler"]
+    reached = {
+        table_arn_target(resource, tables)
+        for statement in role_policies(synthesized, role_id)
+        if "dynamodb:Query" in as_list(statement["Action"])
+        for resource in as_list(statement["Resource"])
+    }
+    expected = {(table_id, None) for table_id in tables} | {
+        (table_id, index) for table_id, model in tables.items() for index in model._indexes
+    }
+    assert reached == expected
+    assert not any(
+        "dynamodb:Scan" in as_list(s["Action"]) for s in role_policies(synthesized, role_id)
+    ), "every access is keyed by tenant; Scan is not granted"
+
+
+def test_authorizer_only_reads_api_keys(synthesized: Synthesized) -> None:
+    api_keys_table, _ = table_resource(synthesized, ApiKey)
+    role_id = function_roles(synthesized)["ApiKeyAuth"]
+    dynamodb = [s for s in role_policies(synthesized, role_id) if "dynamodb:GetItem" in as_list(s["Action"])]
+    assert dynamodb == [
+        {"Action": "dynamodb:GetItem", "Effect": "Allow", "Resource": {"Fn::GetAtt": [api_keys_table, "Arn"]}}
+    ]
+    kms_actions = {a for s in role_policies(synthesized, role_id) for a in as_list(s["Action"]) if a.startswith("kms:")}
+    assert kms_actions == {"kms:Decrypt", "kms:DescribeKey"}
+
+
+def test_secrets_key_use_requires_the_account_context(synthesized: Synthesized) -> None:
+    secrets_key = logical_id(synthesized.stack, synthesized.stack.keys.secrets)
+    role_id = function_roles(synthesized)["APIHandler"]
+    secrets_arn = {"Fn::GetAtt": [secrets_key, "Arn"]}
+    (statement,) = [s for s in role_policies(synthesized, role_id) if s["Resource"] == secrets_arn]
+    assert sorted(as_list(statement["Action"])) == ["kms:Decrypt", "kms:Encrypt"]
+    assert statement["Condition"] == {
+        "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["parley:account_id"]},
+        "Null": {"kms:EncryptionContextKeys": "false"},
+    }
+    for other_role in set(function_roles(synthesized).values()) - {role_id}:
+        assert not [s for s in role_policies(synthesized, other_role) if s["Resource"] == statement["Resource"]]
+
+
+def test_table_key_is_usable_only_through_dynamodb(synthesized: Synthesized) -> None:
+    data_key = {"Fn::GetAtt": [logical_id(synthesized.stack, synthesized.stack.keys.data), "Arn"]}
+    for role_id in function_roles(synthesized).values():
+        (statement,) = [s for s in role_policies(synthesized, role_id) if s["Resource"] == data_key]
+        via = statement["Condition"]["StringEquals"]["kms:ViaService"]
+        assert via == {"Fn::Join": ["", ["dynamodb.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}
+
+
+# --- cdk-nag ------------------------------------------------------------------------------------
+
+
+def test_cdk_nag_reports_nothing_unacknowledged(synthesized: Synthesized) -> None:
+    violations = [
+        violation
+        for report in synthesized.validation_report["pluginReports"]
+        for violation in report.get("violations", [])
+    ]
+    assert violations == []
+    assert Annotations.from_stack(synthesized.stack).find_error("*", Match.any_value()) == []
+
+
+def test_every_acknowledged_finding_has_a_written_reason(synthesized: Synthesized) -> None:
+    from aws_cdk import Validations
+
+    acknowledged = {
+        rule: reason
+        for construct in synthesized.stack.node.find_all()
+        for entry in construct.node.metadata
+        if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY
+        for rule, reason in entry.data.items()
+    }
+    assert acknowledged, "expected the accepted findings to be acknowledged explicitly"
+    for rule, reason in acknowledged.items():
+        assert len(reason) >= 80, f"{rule}: give a specific reason"
