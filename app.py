@@ -1,7 +1,16 @@
 """Parley's Chalice app: REST API routes (blueprints in chalicelib/api/) and, later, event handlers."""
 from chalice import Chalice
 
-from chalicelib.api import agents, calls, openapi, phone_numbers, post_call_actions, providers
+from chalicelib.api import (
+    agents,
+    bulk_calls,
+    calls,
+    openapi,
+    phone_numbers,
+    post_call_actions,
+    providers,
+    telephony,
+)
 from chalicelib.api.auth import auth_bp
 from chalicelib.api.routing import install_error_middleware
 
@@ -11,5 +20,25 @@ install_error_middleware(app)
 
 API = "/api/v1"
 app.register_blueprint(auth_bp)
-for module in (agents, post_call_actions, phone_numbers, calls, providers, openapi):
+for module in (agents, post_call_actions, phone_numbers, calls, bulk_calls, providers, telephony, openapi):
     app.register_blueprint(module.bp, url_prefix=API)
+
+# SQS consumers and schedules (the local stack's runner invokes these same handlers).
+from chalice import Rate  # noqa: E402
+
+from chalicelib import queues, workers  # noqa: E402
+
+
+@app.on_sqs_message(queue=queues.queue_name(queues.DIALER), batch_size=10)
+def dialer_worker(event):  # noqa: ANN001, ANN201
+    return workers.dial_batch(event.to_dict())
+
+
+@app.on_sqs_message(queue=queues.queue_name(queues.CAMPAIGN_OPS), batch_size=5)
+def campaign_ops_worker(event):  # noqa: ANN001, ANN201
+    return workers.campaign_ops_batch(event.to_dict())
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def campaign_scheduler(event):  # noqa: ANN001, ANN201
+    return workers.start_due_campaigns(event.to_dict())

@@ -1,41 +1,51 @@
 """``python -m devstack`` (``make dev``): the whole local stack on 127.0.0.1.
 
-Starts the embedded AWS (moto server), creates the tables from the same PynamoDB models infra/
-deploys, creates a development account and key, serves the API, writes ``.dev/stack.json`` and
-runs until Ctrl-C, which stops everything it started. Nothing persists between runs.
+Starts the embedded AWS (moto server), creates the tables and queues from the same definitions
+infra/ deploys, starts the carrier simulator (Twilio's REST API and signed status callbacks),
+creates a development account and key, serves the API, runs the local stand-in for Lambda's event
+sources (SQS consumers, schedules), writes ``.dev/stack.json`` and runs until Ctrl-C, which stops
+everything it started. Nothing persists between runs.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import secrets
 import signal
 import sys
 import threading
 from pathlib import Path
 
-from devstack.embedded_aws import LOCAL_CREDENTIALS, EmbeddedAws, port_is_free
+from devstack.embedded_aws import LOCAL_CREDENTIALS, CarrierProcess, EmbeddedAws, port_is_free
 
 STATE_DIR = Path(".dev")
 
 
-def _configure_environment(aws: EmbeddedAws) -> None:
+def _configure_environment(aws: EmbeddedAws, api_url: str, carrier_url: str) -> None:
     os.environ.update(LOCAL_CREDENTIALS)
     os.environ["AWS_ENDPOINT_URL"] = aws.endpoint_url
     os.environ.setdefault("PARLEY_TABLE_PREFIX", "parley-local")
+    # The carrier: the simulator unless PARLEY_TWILIO_API_URL points elsewhere (e.g. the real Twilio).
+    os.environ.setdefault("PARLEY_TWILIO_API_URL", carrier_url)
+    os.environ["PARLEY_PUBLIC_API_URL"] = api_url
+    os.environ.setdefault("PARLEY_STREAMING_URL", "ws://127.0.0.1:8700/twilio")
     if not os.environ.get("PARLEY_LOCAL_SECRET_KEY"):
         from chalicelib.secrets_box import LocalSecretBox
 
         os.environ["PARLEY_LOCAL_SECRET_KEY"] = LocalSecretBox.generate_key()
+    os.environ.setdefault("PARLEY_STREAM_TOKEN_SECRET", secrets.token_urlsafe(32))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     parser.add_argument("--api-port", type=int, default=int(os.environ.get("PARLEY_API_PORT", "8600")))
     parser.add_argument("--aws-port", type=int, default=int(os.environ.get("PARLEY_AWS_PORT", "4600")))
+    parser.add_argument("--carrier-port", type=int, default=int(os.environ.get("PARLEY_CARRIER_PORT", "8650")))
     parser.add_argument("--state-file", type=Path, default=STATE_DIR / "stack.json")
     args = parser.parse_args(argv)
-    for name, port in (("--api-port", args.api_port), ("--aws-port", args.aws_port)):
+    for name, port in (("--api-port", args.api_port), ("--aws-port", args.aws_port),
+                       ("--carrier-port", args.carrier_port)):
         if not port_is_free(port):
             print(f"port {port} is in use; pick another with {name}", file=sys.stderr)
             return 2
@@ -45,24 +55,32 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
     aws = EmbeddedAws.start(args.aws_port)
-    server = None
+    carrier = CarrierProcess.start(args.carrier_port)
+    server = runner = None
     try:
-        _configure_environment(aws)
+        _configure_environment(aws, f"http://127.0.0.1:{args.api_port}", carrier.url)
         # Imported only now: the models read their table names from the environment.
-        from app import app
+        import app as app_module
+        from chalicelib import queues
         from chalicelib.db.tables import create_all
         from chalicelib.domain.accounts import create_account
         from devstack.api_gateway import ApiGatewayServer
+        from devstack.runner import runner_for_app
 
         create_all()
+        queues.create_all()
         issued = create_account("Local development")
-        server = ApiGatewayServer(app, port=args.api_port)
+        server = ApiGatewayServer(app_module.app, port=args.api_port)
         server.serve_in_thread()
+        runner = runner_for_app(app_module)
+        runner.start()
         stack = {
             "api_url": f"{server.url}/api/v1",
             "api_key": issued.api_key,
             "account_id": issued.account_id,
             "aws_endpoint_url": aws.endpoint_url,
+            "carrier_url": os.environ["PARLEY_TWILIO_API_URL"],
+            "carrier_sim_url": carrier.url,
             "table_prefix": os.environ["PARLEY_TABLE_PREFIX"],
             "openapi_url": f"{server.url}/api/v1/openapi.json",
         }
@@ -75,9 +93,12 @@ def main(argv: list[str] | None = None) -> int:
         print("Ctrl-C stops everything.", flush=True)
         stop.wait()
     finally:
+        if runner is not None:
+            runner.stop()
         if server is not None:
             server.shutdown()
             server.server_close()
+        carrier.stop()
         aws.stop()
         args.state_file.unlink(missing_ok=True)
         print("Parley local stack stopped.", flush=True)

@@ -1,4 +1,5 @@
-"""The embedded AWS: a moto server on 127.0.0.1, run as a child process."""
+"""Child processes of the local stack: the embedded AWS (moto server) and the carrier simulator,
+each bound to 127.0.0.1 and stopped with the stack."""
 from __future__ import annotations
 
 import socket
@@ -31,33 +32,32 @@ def port_is_free(port: int) -> bool:
 
 
 @dataclass
-class EmbeddedAws:
+class ChildServer:
+    """A server in a child process, ready once ``ready_path`` answers over HTTP."""
+
     port: int
     process: subprocess.Popen
 
     @property
-    def endpoint_url(self) -> str:
+    def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     @classmethod
-    def start(cls, port: int, timeout: float = 30.0) -> "EmbeddedAws":
-        # moto binds 0.0.0.0 unless told otherwise; the local stack stays on loopback.
-        process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+    def launch(cls, module_args: list[str], port: int, ready_path: str, timeout: float = 30.0) -> "ChildServer":
+        process = subprocess.Popen([sys.executable, "-m", *module_args],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         server = cls(port, process)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise RuntimeError(f"moto server exited with {process.returncode}")
+                raise RuntimeError(f"{module_args[0]} exited with {process.returncode}")
             try:
-                urllib.request.urlopen(f"{server.endpoint_url}/moto-api/", timeout=1).close()
+                urllib.request.urlopen(f"{server.url}{ready_path}", timeout=1).close()
                 return server
             except OSError:
                 time.sleep(0.1)
         server.stop()
-        raise RuntimeError("moto server did not start in time")
+        raise RuntimeError(f"{module_args[0]} did not start in time")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -66,3 +66,24 @@ class EmbeddedAws:
                 self.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+class EmbeddedAws(ChildServer):
+    """moto server (DynamoDB made atomic per request) on loopback; moto would bind 0.0.0.0 by default."""
+
+    @property
+    def endpoint_url(self) -> str:
+        return self.url
+
+    @classmethod
+    def start(cls, port: int) -> "EmbeddedAws":
+        return cls.launch(["devstack.embedded_aws_server", "-H", "127.0.0.1", "-p", str(port)], port, "/moto-api/")
+
+
+class CarrierProcess(ChildServer):
+    """The carrier simulator (Twilio REST API + signed status callbacks)."""
+
+    @classmethod
+    def start(cls, port: int, answer_delay: float = 0.5, talk_time: str = "1.0") -> "CarrierProcess":
+        return cls.launch(["devstack.carrier_sim", "--host", "127.0.0.1", "--port", str(port),
+                           "--answer-delay", str(answer_delay), "--talk-time", talk_time], port, "/sim/stats")

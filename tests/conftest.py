@@ -21,6 +21,9 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 def aws() -> Iterator[None]:
     from moto import mock_aws
 
+    from devstack.moto_dynamodb import install
+
+    install()  # DynamoDB semantics under concurrency (see devstack/moto_dynamodb.py)
     with mock_aws():
         from chalicelib.db.tables import create_all
 

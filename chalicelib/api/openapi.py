@@ -21,6 +21,7 @@ API_PREFIX = "/api/v1"
 ERRORS = {
     "400": "Malformed JSON or an empty body",
     "401": "Missing or unknown API key",
+    "403": "Signature or permission check failed",
     "404": "No such resource in your account",
     "405": "Method not allowed on this path",
     "409": "Conflicts with the current state (e.g. already imported)",
@@ -55,8 +56,10 @@ def build_document(app: Any) -> dict[str, Any]:
         models.update(m for m in spec.responses.values() if m)
         if spec.body:
             models.add(spec.body)
+        if spec.form:
+            models.add(spec.form)
     ordered = sorted(models, key=lambda m: m.__name__)
-    keys = [(m, "validation") for m in ordered if m in {s.body for _, _, s in specs}]
+    keys = [(m, "validation") for m in ordered if m in {s.body or s.form for _, _, s in specs}]
     keys += [(m, "serialization") for m in ordered]
     refs, schema = models_json_schema(keys, ref_template="#/components/schemas/{model}")
     components = schema.get("$defs", {})
@@ -88,7 +91,15 @@ def build_document(app: Any) -> dict[str, Any]:
                 "required": True,
                 "content": {"application/json": {"schema": refs[(spec.body, "validation")]}},
             }
+        if spec.form:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/x-www-form-urlencoded": {"schema": refs[(spec.form, "validation")]}},
+            }
         for status, model in spec.responses.items():
+            if model is None:
+                operation["responses"][str(status)] = {"description": "Success, no body"}
+                continue
             operation["responses"][str(status)] = {
                 "description": "Success",
                 "content": {"application/json": {"schema": refs[(model, "serialization")]}},

@@ -25,6 +25,7 @@ class RouteSpec:
     responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     public: bool = False
+    form: type[BaseModel] | None = None
 
 
 @dataclass
@@ -77,6 +78,22 @@ def parse_body(model: type[BaseModel], raw: bytes | None) -> tuple[BaseModel, An
         raise describe_validation_error(error) from None
 
 
+def parse_form(model: type[BaseModel], raw: bytes | None) -> tuple[BaseModel, dict[str, str]]:
+    """An ``application/x-www-form-urlencoded`` body: the validated model and every field as sent."""
+    from urllib.parse import parse_qsl
+
+    if raw and len(raw) > Settings.from_env().max_body_bytes:
+        raise PayloadTooLarge("request body is too large")
+    try:
+        fields = dict(parse_qsl((raw or b"").decode(), keep_blank_values=True, strict_parsing=False))
+    except UnicodeDecodeError:
+        raise InvalidJson("form body is not UTF-8") from None
+    try:
+        return model.model_validate(fields), fields
+    except ValidationError as error:
+        raise describe_validation_error(error) from None
+
+
 def parse_query(model: type[BaseModel], params: dict[str, str] | None) -> BaseModel:
     try:
         return model.model_validate({k: v for k, v in (params or {}).items() if v != ""})
@@ -100,6 +117,8 @@ def api_route(bp: Blueprint, path: str, method: str, spec: RouteSpec) -> Callabl
                 body = raw = None
                 if spec.body is not None:
                     body, raw = parse_body(spec.body, request.raw_body)
+                elif spec.form is not None:
+                    body, raw = parse_form(spec.form, request.raw_body)
                 query = parse_query(spec.query, request.query_params) if spec.query else None
                 context = request.context.get("authorizer") or {}
                 api_request = ApiRequest(
@@ -117,7 +136,9 @@ def api_route(bp: Blueprint, path: str, method: str, spec: RouteSpec) -> Callabl
             return json_response(result, status)
 
         view.openapi = spec  # type: ignore[attr-defined]
-        bp.route(path, methods=[method], authorizer=None if spec.public else api_key_auth)(view)
+        content_types = ["application/x-www-form-urlencoded"] if spec.form else ["application/json"]
+        bp.route(path, methods=[method], authorizer=None if spec.public else api_key_auth,
+                 content_types=content_types)(view)
         return view
 
     return decorate

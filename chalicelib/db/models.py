@@ -14,6 +14,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
@@ -139,11 +140,75 @@ class Call(Model):
     to_number = UnicodeAttribute()
     from_number_id = NumberAttribute(null=True)
     status = UnicodeAttribute()
+    bulk_call_id = NumberAttribute(null=True)
+    line_id = NumberAttribute(null=True)
+    carrier_sid = UnicodeAttribute(null=True)
     call_context = JSONAttribute(default=dict)
     details = JSONAttribute(default=dict)
     created_at = UTCDateTimeAttribute(default=utcnow)
     updated_at = UTCDateTimeAttribute(default=utcnow)
     by_agent = CallsByAgent()
+
+
+class CampaignsBySchedule(GlobalSecondaryIndex["Campaign"]):
+    """Sparse index of campaigns waiting for their start time (``schedule_bucket`` set only then)."""
+
+    class Meta:
+        index_name = "by-schedule"
+        projection = AllProjection()
+
+    schedule_bucket = UnicodeAttribute(hash_key=True)
+    scheduled_at = NumberAttribute(range_key=True)
+
+
+class Campaign(Model):
+    """A bulk call. Its counters are the whole live status: one GetItem answers live-status.
+
+    Invariant: queued + in_progress + completed + failed + busy + no_answer == total_contacts.
+    """
+
+    Meta = _meta("campaigns")
+    account_id = NumberAttribute(hash_key=True)
+    bulk_call_id = NumberAttribute(range_key=True)
+    name = UnicodeAttribute()
+    agent_id = NumberAttribute()
+    phone_number_id = NumberAttribute()
+    status = UnicodeAttribute()
+    concurrent_call_limit = NumberAttribute()
+    total_contacts = NumberAttribute(default=0)
+    queued = NumberAttribute(default=0)
+    in_progress = NumberAttribute(default=0)
+    completed = NumberAttribute(default=0)
+    failed = NumberAttribute(default=0)
+    busy = NumberAttribute(default=0)
+    no_answer = NumberAttribute(default=0)
+    next_line_id = NumberAttribute(default=0)
+    enqueued_upto = NumberAttribute(default=0)
+    committed_batches = UnicodeSetAttribute(default=set)
+    settings = JSONAttribute(default=dict)
+    schedule_bucket = UnicodeAttribute(null=True)
+    scheduled_at = NumberAttribute(null=True)
+    by_schedule = CampaignsBySchedule()
+    created_at = UTCDateTimeAttribute(default=utcnow)
+    updated_at = UTCDateTimeAttribute(default=utcnow)
+
+
+class CampaignLine(Model):
+    """One contact of a campaign. ``campaign_key`` is ``"{account_id}#{bulk_call_id}"``; line ids are dense."""
+
+    Meta = _meta("campaign-lines")
+    campaign_key = UnicodeAttribute(hash_key=True)
+    line_id = NumberAttribute(range_key=True)
+    batch = UnicodeAttribute()
+    to_number = UnicodeAttribute()
+    custom_variables = JSONAttribute(default=dict)
+    metadata = JSONAttribute(default=dict)
+    status = UnicodeAttribute()
+    attempts = NumberAttribute(default=0)
+    call_id = NumberAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    not_before = NumberAttribute(null=True)
+    updated_at = UTCDateTimeAttribute(default=utcnow)
 
 
 ALL_MODELS: tuple[type[Model], ...] = (
@@ -156,4 +221,6 @@ ALL_MODELS: tuple[type[Model], ...] = (
     UniqueClaim,
     PhoneNumber,
     Call,
+    Campaign,
+    CampaignLine,
 )

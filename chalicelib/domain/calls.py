@@ -7,8 +7,9 @@ from chalicelib.db.models import Call, PhoneNumber
 from chalicelib.db.paging import page_of
 from chalicelib.db.sequences import next_id
 from chalicelib.domain.agents import agent_key, get_agent
-from chalicelib.domain.phone_numbers import get_number
-from chalicelib.errors import NotFound, ValidationFailed
+from chalicelib.domain import dialer
+from chalicelib.domain.phone_numbers import DIALABLE_PROVIDERS, get_number
+from chalicelib.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.schemas.calls import CallLogList, CallOut, Dispatch, Dispatched, LogsQuery
 from chalicelib.telephony.adapter import TelephonyAdapter
 
@@ -38,13 +39,17 @@ def dispatch(account_id: int, body: Dispatch, telephony: TelephonyAdapter) -> Di
         raise ValidationFailed(f"call_context is larger than {MAX_CONTEXT_BYTES} bytes", field="call_context")
     get_agent(account_id, body.agent_id)
     number = _caller_id(account_id, body.agent_id, body.from_number_id)
+    if number.provider not in DIALABLE_PROVIDERS:
+        raise Conflict(f"phone number {number.phone_number_id} is a {number.provider} number; SIP dialling is "
+                       "not available yet, use a Twilio number", field="from_number_id")
     call = Call(account_id, next_id("call"), agent_key=agent_key(account_id, body.agent_id),
                 agent_id=body.agent_id, to_number=body.to_number, from_number_id=number.phone_number_id,
                 status="queued", call_context=body.call_context)
     call.save(condition=Call.call_id.does_not_exist())
-    placement = telephony.place_call(call, number)
-    return Dispatched(requestId=call.call_id, call_id=call.call_id, call_status=placement.status,
-                      message=placement.message)
+    dialer.place(call, telephony)
+    return Dispatched(requestId=call.call_id, call_id=call.call_id, call_status=call.status,
+                      message="call failed to place; see call_logs" if call.status == "failed"
+                      else "call placed with the carrier")
 
 
 def list_logs(account_id: int, query: LogsQuery) -> CallLogList:

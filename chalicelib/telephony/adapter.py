@@ -13,6 +13,7 @@ class Placement:
 
     status: str
     message: str
+    carrier_sid: str | None = None
 
 
 class TelephonyAdapter(Protocol):
@@ -28,4 +29,11 @@ class NotConnected:
 
 
 def adapter_from_settings() -> TelephonyAdapter:
-    return NotConnected()
+    """The configured carrier: Twilio (or any Twilio-compatible API) unless PARLEY_TELEPHONY=none."""
+    import os
+
+    if os.environ.get("PARLEY_TELEPHONY", "twilio") == "none":
+        return NotConnected()
+    from chalicelib.telephony.twilio import TwilioAdapter, TwilioConfig
+
+    return TwilioAdapter(TwilioConfig.from_env())

@@ -26,6 +26,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
            if not k.startswith(("AWS_", "PARLEY_"))}
     process = subprocess.Popen(
         [sys.executable, "-m", "devstack", "--api-port", str(free_port()), "--aws-port", str(free_port()),
+         "--carrier-port", str(free_port()),
          "--state-file", str(state_file)],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
     )

@@ -1,0 +1,278 @@
+"""Bulk call campaigns: create, contacts, lifecycle actions, lines and live status.
+
+The campaign item holds the counters (see ``call_state``); contacts are ``CampaignLine`` items with
+dense ids. Contacts are written first under a fresh batch id and only then counted, in one update
+that also marks the batch committed, so a failed request never leaves half its contacts visible.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from chalicelib.db.models import Campaign, CampaignLine, utcnow
+from chalicelib.db.paging import page_of
+from chalicelib.db.sequences import next_id
+from chalicelib.domain import call_state, dialer
+from chalicelib.domain.agents import get_agent
+from chalicelib.domain.phone_numbers import DIALABLE_PROVIDERS, get_number
+from chalicelib.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.schemas.bulk_calls import (
+    DATETIME_FORMAT,
+    AddContacts,
+    BulkCallAction,
+    BulkCallCreate,
+    BulkCallList,
+    BulkCallListQuery,
+    BulkCallOut,
+    Concurrency,
+    ContactsAdded,
+    DailyTimeControl,
+    LineOut,
+    LinesPage,
+    LinesQuery,
+    LiveStatus,
+
+)
+
+SCHEDULED = "scheduled"
+OPEN_STATUSES = ("draft", "scheduled", "in_progress", "paused", "completed")
+
+
+def get_campaign(account_id: int, bulk_call_id: int, consistent: bool = False) -> Campaign:
+    try:
+        return Campaign.get(account_id, bulk_call_id, consistent_read=consistent)
+    except Campaign.DoesNotExist:
+        raise NotFound(f"bulk call {bulk_call_id} not found", field="bulk_call_id") from None
+
+
+def to_out(c: Campaign) -> BulkCallOut:
+    s = c.settings or {}
+    return BulkCallOut(
+        id=c.bulk_call_id, name=c.name, bot_id=c.agent_id, phone_number_id=c.phone_number_id,
+        campaign_status=c.status, concurrent_call_limit=c.concurrent_call_limit,
+        summary=call_state.summary(c), is_scheduled=bool(s.get("is_scheduled")),
+        scheduled_datetime=s.get("scheduled_datetime"), timezone=s.get("timezone", "UTC"),
+        retry_config=s.get("retry_config"), daily_time_control=s.get("daily_time_control"),
+        created_at=c.created_at, updated_at=c.updated_at)
+
+
+def _epoch(local: str, zone: str) -> int:
+    moment = datetime.strptime(local, DATETIME_FORMAT).replace(tzinfo=ZoneInfo(zone))
+    return int(moment.timestamp())
+
+
+def _contacts_from_create(body: BulkCallCreate) -> list[dict[str, Any]]:
+    contacts = []
+    for contact in body.contact_list:
+        variables = {k: v for k, v in contact.model_dump().items() if k != "phone_number"}
+        extra = variables.pop("extra_data", None)
+        if isinstance(extra, dict):
+            variables.update(extra)
+        contacts.append({"to_number": contact.phone_number, "custom_variables": variables, "metadata": {}})
+    return contacts
+
+
+def create(account_id: int, body: BulkCallCreate) -> BulkCallOut:
+    number = get_number(account_id, body.phone_number_id)
+    if number.provider not in DIALABLE_PROVIDERS:
+        raise Conflict(f"phone number {number.phone_number_id} is a {number.provider} number, which this "
+                       "deployment cannot dial yet", field="phone_number_id")
+    agent_id = body.bot_id or number.agent_id
+    if agent_id is None:
+        raise ValidationFailed("no agent: pass bot_id or attach the phone number to an agent", field="bot_id")
+    get_agent(account_id, agent_id)
+    contacts = _contacts_from_create(body)
+    status = "draft" if body.save_as_draft else SCHEDULED if body.is_scheduled else "in_progress"
+    campaign = Campaign(account_id, next_id("bulk_call"), name=body.name, agent_id=agent_id,
+                        phone_number_id=number.phone_number_id, status=status,
+                        concurrent_call_limit=body.concurrent_call_limit,
+                        total_contacts=len(contacts), queued=len(contacts), next_line_id=len(contacts),
+                        settings={"is_scheduled": body.is_scheduled, "scheduled_datetime": body.scheduled_datetime,
+                                  "timezone": body.timezone,
+                                  "retry_config": body.retry_config.model_dump() if body.retry_config else None,
+                                  "enabled_reschedule_call": body.enabled_reschedule_call,
+                                  "call_conditions": body.call_conditions, "rotation": body.rotation})
+    if status == SCHEDULED:
+        campaign.schedule_bucket = SCHEDULED
+        campaign.scheduled_at = _epoch(body.scheduled_datetime or "", body.timezone)
+    batch = uuid.uuid4().hex
+    _write_lines(campaign, 1, contacts, batch)
+    campaign.committed_batches = {batch}
+    campaign.save(condition=Campaign.bulk_call_id.does_not_exist())
+    if status == "in_progress":
+        dialer.enqueue_next(campaign, campaign.concurrent_call_limit)
+    return to_out(campaign)
+
+
+def _write_lines(campaign: Campaign, first_id: int, contacts: list[dict[str, Any]], batch: str) -> list[int]:
+    key = call_state.campaign_key(campaign.account_id, campaign.bulk_call_id)
+    ids = list(range(first_id, first_id + len(contacts)))
+    with CampaignLine.batch_write() as writer:
+        for line_id, contact in zip(ids, contacts):
+            writer.save(CampaignLine(key, line_id, batch=batch, status="queued", **contact))
+    return ids
+
+
+def add_contacts(account_id: int, bulk_call_id: int, body: AddContacts) -> ContactsAdded:
+    campaign = get_campaign(account_id, bulk_call_id)
+    if campaign.status == "cancelled":
+        raise Conflict(f"bulk call {bulk_call_id} is cancelled", field="bulk_call_id")
+    contacts = [c.model_dump(exclude_none=True) for c in body.contacts]
+    count = len(contacts)
+    campaign.update(actions=[Campaign.next_line_id.add(count)])  # reserve ids [next - count + 1, next]
+    batch = uuid.uuid4().hex
+    ids = _write_lines(campaign, int(campaign.next_line_id) - count + 1, contacts, batch)
+    actions = [Campaign.total_contacts.add(count), Campaign.queued.add(count),
+               Campaign.committed_batches.add({batch}), Campaign.updated_at.set(utcnow())]
+    try:
+        campaign.update(actions=actions, condition=Campaign.status != "cancelled")
+    except Campaign.UpdateError:
+        raise Conflict(f"bulk call {bulk_call_id} was cancelled meanwhile; nothing added") from None
+    if campaign.status == "completed":
+        _set_status(campaign, "in_progress", expected=("completed",))
+    if campaign.status == "in_progress":
+        dialer.enqueue_next(campaign, count)
+    return ContactsAdded(added=count, line_ids=ids, summary=call_state.summary(campaign))
+
+
+def _set_status(campaign: Campaign, status: str, expected: tuple[str, ...], extra: list | None = None) -> None:
+    try:
+        campaign.update(actions=[Campaign.status.set(status), Campaign.updated_at.set(utcnow()), *(extra or [])],
+                        condition=Campaign.status.is_in(*expected))
+    except Campaign.UpdateError:
+        campaign.refresh()
+        raise Conflict(f"bulk call {campaign.bulk_call_id} is {campaign.status}; cannot make it {status}",
+                       field="bulk_call_id") from None
+
+
+def act(account_id: int, bulk_call_id: int, body: BulkCallAction) -> BulkCallOut:
+    campaign = get_campaign(account_id, bulk_call_id)
+    if body.action == "pause":
+        _set_status(campaign, "paused", expected=("in_progress", SCHEDULED))
+    elif body.action == "resume":
+        _set_status(campaign, "in_progress", expected=("paused",))
+        dialer.request_sweep(campaign, "resume")
+    else:
+        zone = body.new_timezone or (campaign.settings or {}).get("timezone", "UTC")
+        at = _epoch(body.new_scheduled_datetime or "", zone)
+        settings = {**(campaign.settings or {}), "is_scheduled": True,
+                    "scheduled_datetime": body.new_scheduled_datetime, "timezone": zone}
+        _set_status(campaign, SCHEDULED, expected=("draft", SCHEDULED, "paused", "in_progress"),
+                    extra=[Campaign.schedule_bucket.set(SCHEDULED), Campaign.scheduled_at.set(at),
+                           Campaign.settings.set(settings)])
+    return to_out(campaign)
+
+
+def start(account_id: int, bulk_call_id: int) -> BulkCallOut:
+    campaign = get_campaign(account_id, bulk_call_id)
+    _set_status(campaign, "in_progress", expected=("draft", SCHEDULED),
+                extra=[Campaign.schedule_bucket.remove(), Campaign.scheduled_at.remove()])
+    dialer.enqueue_next(campaign, campaign.concurrent_call_limit)
+    return to_out(campaign)
+
+
+def cancel(account_id: int, bulk_call_id: int) -> BulkCallOut:
+    campaign = get_campaign(account_id, bulk_call_id)
+    _set_status(campaign, "cancelled", expected=OPEN_STATUSES,
+                extra=[Campaign.schedule_bucket.remove(), Campaign.scheduled_at.remove()])
+    dialer.request_sweep(campaign, "cancel")
+    return to_out(campaign)
+
+
+def set_concurrency(account_id: int, bulk_call_id: int, body: Concurrency) -> BulkCallOut:
+    campaign = get_campaign(account_id, bulk_call_id)
+    previous = int(campaign.concurrent_call_limit)
+    campaign.update(actions=[Campaign.concurrent_call_limit.set(body.concurrent_call_limit),
+                             Campaign.updated_at.set(utcnow())])
+    if campaign.status == "in_progress" and body.concurrent_call_limit > previous:
+        dialer.enqueue_next(campaign, body.concurrent_call_limit - previous)
+    return to_out(campaign)
+
+
+def manual_retry(account_id: int, bulk_call_id: int) -> BulkCallOut:
+    campaign = get_campaign(account_id, bulk_call_id)
+    if campaign.status in ("cancelled", "draft"):
+        raise Conflict(f"bulk call {bulk_call_id} is {campaign.status}", field="bulk_call_id")
+    if campaign.status == "completed":
+        _set_status(campaign, "in_progress", expected=("completed",))
+    dialer.request_sweep(campaign, "retry")
+    return to_out(campaign)
+
+
+def set_daily_time_control(account_id: int, bulk_call_id: int, body: DailyTimeControl) -> BulkCallOut:
+    campaign = get_campaign(account_id, bulk_call_id)
+    settings = {**(campaign.settings or {}), "daily_time_control": body.model_dump()}
+    campaign.update(actions=[Campaign.settings.set(settings), Campaign.updated_at.set(utcnow())])
+    return to_out(campaign)
+
+
+def list_campaigns(account_id: int, query: BulkCallListQuery) -> BulkCallList:
+    condition = Campaign.status == query.status if query.status else None
+    items = page_of(Campaign.query(account_id, scan_index_forward=False, filter_condition=condition), query)
+    return BulkCallList(bulk_calls=[to_out(c) for c in items],
+                        total_records=Campaign.count(account_id, filter_condition=condition),
+                        pageno=query.pageno, pagesize=query.pagesize)
+
+
+def lines(account_id: int, bulk_call_id: int, query: LinesQuery) -> LinesPage:
+    campaign = get_campaign(account_id, bulk_call_id)
+    key = call_state.campaign_key(account_id, bulk_call_id)
+    if not campaign.committed_batches:
+        return LinesPage(lines=[], total=0 if query.include_total else None)
+    condition = CampaignLine.batch.is_in(*campaign.committed_batches)
+    if query.call_status:
+        condition &= CampaignLine.status == query.call_status
+    if query.search:
+        condition &= CampaignLine.to_number.contains(query.search)
+    after = int(query.cursor) if query.cursor else 0
+    results = CampaignLine.query(key, CampaignLine.line_id > after, filter_condition=condition,
+                                 page_size=max(query.pagesize, 100))
+    found: list[CampaignLine] = []
+    for line in results:
+        found.append(line)
+        if len(found) == query.pagesize:
+            break
+    more = len(found) == query.pagesize and found[-1].line_id < int(campaign.next_line_id)
+    total = CampaignLine.count(key, filter_condition=condition) if query.include_total else None
+    return LinesPage(lines=[_line_out(line) for line in found],
+                     next_cursor=str(found[-1].line_id) if more else None, total=total)
+
+
+def _line_out(line: CampaignLine) -> LineOut:
+    return LineOut(line_id=line.line_id, to_number=line.to_number, call_status=line.status,
+                   attempts=line.attempts, call_id=line.call_id, reason=line.reason,
+                   custom_variables=line.custom_variables or {}, metadata=line.metadata or {},
+                   updated_at=line.updated_at)
+
+
+LIVE_STATUS_ATTRIBUTES = ["bulk_call_id", "status", "total_contacts", *call_state.COUNTERS]
+
+
+def live_status(account_id: int, bulk_call_id: int) -> LiveStatus:
+    """Exactly one GetItem (strongly consistent, counters only), whatever the campaign size."""
+    try:
+        campaign = Campaign.get(account_id, bulk_call_id, consistent_read=True,
+                                attributes_to_get=LIVE_STATUS_ATTRIBUTES)
+    except Campaign.DoesNotExist:
+        raise NotFound(f"bulk call {bulk_call_id} not found", field="bulk_call_id") from None
+    return LiveStatus(bulk_call_id=bulk_call_id, campaign_status=campaign.status,
+                      summary=call_state.summary(campaign))
+
+
+def start_due(now: datetime | None = None) -> list[int]:
+    """Start every scheduled campaign whose time has come (run by a schedule every minute)."""
+    moment = int((now or datetime.now(timezone.utc)).timestamp())
+    started = []
+    for campaign in Campaign.by_schedule.query(SCHEDULED, Campaign.scheduled_at <= moment):
+        try:
+            _set_status(campaign, "in_progress", expected=(SCHEDULED,),
+                        extra=[Campaign.schedule_bucket.remove(), Campaign.scheduled_at.remove()])
+        except Conflict:
+            continue
+        dialer.enqueue_next(campaign, campaign.concurrent_call_limit)
+        started.append(campaign.bulk_call_id)
+    return started
+
+

@@ -1,0 +1,230 @@
+"""The campaign dialer: contacts flow through SQS and are dialled while a concurrency slot is free.
+
+The campaign's ``in_progress`` counter is the slot count: dialling is one transaction that takes a
+slot (``in_progress < concurrent_call_limit``), moves the contact out of ``queued`` and creates the
+call. Contacts are fed into the queue as a window: ``concurrent_call_limit`` at start, then one more
+each time a call ends, so messages rarely wait on a full campaign. Stale or duplicated messages fail
+their conditions and are dropped: a contact is dialled at most once per attempt.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from pynamodb.exceptions import TransactWriteError
+
+from chalicelib import queues
+from chalicelib.db.models import Call, Campaign, CampaignLine, PhoneNumber, utcnow
+from chalicelib.db.sequences import next_id
+from chalicelib.db.transactions import cancellation_codes, transaction
+from chalicelib.domain import call_state
+from chalicelib.domain.daily_window import seconds_until_allowed
+from chalicelib.observability import logger
+from chalicelib.telephony.adapter import TelephonyAdapter
+
+SLOT_WAIT_SECONDS = 3
+SWEEP_PAGE = 99
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What became of a dial message: ``done`` deletes it; otherwise it comes back after ``retry_in``."""
+
+    done: bool
+    retry_in: int = 0
+    note: str = ""
+
+
+def dial_message(campaign: Campaign, line_id: int, attempt: int, not_before: int | None = None) -> dict[str, Any]:
+    return {"account_id": campaign.account_id, "bulk_call_id": campaign.bulk_call_id, "line_id": line_id,
+            "attempt": attempt, "not_before": not_before}
+
+
+def enqueue_next(campaign: Campaign, count: int, fresh: bool = False) -> int:
+    """Feed up to ``count`` more fresh contacts into the dial queue; returns how many were sent.
+    ``fresh``: the caller just read ``campaign`` consistently, so the first try skips the re-read."""
+    for attempt in range(20):
+        if attempt or not fresh:
+            campaign.refresh(consistent_read=True)
+        start = int(campaign.enqueued_upto or 0)
+        end = min(start + count, int(campaign.next_line_id or 0))
+        if end <= start:
+            return 0
+        try:
+            campaign.update(actions=[Campaign.enqueued_upto.set(end)], condition=Campaign.enqueued_upto == start)
+        except Campaign.UpdateError:
+            continue
+        queues.send_many(queues.DIALER, [dial_message(campaign, i, 1) for i in range(start + 1, end + 1)])
+        return end - start
+    raise RuntimeError(f"campaign {campaign.bulk_call_id}: could not advance the dial window")
+
+
+def request_sweep(campaign: Campaign, kind: str, after: int = 0) -> None:
+    queues.send(queues.CAMPAIGN_OPS, {"op": kind, "account_id": campaign.account_id,
+                                      "bulk_call_id": campaign.bulk_call_id, "after": after})
+
+
+def handle_dial(message: dict[str, Any], telephony: TelephonyAdapter, now: float | None = None) -> Verdict:
+    now = now or time.time()
+    try:
+        campaign = Campaign.get(message["account_id"], message["bulk_call_id"], consistent_read=True)
+    except Campaign.DoesNotExist:
+        return Verdict(True, note="campaign gone")
+    if campaign.status in ("cancelled", "completed", "paused", "draft", "scheduled"):
+        return Verdict(True, note=f"campaign {campaign.status}")  # resume/start re-feeds waiting contacts
+    wait = seconds_until_allowed((campaign.settings or {}).get("daily_time_control"),
+                                 datetime.fromtimestamp(now, timezone.utc))
+    if wait is None:
+        try:
+            campaign.update(actions=[Campaign.status.set("paused")], condition=Campaign.status == "in_progress")
+        except Campaign.UpdateError:
+            pass
+        return Verdict(True, note="daily hard stop: campaign paused")
+    if wait:
+        return Verdict(False, retry_in=wait, note="outside the daily window")
+    if message.get("not_before") and message["not_before"] > now:
+        return Verdict(False, retry_in=int(message["not_before"] - now) + 1, note="retry not due")
+    key = call_state.campaign_key(campaign.account_id, campaign.bulk_call_id)
+    try:
+        line = CampaignLine.get(key, message["line_id"], consistent_read=True)
+    except CampaignLine.DoesNotExist:
+        enqueue_next(campaign, 1)
+        return Verdict(True, note="line never committed")
+    if line.batch not in (campaign.committed_batches or set()):
+        enqueue_next(campaign, 1)
+        return Verdict(True, note="line never committed")
+    attempt = int(message["attempt"])
+    if line.status != "queued" or int(line.attempts or 0) != attempt - 1:
+        return Verdict(True, note="stale message")
+    call = Call(campaign.account_id, next_id("call"), agent_key=f"{campaign.account_id}#{campaign.agent_id}",
+                agent_id=campaign.agent_id, to_number=line.to_number, from_number_id=campaign.phone_number_id,
+                status="queued", call_context=dict(line.custom_variables or {}),
+                bulk_call_id=campaign.bulk_call_id, line_id=line.line_id,
+                details={"attempt": attempt})
+    try:
+        with transaction() as tx:
+            tx.update(campaign, actions=[Campaign.queued.add(-1), Campaign.in_progress.add(1)],
+                      condition=(Campaign.status == "in_progress")
+                      & (Campaign.in_progress < Campaign.concurrent_call_limit))
+            tx.update(line, actions=[CampaignLine.status.set("dialing"), CampaignLine.attempts.set(attempt),
+                                     CampaignLine.call_id.set(call.call_id), CampaignLine.updated_at.set(utcnow())],
+                      condition=(CampaignLine.status == "queued") & (CampaignLine.attempts == attempt - 1))
+            tx.save(call, condition=Call.call_id.does_not_exist())
+    except TransactWriteError as error:
+        codes = cancellation_codes(error)
+        if codes[:1] == ["ConditionalCheckFailed"]:
+            return Verdict(False, retry_in=SLOT_WAIT_SECONDS, note="no free slot")
+        if codes[1:2] == ["ConditionalCheckFailed"]:
+            return Verdict(True, note="line taken by another message")
+        raise
+    place(call, telephony)
+    return Verdict(True, note="dialled")
+
+
+def place(call: Call, telephony: TelephonyAdapter) -> None:
+    """Hand a created call to the carrier; a refusal finalizes it as failed (freeing its slot)."""
+    try:
+        number = PhoneNumber.get(call.account_id, call.from_number_id)
+        placement = telephony.place_call(call, number)
+    except Exception as error:  # the carrier said no, or could not be reached
+        logger.warning("call placement failed", extra={"call_id": call.call_id, "error": type(error).__name__})
+        finish(call, "failed", {"reason": f"placement failed: {error}"[:500]})
+        return
+    if placement.carrier_sid:
+        call.update(actions=[Call.carrier_sid.set(placement.carrier_sid)])
+
+
+def finish(call: Call, status: str, details: dict[str, Any] | None = None) -> call_state.Outcome:
+    """Apply a terminal status; for campaign calls, retry if configured and feed the next contact."""
+    retry_message = None
+    if call.bulk_call_id is not None and status in call_state.RETRYABLE:
+        retry_message = _retry_message(call)
+        if retry_message:
+            # Sent before the transition: if the transition loses, the message finds the line not
+            # queued (or at another attempt) and is dropped; if it wins, the retry is already queued.
+            queues.send(queues.DIALER, retry_message, delay_seconds=retry_message["delay"])
+    outcome = call_state.transition(call, status, details=details, retry_allowed=retry_message is not None)
+    if outcome.applied and call.bulk_call_id is not None:
+        after_call(call.account_id, call.bulk_call_id)
+    return outcome
+
+
+def _retry_message(call: Call) -> dict[str, Any] | None:
+    campaign = Campaign.get(call.account_id, call.bulk_call_id)
+    retry = (campaign.settings or {}).get("retry_config") or {}
+    if not retry.get("auto_retry"):
+        return None
+    attempt = int((call.details or {}).get("attempt", 1))
+    if attempt > int(retry.get("retry_limit", 1)):
+        return None
+    delay = retry.get("retry_delay_seconds")
+    if delay is None:
+        delay = int(retry.get("retry_schedule_days", 0) * 86400 + retry.get("retry_schedule_hours", 0) * 3600)
+    message = dial_message(campaign, call.line_id, attempt + 1, not_before=int(time.time() + delay))
+    message["delay"] = min(int(delay), 900)
+    return message
+
+
+def after_call(account_id: int, bulk_call_id: int) -> None:
+    """A slot was freed: feed the next contact, and close the campaign when nothing is left."""
+    campaign = Campaign.get(account_id, bulk_call_id, consistent_read=True)
+    if campaign.status != "in_progress":
+        return
+    if enqueue_next(campaign, 1, fresh=True):
+        return
+    if int(campaign.queued) == 0 and int(campaign.in_progress) == 0:
+        try:
+            campaign.update(actions=[Campaign.status.set("completed"), Campaign.updated_at.set(utcnow())],
+                            condition=(Campaign.status == "in_progress") & (Campaign.queued == 0)
+                            & (Campaign.in_progress == 0))
+        except Campaign.UpdateError:
+            pass
+
+
+def handle_sweep(message: dict[str, Any]) -> None:
+    """Campaign-wide work in pages: cancel queued contacts, re-feed after resume, or retry failures."""
+    try:
+        campaign = Campaign.get(message["account_id"], message["bulk_call_id"], consistent_read=True)
+    except Campaign.DoesNotExist:
+        return
+    kind, after = message["op"], int(message.get("after", 0))
+    key = call_state.campaign_key(campaign.account_id, campaign.bulk_call_id)
+    wanted = {"cancel": ("queued",), "resume": ("queued",), "retry": ("failed", "busy", "no_answer")}[kind]
+    upto = int(campaign.enqueued_upto or 0) if kind == "resume" else int(campaign.next_line_id or 0)
+    page = list(CampaignLine.query(key, CampaignLine.line_id.between(after + 1, max(upto, after + 1)),
+                                   filter_condition=CampaignLine.status.is_in(*wanted), limit=SWEEP_PAGE,
+                                   page_size=SWEEP_PAGE))
+    committed = campaign.committed_batches or set()
+    page = [line for line in page if line.batch in committed]
+    if kind == "cancel":
+        for line in page:
+            _move_line(campaign, line, "queued", "failed", reason="cancelled")
+    elif kind == "retry":
+        for line in page:
+            if _move_line(campaign, line, line.status, "queued", reason=None):
+                queues.send(queues.DIALER, dial_message(campaign, line.line_id, int(line.attempts or 0) + 1))
+    else:
+        queues.send_many(queues.DIALER, [dial_message(campaign, line.line_id, int(line.attempts or 0) + 1,
+                                                      not_before=line.not_before) for line in page])
+    if len(page) == SWEEP_PAGE or (page and page[-1].line_id < upto):
+        request_sweep(campaign, kind, after=page[-1].line_id)
+    elif kind == "retry":
+        after_call(campaign.account_id, campaign.bulk_call_id)
+
+
+def _move_line(campaign: Campaign, line: CampaignLine, old: str, new: str, reason: str | None) -> bool:
+    """Move one waiting or finished contact between counter buckets, exactly once."""
+    try:
+        with transaction() as tx:
+            tx.update(line, actions=[CampaignLine.status.set(new), CampaignLine.reason.set(reason)
+                                     if reason else CampaignLine.reason.remove(),
+                                     CampaignLine.updated_at.set(utcnow())],
+                      condition=CampaignLine.status == old)
+            tx.update(campaign, actions=[getattr(Campaign, old).add(-1), getattr(Campaign, new).add(1)])
+    except TransactWriteError as error:
+        if "ConditionalCheckFailed" in cancellation_codes(error):
+            return False
+        raise
+    return True

@@ -1,0 +1,77 @@
+"""The SQS queues (one definition for infra/, the local stack and the code that sends to them)."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import boto3
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    key: str
+    visibility_timeout: int
+    max_receive_count: int
+    description: str
+
+
+DIALER = QueueSpec("dialer", visibility_timeout=60, max_receive_count=1000,
+                   description="one message per campaign contact to dial (held back while slots are full)")
+CAMPAIGN_OPS = QueueSpec("campaign-ops", visibility_timeout=120, max_receive_count=10,
+                         description="campaign maintenance: cancel sweeps, manual retries")
+ALL_QUEUES: tuple[QueueSpec, ...] = (DIALER, CAMPAIGN_OPS)
+
+
+def queue_name(spec: QueueSpec) -> str:
+    prefix = os.environ.get("PARLEY_QUEUE_PREFIX") or os.environ.get("PARLEY_TABLE_PREFIX", "parley")
+    return f"{prefix}-{spec.key}"
+
+
+def dlq_name(spec: QueueSpec) -> str:
+    return f"{queue_name(spec)}-dlq"
+
+
+@lru_cache(maxsize=None)
+def _client() -> Any:
+    return boto3.client("sqs")
+
+
+@lru_cache(maxsize=None)
+def queue_url(name: str) -> str:
+    return _client().get_queue_url(QueueName=name)["QueueUrl"]
+
+
+def send(spec: QueueSpec, body: dict[str, Any], delay_seconds: int = 0) -> None:
+    _client().send_message(QueueUrl=queue_url(queue_name(spec)), MessageBody=json.dumps(body),
+                           DelaySeconds=max(0, min(int(delay_seconds), 900)))
+
+
+def send_many(spec: QueueSpec, bodies: list[dict[str, Any]]) -> None:
+    url = queue_url(queue_name(spec))
+    for start in range(0, len(bodies), 10):
+        chunk = bodies[start:start + 10]
+        result = _client().send_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "MessageBody": json.dumps(b)} for i, b in enumerate(chunk)])
+        if result.get("Failed"):
+            raise RuntimeError(f"SQS refused {len(result['Failed'])} messages: {result['Failed'][0]}")
+
+
+def hold_back(spec: QueueSpec, receipt_handle: str, seconds: int) -> None:
+    """Make a received message visible again after ``seconds`` (at most SQS's 12 hours)."""
+    _client().change_message_visibility(QueueUrl=queue_url(queue_name(spec)), ReceiptHandle=receipt_handle,
+                                        VisibilityTimeout=max(0, min(int(seconds), 43_200)))
+
+
+def create_all() -> None:
+    """Create every queue with its DLQ (the local stack; infra/ creates them in AWS)."""
+    client = _client()
+    for spec in ALL_QUEUES:
+        dlq = client.create_queue(QueueName=dlq_name(spec))["QueueUrl"]
+        dlq_arn = client.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        client.create_queue(QueueName=queue_name(spec), Attributes={
+            "VisibilityTimeout": str(spec.visibility_timeout),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(spec.max_receive_count)}),
+        })

@@ -1,0 +1,37 @@
+"""Signed, expiring tokens that let a carrier's media stream join one call.
+
+The token travels as a ``<Parameter>`` of the TwiML ``<Stream>``; the streaming service accepts the
+stream only if the token's HMAC matches, it names the same call, and it has not expired.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+
+
+def issue(secret: str, account_id: int, call_id: int, ttl_seconds: int = 3600, now: float | None = None) -> str:
+    claims = {"a": account_id, "c": call_id, "exp": int((now or time.time()) + ttl_seconds)}
+    payload = base64.urlsafe_b64encode(json.dumps(claims, separators=(",", ":")).encode()).decode().rstrip("=")
+    return f"{payload}.{_sign(secret, payload)}"
+
+
+def verify(secret: str, token: str, call_id: int, now: float | None = None) -> dict | None:
+    """The token's claims if it is authentic, for ``call_id`` and unexpired; otherwise None."""
+    payload, _, signature = (token or "").partition(".")
+    if not payload or not hmac.compare_digest(signature, _sign(secret, payload)):
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except ValueError:
+        return None
+    if claims.get("c") != call_id or claims.get("exp", 0) < (now or time.time()):
+        return None
+    return claims
+
+
+def _sign(secret: str, payload: str) -> str:
+    digest = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")

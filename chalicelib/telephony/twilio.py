@@ -1,0 +1,93 @@
+"""Twilio adapter: places calls with the REST API (``Calls.json``) and reads status callbacks.
+
+Any Twilio-compatible carrier works: the API base URL is ``PARLEY_TWILIO_API_URL`` (default the real
+Twilio API), and the public URLs put in TwiML and callbacks come from configuration.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from xml.sax.saxutils import quoteattr
+
+import requests
+
+from chalicelib.db.models import Call, PhoneNumber
+from chalicelib.secrets_box import SecretBox, secret_box_from_settings
+from chalicelib.telephony import stream_tokens
+from chalicelib.telephony.adapter import Placement
+
+TWILIO_API_URL = "https://api.twilio.com"
+# "initiated" is not requested: it tells us nothing the REST answer did not.
+CALLBACK_EVENTS = ("ringing", "answered", "completed")
+# Twilio CallStatus -> our call status (None: no change for us).
+STATUS_MAP: dict[str, str | None] = {
+    "queued": None, "initiated": None, "ringing": "ringing", "in-progress": "in_progress",
+    "completed": "completed", "busy": "busy", "no-answer": "no_answer", "failed": "failed", "canceled": "failed",
+}
+
+
+class CarrierRefused(Exception):
+    """The carrier answered the placement with an error."""
+
+
+@dataclass(frozen=True)
+class TwilioConfig:
+    api_url: str
+    public_api_url: str
+    streaming_url: str
+    stream_token_secret: str
+
+    @classmethod
+    def from_env(cls) -> "TwilioConfig":
+        return cls(
+            api_url=os.environ.get("PARLEY_TWILIO_API_URL", TWILIO_API_URL).rstrip("/"),
+            public_api_url=os.environ.get("PARLEY_PUBLIC_API_URL", "http://127.0.0.1:8600").rstrip("/"),
+            streaming_url=os.environ.get("PARLEY_STREAMING_URL", "wss://127.0.0.1:8700/twilio"),
+            stream_token_secret=os.environ.get("PARLEY_STREAM_TOKEN_SECRET", ""),
+        )
+
+
+def status_callback_url(config: TwilioConfig, account_id: int, call_id: int) -> str:
+    return f"{config.public_api_url}/api/v1/telephony/twilio/status/{account_id}/{call_id}"
+
+
+def twiml_for(config: TwilioConfig, call: Call) -> str:
+    token = stream_tokens.issue(config.stream_token_secret, call.account_id, call.call_id)
+    params = {"call_id": str(call.call_id), "token": token}
+    parameters = "".join(f"<Parameter name={quoteattr(k)} value={quoteattr(v)}/>" for k, v in params.items())
+    return (f'<?xml version="1.0" encoding="UTF-8"?><Response><Connect>'
+            f"<Stream url={quoteattr(config.streaming_url)}>{parameters}</Stream></Connect></Response>")
+
+
+class TwilioAdapter:
+    def __init__(self, config: TwilioConfig, box: SecretBox | None = None,
+                 session: requests.Session | None = None, timeout: float = 10.0) -> None:
+        if not config.stream_token_secret:
+            raise RuntimeError("PARLEY_STREAM_TOKEN_SECRET is not set")
+        self._config = config
+        self._box = box or secret_box_from_settings()
+        self._http = session or requests.Session()
+        self._timeout = timeout
+
+    def credentials(self, number: PhoneNumber) -> tuple[str, str]:
+        secrets = self._box.open(number.sealed_credentials, account_id=number.account_id)
+        return secrets["account_sid"], secrets["auth_token"]
+
+    def place_call(self, call: Call, from_number: PhoneNumber) -> Placement:
+        sid, token = self.credentials(from_number)
+        response = self._http.post(
+            f"{self._config.api_url}/2010-04-01/Accounts/{sid}/Calls.json",
+            auth=(sid, token),
+            data={"To": call.to_number, "From": from_number.number, "Twiml": twiml_for(self._config, call),
+                  "StatusCallback": status_callback_url(self._config, call.account_id, call.call_id),
+                  "StatusCallbackMethod": "POST", "StatusCallbackEvent": list(CALLBACK_EVENTS),
+                  "Timeout": "30"},
+            timeout=self._timeout,
+        )
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("message", response.text)
+            except ValueError:
+                detail = response.text
+            raise CarrierRefused(f"carrier answered {response.status_code}: {detail}"[:300])
+        return Placement(status="queued", message="call placed with the carrier", carrier_sid=response.json()["sid"])

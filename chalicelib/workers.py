@@ -1,0 +1,46 @@
+"""SQS consumers and schedules, as plain functions of Lambda events (app.py wires them to Chalice).
+
+Batches report partial failures (Powertools ``process_partial_response``): only the records that
+failed come back; a dial message that must wait (full slots, daily window, retry delay) is made
+visible again after the wait and reported as failed, so it is neither lost nor busy-looped.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from chalicelib import queues
+from chalicelib.domain import campaigns, dialer
+from chalicelib.telephony.adapter import TelephonyAdapter, adapter_from_settings
+
+
+class HeldBack(Exception):
+    """The message must wait; its visibility was already set to the wait."""
+
+
+def dial_batch(event: dict[str, Any], telephony: TelephonyAdapter | None = None) -> dict[str, Any]:
+    adapter = telephony or adapter_from_settings()
+
+    def handle(record: SQSRecord) -> None:
+        verdict = dialer.handle_dial(json.loads(record.body), adapter)
+        if not verdict.done:
+            queues.hold_back(queues.DIALER, record.receipt_handle, verdict.retry_in)
+            raise HeldBack(verdict.note)
+
+    return process_partial_response(event=event, record_handler=handle,
+                                    processor=BatchProcessor(event_type=EventType.SQS))
+
+
+def campaign_ops_batch(event: dict[str, Any]) -> dict[str, Any]:
+    def handle(record: SQSRecord) -> None:
+        dialer.handle_sweep(json.loads(record.body))
+
+    return process_partial_response(event=event, record_handler=handle,
+                                    processor=BatchProcessor(event_type=EventType.SQS))
+
+
+def start_due_campaigns(_event: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"started": campaigns.start_due()}

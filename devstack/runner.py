@@ -1,0 +1,113 @@
+"""The local stand-in for Lambda's event sources: polls the SQS queues and fires the schedules,
+invoking the same Chalice handlers AWS would, honouring their partial batch failure reports."""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from chalicelib import queues
+from chalicelib.observability import logger
+
+
+class _Context:
+    function_name = "parley-local"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:parley-local"
+
+    def __init__(self) -> None:
+        self.aws_request_id = str(uuid.uuid4())
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@dataclass
+class QueueConsumer:
+    spec: queues.QueueSpec
+    handler: Callable[[dict[str, Any], Any], Any]
+    batch_size: int = 10
+    workers: int = 1
+
+
+@dataclass
+class Schedule:
+    every_seconds: float
+    handler: Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass
+class LocalRunner:
+    consumers: list[QueueConsumer]
+    schedules: list[Schedule] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> None:
+        for consumer in self.consumers:
+            for n in range(consumer.workers):
+                self._spawn(f"sqs-{consumer.spec.key}-{n}", self._poll, consumer)
+        for schedule in self.schedules:
+            self._spawn("schedule", self._tick, schedule)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def _spawn(self, name: str, target: Callable[..., None], arg: Any) -> None:
+        thread = threading.Thread(target=target, args=(arg,), name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _poll(self, consumer: QueueConsumer) -> None:
+        sqs = boto3.client("sqs")
+        url = queues.queue_url(queues.queue_name(consumer.spec))
+        arn = f"arn:aws:sqs:us-east-1:123456789012:{queues.queue_name(consumer.spec)}"
+        while not self._stop.is_set():
+            try:
+                received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=consumer.batch_size,
+                                               WaitTimeSeconds=1, AttributeNames=["All"]).get("Messages", [])
+                if received:
+                    self._deliver(sqs, url, arn, consumer, received)
+            except Exception:  # keep polling, as the Lambda service would
+                logger.exception("local runner: batch failed", extra={"queue": consumer.spec.key})
+                time.sleep(1)
+
+    def _deliver(self, sqs: Any, url: str, arn: str, consumer: QueueConsumer, messages: list[dict]) -> None:
+        event = {"Records": [{
+            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+            "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m.get("MD5OfBody", ""),
+            "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": "us-east-1"} for m in messages]}
+        result = consumer.handler(event, _Context()) or {}
+        failed = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        for start in range(0, len(done), 10):
+            sqs.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])])
+
+    def _tick(self, schedule: Schedule) -> None:
+        while not self._stop.wait(schedule.every_seconds):
+            event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
+                     "source": "aws.events", "account": "123456789012", "region": "us-east-1", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                     "resources": [], "detail": {}}
+            try:
+                schedule.handler(event, _Context())
+            except Exception:
+                logger.exception("local runner: schedule failed")
+
+
+def runner_for_app(app_module: Any, dial_workers: int = 4) -> LocalRunner:
+    """The runner for ``app.py``'s handlers, with the local schedule period shortened to 5 s."""
+    return LocalRunner(
+        consumers=[QueueConsumer(queues.DIALER, app_module.dialer_worker, batch_size=10, workers=dial_workers),
+                   QueueConsumer(queues.CAMPAIGN_OPS, app_module.campaign_ops_worker, batch_size=5)],
+        schedules=[Schedule(5.0, app_module.campaign_scheduler)],
+    )
+
+
