@@ -14,6 +14,7 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("PARLEY_TABLE_PREFIX", "parley-test")
 os.environ.setdefault("PARLEY_LOCAL_SECRET_KEY", base64.b64encode(b"k" * 32).decode())
+os.environ.setdefault("PARLEY_STREAM_TOKEN_SECRET", "test-stream-secret")
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
 
@@ -25,9 +26,11 @@ def aws() -> Iterator[None]:
 
     install()  # DynamoDB semantics under concurrency (see devstack/moto_dynamodb.py)
     with mock_aws():
+        from chalicelib import queues
         from chalicelib.db.tables import create_all
 
         create_all()
+        queues.create_all()
         yield
 
 
@@ -58,12 +61,24 @@ class Tenant:
 
 
 @pytest.fixture()
-def api(aws: None) -> Iterator[str]:
-    """Base URL of the app served over HTTP exactly as the local stack serves it."""
+def carrier() -> Iterator[object]:
+    """The carrier simulator, in-process, with calls that ring and are answered after 0.2 s."""
+    from devstack.carrier_sim import CarrierSimulator, SimRules
+
+    sim = CarrierSimulator(SimRules(answer_delay=0.2, talk_time=0.2, seed=1)).start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture()
+def api(aws: None, carrier, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:  # noqa: ANN001
+    """Base URL of the app served over HTTP exactly as the local stack serves it, dialling the simulator."""
     from app import app
     from devstack.api_gateway import ApiGatewayServer
 
     server = ApiGatewayServer(app)
+    monkeypatch.setenv("PARLEY_TWILIO_API_URL", carrier.url)
+    monkeypatch.setenv("PARLEY_PUBLIC_API_URL", server.url)
     server.serve_in_thread()
     yield server.url
     server.shutdown()

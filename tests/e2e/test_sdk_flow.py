@@ -55,7 +55,8 @@ def test_sdk_drives_agents_actions_numbers_and_calls(local_stack: dict) -> None:
     logs = client.call.get_call_logs(page=1, page_size=10, agent_id=agent_id)["json"]
     assert [c["id"] for c in logs["call_log_data"]] == [call_id]
     log = client.call.get_call_log(call_id)["json"]
-    assert log["call_context"] == {"customer_name": "Ada"} and log["call_status"] == "queued"
+    assert log["call_context"] == {"customer_name": "Ada"}
+    assert log["call_status"] in ("queued", "ringing", "in_progress", "completed")
 
     assert client.providers.list_stt()["total"] >= 1
     client.phone_number.detach(number_id)

@@ -6,6 +6,7 @@ configured, and serves TwiML for calls created with ``Url``.
 """
 from __future__ import annotations
 
+import random
 import re
 import threading
 import time
@@ -503,8 +504,6 @@ def test_rules_round_trip_validation_and_reset(sim: CarrierSimulator) -> None:
 
 
 def test_outcome_probabilities_draw() -> None:
-    import random
-
     rng = random.Random(5)
     draws = Counter(OutcomeProbabilities(busy=0.25, no_answer=0.25, failed=0.25).draw(rng) for _ in range(4000))
     assert all(abs(draws[o] / 4000 - 0.25) < 0.03 for o in ("busy", "no-answer", "failed", "answered"))
