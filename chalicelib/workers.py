@@ -9,11 +9,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib import queues
 from chalicelib.domain import campaigns, dialer
+from chalicelib.observability import logger
 from chalicelib.telephony.adapter import TelephonyAdapter, adapter_from_settings
 
 
@@ -25,7 +30,10 @@ def dial_batch(event: dict[str, Any], telephony: TelephonyAdapter | None = None)
     adapter = telephony or adapter_from_settings()
 
     def handle(record: SQSRecord) -> None:
-        verdict = dialer.handle_dial(json.loads(record.body), adapter)
+        message = json.loads(record.body)
+        verdict = dialer.handle_dial(message, adapter)
+        logger.info("dial verdict", extra={"line_id": message.get("line_id"), "attempt": message.get("attempt"),
+                                           "done": verdict.done, "note": verdict.note})
         if not verdict.done:
             queues.hold_back(queues.DIALER, record.receipt_handle, verdict.retry_in)
             raise HeldBack(verdict.note)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from chalicelib import queues
 from chalicelib.observability import logger
@@ -84,7 +85,12 @@ class LocalRunner:
             "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
             "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m.get("MD5OfBody", ""),
             "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": "us-east-1"} for m in messages]}
-        result = consumer.handler(event, _Context()) or {}
+        try:
+            result = consumer.handler(event, _Context()) or {}
+        except BatchProcessingError:
+            # Every record failed: Lambda counts the invocation as failed and the whole batch comes back
+            # when each message's visibility timeout ends (the handler may already have shortened it).
+            return
         failed = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
         for start in range(0, len(done), 10):

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """CDK entry point: ``python app.py`` (what ``cdk synth`` / ``cdk deploy`` run) synthesizes offline.
 
-The stage comes from ``-c stage=<name>`` (default in cdk.json: ``dev``) or ``PARLEY_STAGE``. The
-stack is environment-agnostic: no account or region lookups happen at synth time.
+The stage comes from ``-c stage=<name>`` (default in cdk.json: ``dev``) or ``PARLEY_STAGE``; the other
+context keys (``twilioApiUrl``, ``streamingUrl``, ``publicApiUrl``, ``alarmTopicArn``) are described in
+README.md. The stack is environment-agnostic: no account or region lookups happen at synth time.
 """
 from __future__ import annotations
 
@@ -24,10 +25,11 @@ from parley_infra.settings import StageSettings  # noqa: E402
 def main() -> None:
     """Build the stage's stack (with cdk-nag) and write the cloud assembly."""
     app = cdk.App()
-    stage = app.node.try_get_context("stage") or os.environ.get("PARLEY_STAGE") or "dev"
-    settings = StageSettings.for_stage(stage)
-    # The models read the prefix when first imported: set it before anything imports them.
+    settings = StageSettings.from_context(app.node)
+    # The models read the prefix when first imported, the queues whenever they name a queue: set both
+    # before anything imports them.
     os.environ["PARLEY_TABLE_PREFIX"] = settings.table_prefix
+    os.environ["PARLEY_QUEUE_PREFIX"] = settings.queue_prefix
     from parley_infra.build import build_app
 
     with tempfile.TemporaryDirectory(prefix="parley-chalice-") as work_dir:

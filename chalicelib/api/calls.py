@@ -5,7 +5,13 @@ from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, RouteSpec, api_route
 from chalicelib.domain import calls
-from chalicelib.schemas.calls import CallLogList, CallOut, Dispatch, Dispatched, LogsQuery
+from chalicelib.schemas.calls import (
+    CallLogList,
+    CallOut,
+    Dispatch,
+    Dispatched,
+    LogsQuery,
+)
 from chalicelib.telephony.adapter import adapter_from_settings
 
 bp = Blueprint(__name__)

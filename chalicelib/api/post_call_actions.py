@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 from chalice import Blueprint
+
 from chalicelib.api.routing import ApiRequest, RouteSpec, api_route
 from chalicelib.domain import post_call_actions as actions
 from chalicelib.schemas.common import Deleted
 from chalicelib.schemas.post_call_actions import (
-    ActionCreate, ActionCreated, ActionList, ActionOut, ActionUpdate,
+    ActionCreate,
+    ActionCreated,
+    ActionList,
+    ActionOut,
+    ActionUpdate,
     SigningSecret,
 )
 

@@ -24,3 +24,14 @@ def cancellation_codes(error: Exception) -> list[str]:
     """The per-item cancellation reasons of a failed TransactWriteItems (``ConditionalCheckFailed``...)."""
     reasons = getattr(error, "cancellation_reasons", None) or []
     return [reason.code if reason else "None" for reason in reasons]
+
+
+def failed_tables(tx: TransactWrite, error: Exception) -> set[str]:
+    """Tables whose item's condition failed in a cancelled transaction.
+
+    PynamoDB sends condition checks, then deletes, puts and updates (not the order they were added),
+    and DynamoDB reports one reason per item in the order sent; this lines the two up.
+    """
+    sent = [*tx._condition_check_items, *tx._delete_items, *tx._put_items, *tx._update_items]
+    return {item["TableName"] for item, code in zip(sent, cancellation_codes(error))
+            if code == "ConditionalCheckFailed"}

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 
-from chalicelib.db.paging import page_of
 from chalicelib.db.models import Agent, PhoneNumber, PostCallAction, utcnow
+from chalicelib.db.paging import page_of
 from chalicelib.db.sequences import next_id
 from chalicelib.db.transactions import transaction
 from chalicelib.domain import post_call_actions
@@ -68,7 +68,7 @@ def update_agent(account_id: int, agent_id: int, body: AgentUpdate) -> AgentOut:
         actions.append(Agent.name.set(name))
     try:
         agent.update(actions=actions, condition=Agent.agent_id.exists())
-    except Agent.UpdateError:
+    except UpdateError:
         raise NotFound(f"agent {agent_id} not found", field="agent_id") from None
     return to_out(agent)
 

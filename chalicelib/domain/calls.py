@@ -6,11 +6,17 @@ import json
 from chalicelib.db.models import Call, PhoneNumber
 from chalicelib.db.paging import page_of
 from chalicelib.db.sequences import next_id
-from chalicelib.domain.agents import agent_key, get_agent
 from chalicelib.domain import dialer
+from chalicelib.domain.agents import agent_key, get_agent
 from chalicelib.domain.phone_numbers import DIALABLE_PROVIDERS, get_number
 from chalicelib.errors import Conflict, NotFound, ValidationFailed
-from chalicelib.schemas.calls import CallLogList, CallOut, Dispatch, Dispatched, LogsQuery
+from chalicelib.schemas.calls import (
+    CallLogList,
+    CallOut,
+    Dispatch,
+    Dispatched,
+    LogsQuery,
+)
 from chalicelib.telephony.adapter import TelephonyAdapter
 
 MAX_CONTEXT_BYTES = 16 * 1024

@@ -11,6 +11,8 @@ from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pynamodb.exceptions import UpdateError
+
 from chalicelib.db.models import Campaign, CampaignLine, utcnow
 from chalicelib.db.paging import page_of
 from chalicelib.db.sequences import next_id
@@ -33,7 +35,6 @@ from chalicelib.schemas.bulk_calls import (
     LinesPage,
     LinesQuery,
     LiveStatus,
-
 )
 
 SCHEDULED = "scheduled"
@@ -128,7 +129,7 @@ def add_contacts(account_id: int, bulk_call_id: int, body: AddContacts) -> Conta
                Campaign.committed_batches.add({batch}), Campaign.updated_at.set(utcnow())]
     try:
         campaign.update(actions=actions, condition=Campaign.status != "cancelled")
-    except Campaign.UpdateError:
+    except UpdateError:
         raise Conflict(f"bulk call {bulk_call_id} was cancelled meanwhile; nothing added") from None
     if campaign.status == "completed":
         _set_status(campaign, "in_progress", expected=("completed",))
@@ -141,7 +142,7 @@ def _set_status(campaign: Campaign, status: str, expected: tuple[str, ...], extr
     try:
         campaign.update(actions=[Campaign.status.set(status), Campaign.updated_at.set(utcnow()), *(extra or [])],
                         condition=Campaign.status.is_in(*expected))
-    except Campaign.UpdateError:
+    except UpdateError:
         campaign.refresh()
         raise Conflict(f"bulk call {campaign.bulk_call_id} is {campaign.status}; cannot make it {status}",
                        field="bulk_call_id") from None
@@ -153,7 +154,8 @@ def act(account_id: int, bulk_call_id: int, body: BulkCallAction) -> BulkCallOut
         _set_status(campaign, "paused", expected=("in_progress", SCHEDULED))
     elif body.action == "resume":
         _set_status(campaign, "in_progress", expected=("paused",))
-        dialer.request_sweep(campaign, "resume")
+        dialer.request_sweep(campaign, "resume")  # contacts fed before the pause, still waiting
+        dialer.enqueue_next(campaign, campaign.concurrent_call_limit)
     else:
         zone = body.new_timezone or (campaign.settings or {}).get("timezone", "UTC")
         at = _epoch(body.new_scheduled_datetime or "", zone)

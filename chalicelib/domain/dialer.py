@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from chalicelib import queues
 from chalicelib.db.models import Call, Campaign, CampaignLine, PhoneNumber, utcnow
 from chalicelib.db.sequences import next_id
-from chalicelib.db.transactions import cancellation_codes, transaction
+from chalicelib.db.transactions import cancellation_codes, failed_tables, transaction
 from chalicelib.domain import call_state
 from chalicelib.domain.daily_window import seconds_until_allowed
 from chalicelib.observability import logger
@@ -54,7 +54,7 @@ def enqueue_next(campaign: Campaign, count: int, fresh: bool = False) -> int:
             return 0
         try:
             campaign.update(actions=[Campaign.enqueued_upto.set(end)], condition=Campaign.enqueued_upto == start)
-        except Campaign.UpdateError:
+        except UpdateError:
             continue
         queues.send_many(queues.DIALER, [dial_message(campaign, i, 1) for i in range(start + 1, end + 1)])
         return end - start
@@ -79,7 +79,7 @@ def handle_dial(message: dict[str, Any], telephony: TelephonyAdapter, now: float
     if wait is None:
         try:
             campaign.update(actions=[Campaign.status.set("paused")], condition=Campaign.status == "in_progress")
-        except Campaign.UpdateError:
+        except UpdateError:
             pass
         return Verdict(True, note="daily hard stop: campaign paused")
     if wait:
@@ -96,15 +96,19 @@ def handle_dial(message: dict[str, Any], telephony: TelephonyAdapter, now: float
         enqueue_next(campaign, 1)
         return Verdict(True, note="line never committed")
     attempt = int(message["attempt"])
-    if line.status != "queued" or int(line.attempts or 0) != attempt - 1:
+    if int(line.attempts or 0) != attempt - 1 or line.status in call_state.TERMINAL:
         return Verdict(True, note="stale message")
+    if line.status != "queued":
+        # A retry sent just before its previous call's final transition commits: try again shortly.
+        return Verdict(False, retry_in=SLOT_WAIT_SECONDS, note="previous attempt still finishing")
     call = Call(campaign.account_id, next_id("call"), agent_key=f"{campaign.account_id}#{campaign.agent_id}",
                 agent_id=campaign.agent_id, to_number=line.to_number, from_number_id=campaign.phone_number_id,
                 status="queued", call_context=dict(line.custom_variables or {}),
                 bulk_call_id=campaign.bulk_call_id, line_id=line.line_id,
                 details={"attempt": attempt})
+    tx = transaction()
     try:
-        with transaction() as tx:
+        with tx:
             tx.update(campaign, actions=[Campaign.queued.add(-1), Campaign.in_progress.add(1)],
                       condition=(Campaign.status == "in_progress")
                       & (Campaign.in_progress < Campaign.concurrent_call_limit))
@@ -113,11 +117,11 @@ def handle_dial(message: dict[str, Any], telephony: TelephonyAdapter, now: float
                       condition=(CampaignLine.status == "queued") & (CampaignLine.attempts == attempt - 1))
             tx.save(call, condition=Call.call_id.does_not_exist())
     except TransactWriteError as error:
-        codes = cancellation_codes(error)
-        if codes[:1] == ["ConditionalCheckFailed"]:
-            return Verdict(False, retry_in=SLOT_WAIT_SECONDS, note="no free slot")
-        if codes[1:2] == ["ConditionalCheckFailed"]:
+        failed = failed_tables(tx, error)
+        if CampaignLine.Meta.table_name in failed:
             return Verdict(True, note="line taken by another message")
+        if Campaign.Meta.table_name in failed:
+            return Verdict(False, retry_in=SLOT_WAIT_SECONDS, note="no free slot")
         raise
     place(call, telephony)
     return Verdict(True, note="dialled")
@@ -179,7 +183,7 @@ def after_call(account_id: int, bulk_call_id: int) -> None:
             campaign.update(actions=[Campaign.status.set("completed"), Campaign.updated_at.set(utcnow())],
                             condition=(Campaign.status == "in_progress") & (Campaign.queued == 0)
                             & (Campaign.in_progress == 0))
-        except Campaign.UpdateError:
+        except UpdateError:
             pass
 
 

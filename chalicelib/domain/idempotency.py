@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from chalicelib.db.models import IdempotencyRecord

@@ -1,12 +1,12 @@
 """Imported phone numbers (Twilio, SIP) and which agent answers them."""
 from __future__ import annotations
 
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from chalicelib.db.models import Agent, PhoneNumber, UniqueClaim
 from chalicelib.db.paging import page_of
 from chalicelib.db.sequences import next_id
-from chalicelib.db.transactions import cancellation_codes, transaction
+from chalicelib.db.transactions import failed_tables, transaction
 from chalicelib.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.schemas.common import Page
 from chalicelib.schemas.phone_numbers import (
@@ -63,12 +63,13 @@ def _import(account_id: int, number: str, provider: str, name: str | None,
                        sealed_credentials=secret_box_from_settings().seal(secrets, account_id=account_id)
                        if secrets else None)
     claim = UniqueClaim(f"phone#{account_id}#{number}", owner=str(item.phone_number_id))
+    tx = transaction()
     try:
-        with transaction() as tx:
+        with tx:
             tx.save(claim, condition=UniqueClaim.claim.does_not_exist())
             tx.save(item, condition=PhoneNumber.phone_number_id.does_not_exist())
     except TransactWriteError as error:
-        if cancellation_codes(error)[:1] == ["ConditionalCheckFailed"]:
+        if UniqueClaim.Meta.table_name in failed_tables(tx, error):
             raise Conflict(f"{number} is already imported in this account", field="phone_number") from None
         raise
     return to_out(item)
@@ -83,16 +84,17 @@ def _no_reseller(body: ResellerScoped) -> None:
 def attach(account_id: int, body: Attach) -> PhoneNumberOut:
     _no_reseller(body)
     item = get_number(account_id, body.phone_number_id)
+    tx = transaction()
     try:
-        with transaction() as tx:
+        with tx:
             tx.condition_check(Agent, account_id, body.agent_id, condition=Agent.agent_id.exists())
             tx.update(item, actions=[PhoneNumber.agent_id.set(body.agent_id)],
                       condition=PhoneNumber.phone_number_id.exists())
     except TransactWriteError as error:
-        codes = cancellation_codes(error)
-        if codes[:1] == ["ConditionalCheckFailed"]:
+        failed = failed_tables(tx, error)
+        if Agent.Meta.table_name in failed:
             raise NotFound(f"agent {body.agent_id} not found", field="agent_id") from None
-        if codes[1:2] == ["ConditionalCheckFailed"]:
+        if PhoneNumber.Meta.table_name in failed:
             raise NotFound(f"phone number {body.phone_number_id} not found", field="phone_number_id") from None
         raise
     item.agent_id = body.agent_id
@@ -104,6 +106,6 @@ def detach(account_id: int, body: Detach) -> PhoneNumberOut:
     item = get_number(account_id, body.phone_number_id)
     try:
         item.update(actions=[PhoneNumber.agent_id.remove()], condition=PhoneNumber.phone_number_id.exists())
-    except PhoneNumber.UpdateError:
+    except UpdateError:
         raise NotFound(f"phone number {body.phone_number_id} not found", field="phone_number_id") from None
     return to_out(item)

@@ -4,11 +4,11 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import DeleteError, TransactWriteError, UpdateError
 
 from chalicelib.db.models import Agent, PostCallAction, utcnow
 from chalicelib.db.sequences import next_id
-from chalicelib.db.transactions import cancellation_codes, transaction
+from chalicelib.db.transactions import failed_tables, transaction
 from chalicelib.domain import idempotency
 from chalicelib.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.schemas.post_call_actions import (
@@ -94,8 +94,9 @@ def add_action(account_id: int, agent_id: int, body: ActionCreate,
     if PostCallAction.count(_agent_key(account_id, agent_id)) >= MAX_ACTIONS_PER_AGENT:
         raise Conflict(f"an agent can have at most {MAX_ACTIONS_PER_AGENT} post-call actions")
     item, secret = build(account_id, agent_id, body)
+    tx = transaction()
     try:
-        with transaction() as tx:
+        with tx:
             tx.condition_check(Agent, account_id, agent_id, condition=Agent.agent_id.exists())
             tx.save(item, condition=PostCallAction.action_id.does_not_exist())
             if idempotency_key is not None:
@@ -103,10 +104,10 @@ def add_action(account_id: int, agent_id: int, body: ActionCreate,
                                                {"action_id": item.action_id}, 201),
                         condition=idempotency.IdempotencyRecord.key.does_not_exist())
     except TransactWriteError as error:
-        codes = cancellation_codes(error)
-        if codes and codes[0] == "ConditionalCheckFailed":
+        failed = failed_tables(tx, error)
+        if Agent.Meta.table_name in failed:
             raise NotFound(f"agent {agent_id} not found", field="agent_id") from None
-        if idempotency_key is not None and codes[-1:] == ["ConditionalCheckFailed"]:
+        if idempotency_key is not None and idempotency.IdempotencyRecord.Meta.table_name in failed:
             # A concurrent request with the same key won the race: answer as it did.
             replay = idempotency.find(account_id, scope, idempotency_key, body_hash)
             if replay:
@@ -157,7 +158,7 @@ def update_action(account_id: int, agent_id: int, action_id: int, body: ActionUp
                              PostCallAction.sealed_secrets.set(sealed),
                              PostCallAction.updated_at.set(utcnow())],
                     condition=PostCallAction.action_id.exists())
-    except PostCallAction.UpdateError:
+    except UpdateError:
         raise NotFound(f"post-call action {action_id} not found", field="action_id") from None
     return to_out(item)
 
@@ -166,7 +167,7 @@ def delete_action(account_id: int, agent_id: int, action_id: int) -> None:
     item = get_action(account_id, agent_id, action_id)
     try:
         item.delete(condition=PostCallAction.action_id.exists())
-    except PostCallAction.DeleteError:
+    except DeleteError:
         raise NotFound(f"post-call action {action_id} not found", field="action_id") from None
 
 

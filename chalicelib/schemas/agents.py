@@ -7,7 +7,15 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from chalicelib.schemas.common import Flag, LongText, Out, Section, ShortText, Strict, Timezone
+from chalicelib.schemas.common import (
+    Flag,
+    LongText,
+    Out,
+    Section,
+    ShortText,
+    Strict,
+    Timezone,
+)
 
 Temperature = Annotated[float, Field(ge=0, le=2)]
 Provider = Annotated[str, Field(min_length=1, max_length=64)]

@@ -5,7 +5,15 @@ import re
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, available_timezones
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_serializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    model_serializer,
+)
 
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 _E164 = re.compile(E164_PATTERN)

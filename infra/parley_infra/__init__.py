@@ -1,7 +1,10 @@
 """Parley's AWS infrastructure as a CDK v2 app.
 
-The modules each own one concern: ``settings`` (stage naming), ``tables`` (DynamoDB tables derived
-from the PynamoDB models), ``keys`` (KMS keys), ``permissions`` (least-privilege IAM statements),
-``gateway_responses`` (gateway-level error bodies), ``api`` (the Chalice app), ``nag`` (cdk-nag checks
-and acknowledgments), ``stack`` (the composition) and ``build`` (one call that assembles an app).
+The modules each own one concern: ``settings`` (stage naming and context), ``tables`` (DynamoDB tables
+derived from the PynamoDB models), ``queues`` (SQS queues, DLQs and alarms from ``chalicelib.queues``),
+``keys`` (KMS keys), ``stream_secret`` (the stream-token secret), ``permissions`` (least-privilege IAM
+statements), ``gateway_responses`` (gateway-level error bodies), ``api`` (the Chalice app),
+``event_sources`` (the SQS consumers' event sources), ``checks`` (Parley's synth-time template checks),
+``nag`` (cdk-nag checks and acknowledgments), ``stack`` (the composition) and ``build`` (one call that
+assembles an app).
 """

@@ -3,6 +3,10 @@
 ``chalice package`` runs during synth and its SAM template is included as-is; this module then adjusts
 the included resources: each function gets its name, role, log group and environment, and the REST
 API gets access logs, execution logging and Parley's gateway error responses.
+
+The API handler is told the API's own URL (``PARLEY_PUBLIC_API_URL``, for Twilio status callbacks),
+so the API must not refer back to the handler's ARN, or CloudFormation sees a circular dependency:
+``invoke_functions_by_name`` points the API's integrations at the handler's (fixed) name instead.
 """
 from __future__ import annotations
 
@@ -15,13 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import Aws, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sam as sam
 from chalice.cdk import Chalice
 
+from chalicelib.queues import QueueSpec
 from parley_infra.gateway_responses import EXTENSION, gateway_responses
 from parley_infra.settings import REPO_ROOT, SERVICE_NAME, StageSettings
 
@@ -68,6 +73,8 @@ class FunctionSetup:
     name: str
     role: iam.Role
     environment: Mapping[str, str]
+    consumes: QueueSpec | None = None
+    """The queue whose messages Chalice delivers to this function (``@app.on_sqs_message``)."""
 
 
 def chalice_stage_config(settings: StageSettings, environment: Mapping[str, str]) -> dict[str, Any]:
@@ -121,6 +128,15 @@ def _check_app_module() -> None:
         raise RuntimeError(
             f"'import app' resolves to {origin}, not {REPO_ROOT / 'app.py'}: put the repo root first on sys.path"
         )
+
+
+def packaged_template(chalice_app: Chalice) -> dict[str, Any]:
+    """The SAM template ``chalice package`` wrote, as JSON.
+
+    Read from the package rather than through the included L1 resources: the jsii property getters
+    cannot read a SAM function's ``Events`` (they fail on the union of event types).
+    """
+    return json.loads((Path(chalice_app._sam_package_dir) / "sam.json").read_text())
 
 
 def sam_functions(chalice_app: Chalice) -> dict[str, sam.CfnFunction]:
@@ -194,6 +210,46 @@ def configure_rest_api(chalice_app: Chalice, settings: StageSettings) -> logs.Lo
     rest_api.add_property_override(f"DefinitionBody.{EXTENSION}", gateway_responses())
     rest_api.node.add_dependency(api_gateway_logging_role(chalice_app))
     return access_logs
+
+
+def stage_url(chalice_app: Chalice, api_stage: str) -> str:
+    """The REST API's stage URL, ``https://<api-id>.execute-api.<region>.<suffix>/<api stage>``.
+
+    The app appends its route paths (``/api/v1/...``) to it, so it ends with the stage name and no
+    slash. It is Chalice's ``EndpointURL`` output without the trailing slash.
+    """
+    rest_api: sam.CfnApi = chalice_app.get_resource(REST_API)
+    return f"https://{rest_api.ref}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}/{api_stage}"
+
+
+def invoke_functions_by_name(chalice_app: Chalice, template: Mapping[str, Any], names: Mapping[str, str]) -> None:
+    """Point the REST API's integrations at the named functions' ARNs, built from their names.
+
+    Chalice writes ``${APIHandler.Arn}`` into every integration URI, which makes the API depend on the
+    function. The function's name is fixed by infra, so its ARN is known without that reference, and
+    the function can then refer to the API (for its URL) without a cycle. API Gateway does not check
+    that an integration's function exists (integrations may even name it with a stage variable);
+    on a stack's first creation, requests in the seconds before the function exists fail with 5xx.
+    """
+    rest_api: sam.CfnApi = chalice_app.get_resource(REST_API)
+    paths = template["Resources"][REST_API]["Properties"]["DefinitionBody"]["paths"]
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            integration = operation.get("x-amazon-apigateway-integration") if isinstance(operation, dict) else None
+            uri = integration.get("uri") if integration else None
+            if not isinstance(uri, dict) or "Fn::Sub" not in uri or not isinstance(uri["Fn::Sub"], str):
+                continue
+            rewritten = uri["Fn::Sub"]
+            for logical_id, name in names.items():
+                rewritten = rewritten.replace(
+                    f"${{{logical_id}.Arn}}",
+                    f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{name}",
+                )
+            if rewritten != uri["Fn::Sub"]:
+                key = path.replace(".", "\\.")  # CDK override paths escape literal dots
+                rest_api.add_property_override(
+                    f"DefinitionBody.paths.{key}.{method}.x-amazon-apigateway-integration.uri", {"Fn::Sub": rewritten}
+                )
 
 
 def api_gateway_logging_role(chalice_app: Chalice) -> apigateway.CfnAccount:

@@ -38,3 +38,13 @@ def acknowledge_findings(stack: ParleyStack) -> None:
         "be scoped to this stack's log groups; AmazonAPIGatewayPushToCloudWatchLogs is the AWS-maintained "
         "policy for exactly this service role and holds only CloudWatch Logs permissions.",
     )
+    acknowledge(
+        stack.stream_token_secret,
+        "AwsSolutions-SMG4",
+        "The stream-token secret is an HMAC key, not a credential of another service: rotating it means "
+        "only generating a new random value, and the signer (the Lambdas) and the verifier (the streaming "
+        "service) read it independently, so a scheduled rotation would reject tokens issued just before it "
+        "(they live an hour) until both sides accept the previous version too. Until then it is rotated by "
+        "hand in a quiet window (put-secret-value); a leak only lets someone join a call's media stream "
+        "for at most an hour per token and never exposes customer credentials.",
+    )

@@ -1,7 +1,9 @@
-"""Least-privilege IAM for the Lambdas: one role per kind of function, no wildcard resources.
+"""Least-privilege IAM for the Lambdas: one role per function, no wildcard resources.
 
 Table access lists each table's ARN and each index's ARN by name (taken from the models), so a role
-can reach exactly the Parley tables it is given and nothing else in the account.
+can reach exactly the Parley tables it is given and nothing else in the account. Queue access lists
+the queues' ARNs: senders may only send (and look up the URL), a consumer may receive, delete and
+hold back messages of its own queue only. Nobody but SQS writes to the dead-letter queues.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 TABLE_READ_WRITE: tuple[str, ...] = (
@@ -40,6 +43,19 @@ _TABLE_KEY_WRITE: tuple[str, ...] = (
     "kms:ReEncryptTo",
 )
 """The table key's operations, spelled out (no ``kms:ReEncrypt*`` / ``kms:GenerateDataKey*``)."""
+
+QUEUE_SEND: tuple[str, ...] = ("sqs:SendMessage", "sqs:GetQueueUrl")
+"""``chalicelib.queues.send``/``send_many`` look the URL up, then SendMessage(Batch) (authorized as
+SendMessage)."""
+
+QUEUE_CONSUME: tuple[str, ...] = (
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ChangeMessageVisibility",
+)
+"""The Lambda event source mapping polls with the function's role (Receive, Delete, GetQueueAttributes);
+``chalicelib.queues.hold_back`` changes a received message's visibility."""
 
 SECRET_CONTEXT_KEY = "parley:account_id"
 """The encryption-context key ``chalicelib.secrets_box`` binds every sealed secret to."""
@@ -81,15 +97,32 @@ def allow_tables(role: iam.IRole, actions: Sequence[str], table_arns: Sequence[s
     )
 
 
-def allow_secret_sealing(role: iam.IRole, secrets_key: kms.IKey) -> None:
-    """Encrypt/Decrypt with the secrets key, only with an account-bound encryption context."""
+def allow_secret_sealing(role: iam.IRole, secrets_key: kms.IKey, *, seal: bool = True) -> None:
+    """Decrypt (and with ``seal``, Encrypt) with the secrets key, only with an account-bound context."""
     role.add_to_principal_policy(
         iam.PolicyStatement(
-            actions=["kms:Encrypt", "kms:Decrypt"],
+            actions=["kms:Encrypt", "kms:Decrypt"] if seal else ["kms:Decrypt"],
             resources=[secrets_key.key_arn],
             conditions={
                 "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": [SECRET_CONTEXT_KEY]},
                 "Null": {"kms:EncryptionContextKeys": "false"},
             },
         )
+    )
+
+
+def allow_queue_sends(role: iam.IRole, queue_arns: Sequence[str]) -> None:
+    """Send to (and look up) exactly ``queue_arns``."""
+    role.add_to_principal_policy(iam.PolicyStatement(actions=list(QUEUE_SEND), resources=list(queue_arns)))
+
+
+def allow_queue_consumption(role: iam.IRole, queue_arn: str) -> None:
+    """Receive, delete and hold back messages of one queue (what its event source mapping needs)."""
+    role.add_to_principal_policy(iam.PolicyStatement(actions=list(QUEUE_CONSUME), resources=[queue_arn]))
+
+
+def allow_secret_read(role: iam.IRole, secret: secretsmanager.ISecret) -> None:
+    """Read one Secrets Manager secret's value (encrypted with the AWS managed key: no KMS grant)."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn])
     )

@@ -1,29 +1,55 @@
-"""The Parley stack: keys, tables, the Chalice API and the roles that tie them together."""
+"""The Parley stack: keys, tables, queues, the Chalice app and the roles that tie them together.
+
+Every function Chalice generates has its own role, granted what its code uses:
+
+=====================  ============  =============  =============  ============  =============
+function               tables        secrets key    queues: send   consume       stream secret
+=====================  ============  =============  =============  ============  =============
+APIHandler             read/write    seal and open  both           -             read
+ApiKeyAuth             GetItem keys  -              -              -             -
+DialerWorker           read/write    open           both           dialer        read
+CampaignOpsWorker      read/write    -              both           campaign-ops  -
+CampaignScheduler      read/write    -              both           -             -
+=====================  ============  =============  =============  ============  =============
+
+The API handler and the dialer place calls (Twilio credentials are sealed with the secrets key; the
+TwiML carries a stream token); the API handler also checks Twilio's signed status callbacks.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Stack, Tags
+from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
+from chalicelib.queues import ALL_QUEUES, CAMPAIGN_OPS, DIALER
 from parley_infra.api import (
     FunctionSetup,
     chalice_stage_config,
     configure_functions,
     configure_rest_api,
     include_chalice_app,
+    invoke_functions_by_name,
+    packaged_template,
+    stage_url,
 )
+from parley_infra.event_sources import connect_queue_consumers
 from parley_infra.keys import create_keys
 from parley_infra.permissions import (
     TABLE_GET_ITEM,
     TABLE_READ_WRITE,
     allow_logging,
+    allow_queue_consumption,
+    allow_queue_sends,
+    allow_secret_read,
     allow_secret_sealing,
     allow_tables,
     lambda_role,
 )
+from parley_infra.queues import ParleyQueues
 from parley_infra.settings import SERVICE_NAME, StageSettings
+from parley_infra.stream_secret import SECRET_ARN_VARIABLE, create_stream_token_secret
 from parley_infra.tables import ParleyTables, load_models
 
 API_HANDLER = "APIHandler"
@@ -31,6 +57,11 @@ API_HANDLER = "APIHandler"
 
 AUTHORIZER = "ApiKeyAuth"
 """Chalice's logical id for ``chalicelib.api.auth.api_key_auth``; it reads only the ApiKey table."""
+
+DIALER_WORKER = "DialerWorker"
+CAMPAIGN_OPS_WORKER = "CampaignOpsWorker"
+CAMPAIGN_SCHEDULER = "CampaignScheduler"
+"""Chalice's logical ids for ``app.py``'s SQS consumers and its every-minute schedule."""
 
 
 class ParleyStack(Stack):
@@ -49,30 +80,84 @@ class ParleyStack(Stack):
 
         self.keys = create_keys(self, settings)
         self.tables = ParleyTables(self, "Tables", models=models, encryption_key=self.keys.data)
+        self.queues = ParleyQueues(
+            self, "Queues", prefix=settings.queue_prefix, specs=ALL_QUEUES, alarm_topic_arn=settings.alarm_topic_arn
+        )
+        self.stream_token_secret = create_stream_token_secret(self, settings)
 
-        self.api_role = lambda_role(self, "ApiHandlerRole", "Parley REST API handler")
-        allow_tables(self.api_role, TABLE_READ_WRITE, self.tables.arns(), self.keys.data)
-        allow_secret_sealing(self.api_role, self.keys.secrets)
-
-        self.authorizer_role = lambda_role(self, "AuthorizerRole", "Parley API key authorizer")
-        allow_tables(self.authorizer_role, TABLE_GET_ITEM, self.tables.arns([ApiKey]), self.keys.data)
-
-        stage_config = chalice_stage_config(settings, {"PARLEY_TABLE_PREFIX": settings.table_prefix})
+        stage_config = chalice_stage_config(
+            settings,
+            {"PARLEY_TABLE_PREFIX": settings.table_prefix, "PARLEY_QUEUE_PREFIX": settings.queue_prefix},
+        )
         self.api = include_chalice_app(self, stage_config, work_dir)
-        setups = {
-            API_HANDLER: FunctionSetup(
-                name=settings.resource_name("api-handler"),
-                role=self.api_role,
-                environment={"PARLEY_KMS_KEY_ID": self.keys.secrets.key_arn},
+        template = packaged_template(self.api)
+        self.public_api_url = settings.public_api_url or stage_url(self.api, stage_config["api_gateway_stage"])
+
+        telephony = {
+            "PARLEY_TWILIO_API_URL": settings.twilio_api_url,
+            "PARLEY_PUBLIC_API_URL": self.public_api_url,
+            "PARLEY_STREAMING_URL": settings.streaming_url,
+        }
+        places_calls = {
+            **telephony,
+            "PARLEY_KMS_KEY_ID": self.keys.secrets.key_arn,
+            SECRET_ARN_VARIABLE: self.stream_token_secret.secret_arn,
+        }
+        self.roles = {
+            API_HANDLER: lambda_role(self, "ApiHandlerRole", "Parley REST API handler"),
+            AUTHORIZER: lambda_role(self, "AuthorizerRole", "Parley API key authorizer"),
+            DIALER_WORKER: lambda_role(self, "DialerWorkerRole", "Parley dialer (SQS consumer)"),
+            CAMPAIGN_OPS_WORKER: lambda_role(self, "CampaignOpsWorkerRole", "Parley campaign operations (SQS consumer)"),
+            CAMPAIGN_SCHEDULER: lambda_role(self, "CampaignSchedulerRole", "Parley campaign scheduler (every minute)"),
+        }
+        self.setups = {
+            API_HANDLER: FunctionSetup(settings.resource_name("api-handler"), self.roles[API_HANDLER], places_calls),
+            AUTHORIZER: FunctionSetup(settings.resource_name("api-key-auth"), self.roles[AUTHORIZER], {}),
+            DIALER_WORKER: FunctionSetup(
+                settings.resource_name("dialer-worker"), self.roles[DIALER_WORKER], places_calls, consumes=DIALER
             ),
-            AUTHORIZER: FunctionSetup(
-                name=settings.resource_name("api-key-auth"), role=self.authorizer_role, environment={}
+            CAMPAIGN_OPS_WORKER: FunctionSetup(
+                settings.resource_name("campaign-ops-worker"),
+                self.roles[CAMPAIGN_OPS_WORKER],
+                telephony,
+                consumes=CAMPAIGN_OPS,
+            ),
+            CAMPAIGN_SCHEDULER: FunctionSetup(
+                settings.resource_name("campaign-scheduler"), self.roles[CAMPAIGN_SCHEDULER], telephony
             ),
         }
-        log_groups = configure_functions(self.api, setups)
-        for logical_id, setup in setups.items():
+        self._grant(ApiKey)
+
+        log_groups = configure_functions(self.api, self.setups)
+        for logical_id, setup in self.setups.items():
             allow_logging(setup.role, log_groups[logical_id])
+        connect_queue_consumers(self.api, template, self.setups, self.queues)
+        invoke_functions_by_name(self.api, template, {API_HANDLER: self.setups[API_HANDLER].name})
         self.access_logs = configure_rest_api(self.api, settings)
 
+        CfnOutput(self, "PublicApiUrl", value=self.public_api_url, description="PARLEY_PUBLIC_API_URL")
+        CfnOutput(
+            self,
+            "StreamTokenSecretArn",
+            value=self.stream_token_secret.secret_arn,
+            description="Secret the streaming service checks stream tokens with",
+        )
         Tags.of(self).add("project", SERVICE_NAME)
         Tags.of(self).add("stage", settings.stage)
+
+    def _grant(self, api_key_model: type) -> None:
+        """Each role's permissions (see the module's table)."""
+        all_tables = self.tables.arns()
+        for logical_id in (API_HANDLER, DIALER_WORKER, CAMPAIGN_OPS_WORKER, CAMPAIGN_SCHEDULER):
+            role = self.roles[logical_id]
+            allow_tables(role, TABLE_READ_WRITE, all_tables, self.keys.data)
+            allow_queue_sends(role, self.queues.arns())
+        allow_tables(self.roles[AUTHORIZER], TABLE_GET_ITEM, self.tables.arns([api_key_model]), self.keys.data)
+
+        allow_secret_sealing(self.roles[API_HANDLER], self.keys.secrets)
+        allow_secret_sealing(self.roles[DIALER_WORKER], self.keys.secrets, seal=False)
+        for logical_id in (API_HANDLER, DIALER_WORKER):
+            allow_secret_read(self.roles[logical_id], self.stream_token_secret)
+        for logical_id, setup in self.setups.items():
+            if setup.consumes is not None:
+                allow_queue_consumption(setup.role, self.queues.get(setup.consumes).queue.queue_arn)

@@ -7,12 +7,12 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
-
-from chalicelib.db.models import ALL_MODELS, Call, IdempotencyRecord, Sequence
 from parley_infra.gateway_responses import gateway_responses  # on sys.path via tests/infra/conftest.py
 from parley_infra.nag import enable_nag
 from parley_infra.settings import StageSettings
 from parley_infra.tables import load_models, table_spec
+
+from chalicelib.db.models import ALL_MODELS, Call, IdempotencyRecord, Sequence
 
 
 def test_table_spec_reads_keys_indexes_and_ttl_from_the_model() -> None:
@@ -85,3 +85,208 @@ def test_chalice_stage_config_keeps_the_project_stage_and_owns_iam_and_environme
     other = chalice_stage_config(StageSettings.for_stage("no-such-stage"), {})
     for key, value in CHALICE_DEFAULTS.items():
         assert other[key] == value
+
+
+# --- settings from context ------------------------------------------------------------------------
+
+
+def test_settings_from_context_with_defaults_and_overrides() -> None:
+    from parley_infra.settings import DEFAULT_STREAMING_URL, DEFAULT_TWILIO_API_URL
+
+    default = StageSettings.from_context(cdk.App(context={"stage": "prod"}).node)
+    assert (default.stage, default.table_prefix, default.queue_prefix) == ("prod", "parley-prod", "parley-prod")
+    assert (default.twilio_api_url, default.streaming_url) == (DEFAULT_TWILIO_API_URL, DEFAULT_STREAMING_URL)
+    assert default.public_api_url is None and default.alarm_topic_arn is None
+    custom = StageSettings.from_context(
+        cdk.App(
+            context={
+                "stage": "dev",
+                "twilioApiUrl": "https://carrier.example.com",
+                "streamingUrl": "wss://stream.example.com/twilio",
+                "publicApiUrl": "https://api.example.com",
+                "alarmTopicArn": "arn:aws:sns:eu-west-1:123456789012:ops",
+            }
+        ).node
+    )
+    assert custom.twilio_api_url == "https://carrier.example.com"
+    assert custom.streaming_url == "wss://stream.example.com/twilio"
+    assert custom.public_api_url == "https://api.example.com"
+    assert custom.alarm_topic_arn == "arn:aws:sns:eu-west-1:123456789012:ops"
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        {"twilioApiUrl": "http://api.twilio.com"},
+        {"streamingUrl": "https://stream.example.com"},
+        {"publicApiUrl": "https://api.example.com/"},
+        {"alarmTopicArn": "ops-topic"},
+    ],
+)
+def test_settings_refuse_bad_urls_and_arns(context: dict) -> None:
+    with pytest.raises(ValueError):
+        StageSettings.from_context(cdk.App(context={"stage": "dev", **context}).node)
+
+
+# --- queues ---------------------------------------------------------------------------------------
+
+
+def test_queue_names_follow_the_given_prefix_and_leave_the_environment_alone() -> None:
+    from parley_infra.queues import queue_names
+
+    from chalicelib.queues import DIALER
+
+    before = os.environ.get("PARLEY_QUEUE_PREFIX")
+    assert queue_names(DIALER, "parley-prod") == ("parley-prod-dialer", "parley-prod-dialer-dlq")
+    assert os.environ.get("PARLEY_QUEUE_PREFIX") == before
+
+
+def test_dlq_alarms_notify_the_configured_topic() -> None:
+    from aws_cdk.assertions import Match, Template
+    from parley_infra.queues import ParleyQueues
+
+    from chalicelib.queues import ALL_QUEUES
+
+    stack = cdk.Stack(cdk.App(), "Probe")
+    topic = "arn:aws:sns:eu-west-1:123456789012:ops"
+    ParleyQueues(stack, "Queues", prefix="parley-x", alarm_topic_arn=topic)
+    template = Template.from_stack(stack)
+    template.resource_count_is("AWS::CloudWatch::Alarm", len(ALL_QUEUES))
+    template.all_resources_properties("AWS::CloudWatch::Alarm", {"AlarmActions": [topic]})
+    template.has_resource_properties("AWS::SQS::Queue", {"QueueName": "parley-x-dialer", "RedrivePolicy": Match.any_value()})
+
+
+# --- SQS event sources --------------------------------------------------------------------------
+
+
+class _FakeChalice:
+    """What ``connect_queue_consumers`` uses of ``chalice.cdk.Chalice``: the included SAM template."""
+
+    def __init__(self, scope: cdk.Stack, template: dict, tmp_path) -> None:  # noqa: ANN001
+        import json
+
+        from aws_cdk import cloudformation_include
+
+        path = tmp_path / "sam.json"
+        path.write_text(json.dumps(template))
+        self.sam_template = cloudformation_include.CfnInclude(scope, "ChaliceApp", template_file=str(path))
+
+
+def _sam_template(queue: str, timeout: int = 29) -> dict:
+    return {
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Resources": {
+            "Worker": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "Handler": "app.worker",
+                    "Runtime": "python3.11",
+                    "CodeUri": "./deployment.zip",
+                    "Timeout": timeout,
+                    "Events": {
+                        "WorkerSqsEventSource": {
+                            "Type": "SQS",
+                            "Properties": {
+                                "Queue": {"Fn::Sub": f"arn:${{AWS::Partition}}:sqs:${{AWS::Region}}:${{AWS::AccountId}}:{queue}"},
+                                "BatchSize": 10,
+                            },
+                        }
+                    },
+                },
+            }
+        },
+    }
+
+
+def _connect(tmp_path, template: dict, consumes):  # noqa: ANN001, ANN202
+    from aws_cdk import aws_iam as iam
+    from parley_infra.api import FunctionSetup
+    from parley_infra.event_sources import connect_queue_consumers
+    from parley_infra.queues import ParleyQueues
+
+    app = cdk.App(outdir=str(tmp_path / "out"))
+    stack = cdk.Stack(app, "Probe")
+    queues = ParleyQueues(stack, "Queues", prefix="parley-x")
+    role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    fake = _FakeChalice(stack, template, tmp_path)
+    setups = {"Worker": FunctionSetup("parley-x-worker", role, {}, consumes=consumes)}
+    connect_queue_consumers(fake, template, setups, queues)  # type: ignore[arg-type]
+    return app, stack
+
+
+def test_event_source_gets_the_stack_queue_and_reports_item_failures(tmp_path) -> None:  # noqa: ANN001
+    from aws_cdk.assertions import Template
+
+    from chalicelib.queues import DIALER
+
+    _, stack = _connect(tmp_path, _sam_template("parley-x-dialer"), DIALER)
+    (worker,) = Template.from_stack(stack).find_resources("AWS::Serverless::Function").values()
+    props = worker["Properties"]["Events"]["WorkerSqsEventSource"]["Properties"]
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["Queue"]["Fn::GetAtt"][1] == "Arn" and "Dialer" in props["Queue"]["Fn::GetAtt"][0]
+
+
+@pytest.mark.parametrize(
+    ("queue", "consumes", "timeout", "message"),
+    [
+        ("parley-x-dialer", None, 29, "declare it"),
+        ("parley-x-dialer", "CAMPAIGN_OPS", 29, "declare it"),
+        ("parley-y-dialer", "DIALER", 29, "not one of the stack's queues"),
+        ("parley-x-dialer", "DIALER", 61, "visibility timeout 60s is shorter"),
+    ],
+)
+def test_event_source_mistakes_stop_synth(tmp_path, queue: str, consumes, timeout: int, message: str) -> None:  # noqa: ANN001
+    import chalicelib.queues as app_queues
+
+    with pytest.raises(ValueError, match=message):
+        _connect(tmp_path, _sam_template(queue, timeout), getattr(app_queues, consumes) if consumes else None)
+
+
+# --- Parley's template checks ---------------------------------------------------------------------
+
+
+def test_partial_batch_check_finds_sqs_sources_without_item_failures() -> None:
+    from parley_infra.checks import sqs_sources_without_partial_batch
+
+    template = {
+        "Resources": {
+            "Q": {"Type": "AWS::SQS::Queue"},
+            "Stream": {"Type": "AWS::Kinesis::Stream"},
+            "Good": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "Events": {
+                        "E": {"Type": "SQS", "Properties": {"Queue": "q", "FunctionResponseTypes": ["ReportBatchItemFailures"]}},
+                        "S": {"Type": "Schedule", "Properties": {"Schedule": "rate(1 minute)"}},
+                    }
+                },
+            },
+            "Bad": {"Type": "AWS::Serverless::Function", "Properties": {"Events": {"E": {"Type": "SQS", "Properties": {}}}}},
+            "BadMapping": {"Type": "AWS::Lambda::EventSourceMapping", "Properties": {"EventSourceArn": {"Fn::GetAtt": ["Q", "Arn"]}}},
+            "BadByArn": {
+                "Type": "AWS::Lambda::EventSourceMapping",
+                "Properties": {"EventSourceArn": {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:q"}},
+            },
+            "KinesisMapping": {"Type": "AWS::Lambda::EventSourceMapping", "Properties": {"EventSourceArn": {"Fn::GetAtt": ["Stream", "Arn"]}}},
+        }
+    }
+    assert sorted(sqs_sources_without_partial_batch(template)) == [
+        ("Bad", "Properties/Events/E/Properties/FunctionResponseTypes"),
+        ("BadByArn", "Properties/FunctionResponseTypes"),
+        ("BadMapping", "Properties/FunctionResponseTypes"),
+    ]
+
+
+def test_synth_fails_on_an_sqs_consumer_without_item_failures(tmp_path) -> None:  # noqa: ANN001
+    from aws_cdk import aws_lambda as lambda_
+    from aws_cdk import aws_sqs as sqs
+    from parley_infra.checks import PARTIAL_BATCH_RULE, enable_checks
+
+    app = cdk.App(outdir=str(tmp_path))
+    stack = cdk.Stack(app, "Probe")
+    queue = sqs.Queue(stack, "Queue")
+    lambda_.CfnEventSourceMapping(stack, "Mapping", function_name="f", event_source_arn=queue.queue_arn)
+    enable_checks(app)
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    assert PARTIAL_BATCH_RULE in (tmp_path / "validation-report.json").read_text()

@@ -2,47 +2,25 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
-from aws_cdk import Stack
 from aws_cdk.assertions import Annotations, Match
 
 from chalicelib.db.models import ALL_MODELS, ApiKey, Call, IdempotencyRecord
 from chalicelib.db.tables import ttl_attribute_name
 from devstack.api_gateway import GATEWAY_ERRORS
 from tests.infra.conftest import Synthesized
-
-SAM_FUNCTION = "AWS::Serverless::Function"
-
-
-def resources(synthesized: Synthesized, kind: str) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in synthesized.template_json["Resources"].items() if v["Type"] == kind}
-
-
-def table_resource(synthesized: Synthesized, model: type) -> tuple[str, dict[str, Any]]:
-    matches = [
-        (logical_id, resource)
-        for logical_id, resource in resources(synthesized, "AWS::DynamoDB::Table").items()
-        if resource["Properties"]["TableName"] == model.Meta.table_name
-    ]
-    assert len(matches) == 1, f"expected one table named {model.Meta.table_name}"
-    return matches[0]
-
-
-def logical_id(stack: Stack, construct: Any) -> str:
-    return stack.resolve(stack.get_logical_id(construct.node.default_child))
-
-
-def expected_key_schema(model: type) -> list[dict[str, str]]:
-    schema = []
-    for attribute in model.get_attributes().values():
-        if attribute.is_hash_key:
-            schema.insert(0, {"AttributeName": attribute.attr_name, "KeyType": "HASH"})
-        elif attribute.is_range_key:
-            schema.append({"AttributeName": attribute.attr_name, "KeyType": "RANGE"})
-    return schema
-
+from tests.infra.helpers import (
+    SAM_FUNCTION,
+    as_list,
+    expected_key_schema,
+    function_roles,
+    logical_id,
+    resources,
+    role_policies,
+    table_arn_target,
+    table_resource,
+)
 
 # --- tables -------------------------------------------------------------------------------------
 
@@ -176,49 +154,18 @@ def test_every_function_has_the_table_prefix_its_role_and_log_group(synthesized:
     roles = resources(synthesized, "AWS::IAM::Role")
     log_groups = {r["Properties"]["LogGroupName"] for r in resources(synthesized, "AWS::Logs::LogGroup").values()}
     functions = resources(synthesized, SAM_FUNCTION)
-    assert set(functions) == {"APIHandler", "ApiKeyAuth"}
+    assert set(functions) == {"APIHandler", "ApiKeyAuth", "DialerWorker", "CampaignOpsWorker", "CampaignScheduler"}
+    assert len({function["Properties"]["Role"]["Fn::GetAtt"][0] for function in functions.values()}) == 5
     for function in functions.values():
         props = function["Properties"]
         assert props["Environment"]["Variables"]["PARLEY_TABLE_PREFIX"] == synthesized.stack.settings.table_prefix
+        assert props["Environment"]["Variables"]["PARLEY_QUEUE_PREFIX"] == synthesized.stack.settings.queue_prefix
         role_id = props["Role"]["Fn::GetAtt"][0]
         assert role_id in roles
         assert f"/aws/lambda/{props['FunctionName']}" in log_groups
 
 
 # --- IAM ----------------------------------------------------------------------------------------
-
-
-def role_policies(synthesized: Synthesized, role_id: str) -> list[dict[str, Any]]:
-    return [
-        statement
-        for policy in resources(synthesized, "AWS::IAM::Policy").values()
-        if {"Ref": role_id} in policy["Properties"]["Roles"]
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-    ]
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def table_arn_target(resource: Any, tables: dict[str, type]) -> tuple[str, str | None]:
-    """(table logical id, index name or None) for a table or index ARN; fails on anything else."""
-    if isinstance(resource, dict) and "Fn::GetAtt" in resource:
-        table_id, attribute = resource["Fn::GetAtt"]
-        assert attribute == "Arn" and table_id in tables, resource
-        return table_id, None
-    parts = resource["Fn::Join"][1]
-    assert resource["Fn::Join"][0] == "" and len(parts) == 2, resource
-    table_id, _ = table_arn_target(parts[0], tables)
-    assert parts[1].startswith("/index/") and "*" not in parts[1], resource
-    return table_id, parts[1].removeprefix("/index/")
-
-
-def function_roles(synthesized: Synthesized) -> dict[str, str]:
-    return {
-        name: function["Properties"]["Role"]["Fn::GetAtt"][0]
-        for name, function in resources(synthesized, SAM_FUNCTION).items()
-    }
 
 
 def test_lambda_roles_reach_only_parley_tables(synthesized: Synthesized) -> None:
@@ -240,9 +187,10 @@ def test_lambda_roles_reach_only_parley_tables(synthesized: Synthesized) -> None
                         assert index in tables[table_id]._indexes, (function, index)
 
 
-def test_api_handler_reaches_every_table_and_index(synthesized: Synthesized) -> None:
+@pytest.mark.parametrize("function", ["APIHandler", "DialerWorker", "CampaignOpsWorker", "CampaignScheduler"])
+def test_app_functions_reach_every_table_and_index(synthesized: Synthesized, function: str) -> None:
     tables = {table_resource(synthesized, model)[0]: model for model in ALL_MODELS}
-    role_id = function_roles(synthesized)["APIHandler"]
+    role_id = function_roles(synthesized)[function]
     reached = {
         table_arn_target(resource, tables)
         for statement in role_policies(synthesized, role_id)
@@ -270,17 +218,20 @@ def test_authorizer_only_reads_api_keys(synthesized: Synthesized) -> None:
 
 
 def test_secrets_key_use_requires_the_account_context(synthesized: Synthesized) -> None:
-    secrets_key = logical_id(synthesized.stack, synthesized.stack.keys.secrets)
-    role_id = function_roles(synthesized)["APIHandler"]
-    secrets_arn = {"Fn::GetAtt": [secrets_key, "Arn"]}
-    (statement,) = [s for s in role_policies(synthesized, role_id) if s["Resource"] == secrets_arn]
-    assert sorted(as_list(statement["Action"])) == ["kms:Decrypt", "kms:Encrypt"]
-    assert statement["Condition"] == {
-        "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["parley:account_id"]},
-        "Null": {"kms:EncryptionContextKeys": "false"},
-    }
-    for other_role in set(function_roles(synthesized).values()) - {role_id}:
-        assert not [s for s in role_policies(synthesized, other_role) if s["Resource"] == statement["Resource"]]
+    """The API handler seals and opens customer secrets; the dialer only opens (carrier credentials)."""
+    secrets_arn = {"Fn::GetAtt": [logical_id(synthesized.stack, synthesized.stack.keys.secrets), "Arn"]}
+    expected_actions = {"APIHandler": ["kms:Decrypt", "kms:Encrypt"], "DialerWorker": ["kms:Decrypt"]}
+    for function, role_id in function_roles(synthesized).items():
+        statements = [s for s in role_policies(synthesized, role_id) if s["Resource"] == secrets_arn]
+        if function not in expected_actions:
+            assert statements == [], function
+            continue
+        (statement,) = statements
+        assert sorted(as_list(statement["Action"])) == expected_actions[function]
+        assert statement["Condition"] == {
+            "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["parley:account_id"]},
+            "Null": {"kms:EncryptionContextKeys": "false"},
+        }
 
 
 def test_table_key_is_usable_only_through_dynamodb(synthesized: Synthesized) -> None:
