@@ -18,6 +18,9 @@ dev: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+bench: $(STAMP)
+	$(PY) -m tests.bench.live_status
+
 openapi: $(STAMP)
 	$(PY) -m chalicelib.api.openapi
 
