@@ -17,8 +17,9 @@ from devstack.embedded_aws import free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """A fresh stack per test module, so one module's data (a 1,000-contact campaign) never slows another."""
     workdir = tmp_path_factory.mktemp("stack")
     state_file = workdir / "stack.json"
     log = (workdir / "stack.log").open("w")
