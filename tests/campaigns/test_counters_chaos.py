@@ -74,7 +74,7 @@ def test_counters_survive_duplicated_and_reordered_events(aws: None) -> None:
     def sampler() -> None:
         while not done.is_set():
             samples.append(call_state.summary(Campaign.get(ACCOUNT, BULK, consistent_read=True)))
-            time.sleep(0.01)
+            time.sleep(0.05)
 
     threads = [threading.Thread(target=worker) for _ in range(WORKERS)]
     watcher = threading.Thread(target=sampler)
