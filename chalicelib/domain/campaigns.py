@@ -11,11 +11,12 @@ from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from chalicelib.db.models import Campaign, CampaignLine, utcnow
 from chalicelib.db.paging import page_of
 from chalicelib.db.sequences import next_id
+from chalicelib.db.transactions import transaction
 from chalicelib.domain import call_state, dialer
 from chalicelib.domain.agents import get_agent
 from chalicelib.domain.phone_numbers import DIALABLE_PROVIDERS, get_number
@@ -38,6 +39,10 @@ from chalicelib.schemas.bulk_calls import (
 )
 
 SCHEDULED = "scheduled"
+# Up to this many contacts are added in one transaction with the counters, under the always-committed
+# batch DIRECT; larger adds are written first and committed as a batch (keeps the batch set small).
+DIRECT = "direct"
+DIRECT_MAX = 99
 OPEN_STATUSES = ("draft", "scheduled", "in_progress", "paused", "completed")
 
 
@@ -100,7 +105,7 @@ def create(account_id: int, body: BulkCallCreate) -> BulkCallOut:
         campaign.scheduled_at = _epoch(body.scheduled_datetime or "", body.timezone)
     batch = uuid.uuid4().hex
     _write_lines(campaign, 1, contacts, batch)
-    campaign.committed_batches = {batch}
+    campaign.committed_batches = {batch, DIRECT}
     campaign.save(condition=Campaign.bulk_call_id.does_not_exist())
     if status == "in_progress":
         dialer.enqueue_next(campaign, campaign.concurrent_call_limit)
@@ -122,6 +127,45 @@ def add_contacts(account_id: int, bulk_call_id: int, body: AddContacts) -> Conta
         raise Conflict(f"bulk call {bulk_call_id} is cancelled", field="bulk_call_id")
     contacts = [c.model_dump(exclude_none=True) for c in body.contacts]
     count = len(contacts)
+    if count <= DIRECT_MAX:
+        ids = _add_directly(campaign, contacts)
+    else:
+        ids = _add_as_batch(campaign, contacts)
+    if campaign.status == "completed":
+        _set_status(campaign, "in_progress", expected=("completed",))
+    if campaign.status == "in_progress":
+        dialer.enqueue_next(campaign, count)
+    return ContactsAdded(added=count, line_ids=ids, summary=call_state.summary(campaign))
+
+
+def _add_directly(campaign: Campaign, contacts: list[dict[str, Any]]) -> list[int]:
+    """Contacts and counters in one transaction (ids follow ``next_line_id``, checked unchanged)."""
+    key = call_state.campaign_key(campaign.account_id, campaign.bulk_call_id)
+    count = len(contacts)
+    for _ in range(10):
+        first = int(campaign.next_line_id or 0) + 1
+        tx = transaction()
+        try:
+            with tx:
+                tx.update(campaign, actions=[
+                    Campaign.next_line_id.set(first - 1 + count), Campaign.total_contacts.add(count),
+                    Campaign.queued.add(count), Campaign.updated_at.set(utcnow())],
+                    condition=(Campaign.next_line_id == first - 1) & (Campaign.status != "cancelled"))
+                for offset, contact in enumerate(contacts):
+                    tx.save(CampaignLine(key, first + offset, batch=DIRECT, status="queued", **contact),
+                            condition=CampaignLine.line_id.does_not_exist())
+        except TransactWriteError:
+            campaign.refresh(consistent_read=True)
+            if campaign.status == "cancelled":
+                raise Conflict(f"bulk call {campaign.bulk_call_id} is cancelled", field="bulk_call_id") from None
+            continue
+        campaign.refresh(consistent_read=True)
+        return list(range(first, first + count))
+    raise Conflict("the bulk call is changing too fast; retry the request")
+
+
+def _add_as_batch(campaign: Campaign, contacts: list[dict[str, Any]]) -> list[int]:
+    bulk_call_id, count = campaign.bulk_call_id, len(contacts)
     campaign.update(actions=[Campaign.next_line_id.add(count)])  # reserve ids [next - count + 1, next]
     batch = uuid.uuid4().hex
     ids = _write_lines(campaign, int(campaign.next_line_id) - count + 1, contacts, batch)
@@ -131,11 +175,7 @@ def add_contacts(account_id: int, bulk_call_id: int, body: AddContacts) -> Conta
         campaign.update(actions=actions, condition=Campaign.status != "cancelled")
     except UpdateError:
         raise Conflict(f"bulk call {bulk_call_id} was cancelled meanwhile; nothing added") from None
-    if campaign.status == "completed":
-        _set_status(campaign, "in_progress", expected=("completed",))
-    if campaign.status == "in_progress":
-        dialer.enqueue_next(campaign, count)
-    return ContactsAdded(added=count, line_ids=ids, summary=call_state.summary(campaign))
+    return ids
 
 
 def _set_status(campaign: Campaign, status: str, expected: tuple[str, ...], extra: list | None = None) -> None:
@@ -221,23 +261,32 @@ def list_campaigns(account_id: int, query: BulkCallListQuery) -> BulkCallList:
 def lines(account_id: int, bulk_call_id: int, query: LinesQuery) -> LinesPage:
     campaign = get_campaign(account_id, bulk_call_id)
     key = call_state.campaign_key(account_id, bulk_call_id)
-    if not campaign.committed_batches:
-        return LinesPage(lines=[], total=0 if query.include_total else None)
-    condition = CampaignLine.batch.is_in(*campaign.committed_batches)
+    committed = campaign.committed_batches or set()
+    conditions = []
     if query.call_status:
-        condition &= CampaignLine.status == query.call_status
+        conditions.append(CampaignLine.status == query.call_status)
     if query.search:
-        condition &= CampaignLine.to_number.contains(query.search)
+        conditions.append(CampaignLine.to_number.contains(query.search))
+    condition = None
+    for part in conditions:
+        condition = part if condition is None else condition & part
     after = int(query.cursor) if query.cursor else 0
+    # Batch membership is checked here, not in the filter: DynamoDB's IN takes at most 100 values.
     results = CampaignLine.query(key, CampaignLine.line_id > after, filter_condition=condition,
                                  page_size=max(query.pagesize, 100))
     found: list[CampaignLine] = []
     for line in results:
+        if line.batch not in committed:
+            continue
         found.append(line)
         if len(found) == query.pagesize:
             break
     more = len(found) == query.pagesize and found[-1].line_id < int(campaign.next_line_id)
-    total = CampaignLine.count(key, filter_condition=condition) if query.include_total else None
+    total = None
+    if query.include_total:
+        total = sum(1 for line in CampaignLine.query(key, filter_condition=condition,
+                                                     attributes_to_get=["line_id", "batch"])
+                    if line.batch in committed)
     return LinesPage(lines=[_line_out(line) for line in found],
                      next_cursor=str(found[-1].line_id) if more else None, total=total)
 

@@ -91,8 +91,13 @@ def test_add_contact_and_contacts_grow_the_counts(tenant: Tenant, setup: dict) -
     many = tenant.post(f"calls/bulk_call/{bulk['id']}/add_contacts", json={"contacts": [
         {"to_number": f"+1415666{i:04d}"} for i in range(10)]})
     assert many.json()["added"] == 10 and many.json()["line_ids"] == list(range(7, 17))
+    large = tenant.post(f"calls/bulk_call/{bulk['id']}/add_contacts", json={"contacts": [
+        {"to_number": f"+1415777{i:04d}"} for i in range(150)]})  # written first, then committed as a batch
+    assert large.json()["line_ids"] == list(range(17, 167))
     summary = tenant.get(f"bulk-call/{bulk['id']}/live-status").json()["summary"]
-    assert summary["total_contacts"] == summary["queued"] == 16
+    assert summary["total_contacts"] == summary["queued"] == 166
+    lines = tenant.get(f"calls/bulk_call/{bulk['id']}/lines", params={"include_total": "true", "pagesize": 150}).json()
+    assert lines["total"] == 166 and lines["next_cursor"] == "150"
 
 
 def test_lines_paginate_with_a_cursor_and_filter(tenant: Tenant, setup: dict) -> None:
