@@ -30,6 +30,6 @@ def test_api_conforms_to_its_schema(local_stack: dict, tmp_path: Path) -> None:
          "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", "30", "--workers", "2",
          "--generation-deterministic", "--request-timeout", "20", "--suppress-health-check", "all",
          "--continue-on-failure"],
-        capture_output=True, text=True, timeout=900, cwd=tmp_path,
+        capture_output=True, text=True, timeout=780, cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-5000:]
