@@ -96,7 +96,7 @@ def parse_form(model: type[BaseModel], raw: bytes | None) -> tuple[BaseModel, di
 
 def parse_query(model: type[BaseModel], params: dict[str, str] | None) -> BaseModel:
     try:
-        return model.model_validate({k: v for k, v in (params or {}).items() if v != ""})
+        return model.model_validate(dict(params or {}))
     except ValidationError as error:
         raise describe_validation_error(error) from None
 

@@ -18,13 +18,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def local_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """A fresh stack per test module, so one module's data (a 1,000-contact campaign) never slows another."""
     workdir = tmp_path_factory.mktemp("stack")
     state_file = workdir / "stack.json"
     log = (workdir / "stack.log").open("w")
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("AWS_", "PARLEY_"))}
+    env.update(getattr(request.module, "STACK_ENV", {}))
     process = subprocess.Popen(
         [sys.executable, "-m", "devstack", "--api-port", str(free_port()), "--aws-port", str(free_port()),
          "--carrier-port", str(free_port()),

@@ -12,6 +12,10 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
+# Calls the fuzzer creates (campaigns of up to 1,000 contacts) are recorded but not placed with the
+# carrier simulator: this test is about the API's contract, not about dialling load.
+STACK_ENV = {"PARLEY_TELEPHONY": "none"}
+
 CHECKS = ",".join([
     "not_a_server_error",
     "status_code_conformance",
@@ -27,8 +31,8 @@ def test_api_conforms_to_its_schema(local_stack: dict, tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "run", f"{base}/api/v1/openapi.json",
          "--checks", CHECKS, "--header", f"Authorization: Bearer {local_stack['api_key']}",
-         "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", "30", "--workers", "2",
-         "--generation-deterministic", "--request-timeout", "20", "--suppress-health-check", "all",
+         "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", "8", "--workers", "1",
+         "--generation-deterministic", "--request-timeout", "60", "--suppress-health-check", "all",
          "--continue-on-failure"],
         capture_output=True, text=True, timeout=780, cwd=tmp_path,
     )
