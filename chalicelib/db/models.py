@@ -145,6 +145,13 @@ class Call(Model):
     carrier_sid = UnicodeAttribute(null=True)
     call_context = JSONAttribute(default=dict)
     details = JSONAttribute(default=dict)
+    # Written once, by the streaming service, when the conversation ends (never by the state machine):
+    transcript = JSONAttribute(null=True)  # [{"role","text","start_s","end_s",...}]
+    turn_metrics = JSONAttribute(null=True)  # per caller turn, ms from end of speech
+    recording = JSONAttribute(null=True)  # {"bucket","key","transcript_key","duration_s"}
+    conversation = JSONAttribute(null=True)  # {"ended_by","barge_ins",...}: how the conversation went
+    media_stream_sid = UnicodeAttribute(null=True)  # the one media stream admitted for this call
+    media_finalized_at = UTCDateTimeAttribute(null=True)
     created_at = UTCDateTimeAttribute(default=utcnow)
     updated_at = UTCDateTimeAttribute(default=utcnow)
     by_agent = CallsByAgent()

@@ -1,0 +1,121 @@
+"""The media side of a call's life: admitting its stream, and finalizing it exactly once.
+
+Admission checks the stream's signed token, then claims the call for that stream (a conditional
+write, so a replayed or duplicated stream is refused). Finalizing stores the recording and the
+transcript in S3, writes the results on the call under a ``media_finalized_at`` condition (the one
+write that makes it exactly once, whichever process gets there), moves the call through the state
+machine and announces ``call.ended``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pynamodb.exceptions import UpdateError
+
+from chalicelib import call_events, recordings
+from chalicelib.db.models import Agent, Call, utcnow
+from chalicelib.domain.call_state import TERMINAL, transition
+from chalicelib.observability import logger
+from chalicelib.telephony import stream_tokens
+
+
+class Rejected(Exception):
+    """The stream may not join a call; the message says why (safe to log, no secrets)."""
+
+
+@dataclass(frozen=True)
+class Admission:
+    account_id: int
+    call_id: int
+    agent_id: int
+    agent_name: str
+    agent_config: dict[str, Any]
+    call_context: dict[str, Any]
+    to_number: str
+    bulk_call_id: int | None
+    stream_sid: str
+
+
+@dataclass
+class MediaResult:
+    """What the conversation produced, for the call record."""
+
+    ended_by: str  # "caller" | "agent" | "stream_dropped" | "shutdown" | "error"
+    transcript: list[dict[str, Any]]
+    turn_metrics: list[dict[str, Any]]
+    wav: bytes
+    duration_s: float
+    conversation: dict[str, Any] = field(default_factory=dict)
+
+
+def admit(call_id: str, token: str, stream_sid: str, secret: str) -> Admission:
+    try:
+        numeric_id = int(call_id)
+    except (TypeError, ValueError):
+        raise Rejected("call_id parameter missing or not a number") from None
+    if not secret:
+        raise Rejected("stream token secret is not configured")
+    claims = stream_tokens.verify(secret, token, numeric_id)
+    if claims is None:
+        raise Rejected("stream token missing, forged, expired or for another call")
+    account_id = int(claims["a"])
+    try:
+        call = Call.get(account_id, numeric_id, consistent_read=True)
+    except Call.DoesNotExist:
+        raise Rejected("call not found") from None
+    if call.status in TERMINAL:
+        raise Rejected(f"call already ended ({call.status})")
+    try:
+        call.update(actions=[Call.media_stream_sid.set(stream_sid)],
+                    condition=Call.media_stream_sid.does_not_exist() | (Call.media_stream_sid == stream_sid))
+    except UpdateError:
+        raise Rejected("call already has a media stream") from None
+    try:
+        agent = Agent.get(account_id, call.agent_id)
+    except Agent.DoesNotExist:
+        raise Rejected("the call's agent no longer exists") from None
+    return Admission(account_id=account_id, call_id=numeric_id, agent_id=call.agent_id, agent_name=agent.name,
+                     agent_config=dict(agent.config or {}), call_context=dict(call.call_context or {}),
+                     to_number=call.to_number, bulk_call_id=call.bulk_call_id, stream_sid=stream_sid)
+
+
+def started(admission: Admission) -> None:
+    """The conversation is live: the call is in progress (if the carrier's callback has not said so yet)."""
+    call = Call.get(admission.account_id, admission.call_id, consistent_read=True)
+    transition(call, "in_progress")
+    _announce("call.started", admission, {"status": "in_progress"})
+
+
+def finalize(admission: Admission, result: MediaResult) -> bool:
+    """Store and record the conversation; False when it was already finalized (nothing written)."""
+    transcript_doc = {"call_id": admission.call_id, "agent_id": admission.agent_id, "turns": result.transcript,
+                      "turn_metrics": result.turn_metrics, "ended_by": result.ended_by}
+    stored = recordings.store(admission.account_id, admission.call_id, result.wav, transcript_doc)
+    recording = {**stored, "duration_s": round(result.duration_s, 2)}
+    call = Call.get(admission.account_id, admission.call_id, consistent_read=True)
+    try:
+        call.update(actions=[
+            Call.transcript.set(result.transcript), Call.turn_metrics.set(result.turn_metrics),
+            Call.recording.set(recording), Call.conversation.set({"ended_by": result.ended_by, **result.conversation}),
+            Call.media_finalized_at.set(utcnow()), Call.updated_at.set(utcnow()),
+        ], condition=Call.media_finalized_at.does_not_exist())
+    except UpdateError:
+        logger.info("call already finalized", extra={"call_id": admission.call_id})
+        return False
+    if call.status not in TERMINAL:
+        transition(call, "completed", details={"ended_by": result.ended_by,
+                                               "duration_s": round(result.duration_s, 2)})
+    _announce("call.ended", admission, {"status": call.status, "ended_by": result.ended_by,
+                                        "duration_s": round(result.duration_s, 2), "recording": recording,
+                                        "turns": len(result.transcript)})
+    return True
+
+
+def _announce(detail_type: str, admission: Admission, extra: dict[str, Any]) -> None:
+    detail = {"account_id": admission.account_id, "call_id": admission.call_id, "agent_id": admission.agent_id,
+              "bulk_call_id": admission.bulk_call_id, "to_number": admission.to_number, **extra}
+    try:
+        call_events.put(detail_type, detail)
+    except Exception:  # the call record is the source of truth; a lost event is logged, not fatal
+        logger.exception("event not delivered", extra={"detail_type": detail_type, "call_id": admission.call_id})

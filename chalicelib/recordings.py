@@ -1,0 +1,54 @@
+"""Call recordings and transcripts in S3 (``PARLEY_RECORDINGS_BUCKET``)."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+DEFAULT_BUCKET = "parley-recordings"
+URL_EXPIRY_S = 3600
+
+
+def bucket_name() -> str:
+    return os.environ.get("PARLEY_RECORDINGS_BUCKET", DEFAULT_BUCKET)
+
+
+def recording_key(account_id: int, call_id: int) -> str:
+    return f"recordings/{account_id}/{call_id}.wav"
+
+
+def transcript_key(account_id: int, call_id: int) -> str:
+    return f"transcripts/{account_id}/{call_id}.json"
+
+
+def _s3(client: Any = None) -> Any:
+    import boto3
+
+    return client or boto3.client("s3")
+
+
+def store(account_id: int, call_id: int, wav: bytes, transcript: dict[str, Any], client: Any = None) -> dict[str, str]:
+    s3 = _s3(client)
+    bucket = bucket_name()
+    s3.put_object(Bucket=bucket, Key=recording_key(account_id, call_id), Body=wav, ContentType="audio/wav")
+    s3.put_object(Bucket=bucket, Key=transcript_key(account_id, call_id), ContentType="application/json",
+                  Body=json.dumps(transcript).encode())
+    return {"bucket": bucket, "key": recording_key(account_id, call_id),
+            "transcript_key": transcript_key(account_id, call_id)}
+
+
+def presigned_url(recording: dict[str, Any] | None, client: Any = None, expires_in: int = URL_EXPIRY_S) -> str | None:
+    """A time-limited GET URL for a stored recording (computed locally, no request to S3)."""
+    if not recording or not recording.get("key"):
+        return None
+    return _s3(client).generate_presigned_url(
+        "get_object", Params={"Bucket": recording["bucket"], "Key": recording["key"]}, ExpiresIn=expires_in)
+
+
+def create_bucket(client: Any = None) -> None:
+    """Create the bucket (local stack and tests; infra/ creates it in AWS)."""
+    s3 = _s3(client)
+    try:
+        s3.create_bucket(Bucket=bucket_name())
+    except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+        pass

@@ -1,0 +1,97 @@
+"""One interface per engine kind. Every engine is loaded once per process and shared by all calls;
+per-call state lives in the small session objects they hand out.
+
+Audio everywhere is 16-bit little-endian mono PCM (``bytes``); each engine says its sample rate.
+Blocking engines run their compute in a worker thread: no method here may block the event loop.
+"""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class LlmOptions:
+    temperature: float = 0.7
+    max_tokens: int = 160
+    model: str | None = None  # engine-specific model id (e.g. a Bedrock model id); None = engine default
+
+
+@dataclass
+class EngineTiming:
+    """Wall-clock compute of the last engine call, for per-turn metrics (seconds)."""
+
+    compute_s: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+@runtime_checkable
+class VadStream(Protocol):
+    """Per-call voice activity state. ``chunk_samples`` samples at ``sample_rate`` go in per call."""
+
+    sample_rate: int
+    chunk_samples: int
+
+    def speech_probability(self, pcm16: bytes) -> float:
+        """Probability (0..1) that this chunk (exactly ``chunk_samples`` samples) is speech. Fast (< 2 ms)."""
+        ...
+
+    def reset(self) -> None: ...
+
+
+class VadEngine(Protocol):
+    name: str
+
+    def new_stream(self) -> VadStream: ...
+
+
+@runtime_checkable
+class SttStream(Protocol):
+    """One caller utterance being recognised.
+
+    ``feed`` takes audio as it arrives (at the engine's ``sample_rate``); ``transcript()`` returns the
+    text of everything fed so far (it may be awaited more than once as more audio arrives: a batch
+    engine re-runs over the whole buffer, a streaming engine waits for its final result);
+    ``close()`` releases the session.
+    """
+
+    def feed(self, pcm16: bytes) -> None: ...
+
+    async def transcript(self) -> str: ...
+
+    async def close(self) -> None: ...
+
+
+class SttEngine(Protocol):
+    name: str
+    sample_rate: int  # the rate ``feed`` expects (16000 for every engine we have)
+    streaming: bool  # True when the engine recognises while audio arrives
+
+    def open(self, language: str = "en-US") -> SttStream: ...
+
+
+class LlmEngine(Protocol):
+    name: str
+
+    def stream(self, messages: list[ChatMessage], options: LlmOptions) -> AsyncIterator[str]:
+        """Yield the reply token by token (text pieces). Closing the iterator cancels generation."""
+        ...
+
+
+class TtsEngine(Protocol):
+    name: str
+    sample_rate: int
+
+    def synthesize(self, text: str, voice_id: str | None = None, speed: float = 1.0) -> AsyncIterator[bytes]:
+        """Yield PCM16 chunks of ``text`` spoken, at ``sample_rate``, as soon as each is ready.
+        Closing the iterator cancels synthesis."""
+        ...

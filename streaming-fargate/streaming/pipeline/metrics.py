@@ -1,0 +1,43 @@
+"""Per-turn latency metrics, all measured from the caller's end of speech (milliseconds)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class TurnMetrics:
+    turn: int
+    end_of_speech: float  # arrival of the last caller speech audio (monotonic s)
+    end_of_turn: float | None = None  # silence timeout reached
+    stt_final: float | None = None
+    llm_first_token: float | None = None
+    tts_first_audio: float | None = None
+    first_audio_out: float | None = None  # first agent frame sent to the carrier
+    speculative: bool = False
+    engine_s: dict[str, float] = field(default_factory=dict)  # compute per stage on the critical path
+    silence_timeout_ms: int = 0
+
+    def mark(self, name: str, at: float) -> None:
+        if getattr(self, name) is None:
+            setattr(self, name, at)
+
+    def _ms(self, at: float | None) -> float | None:
+        return None if at is None else round(1000 * (at - self.end_of_speech), 1)
+
+    @property
+    def mouth_to_ear_ms(self) -> float | None:
+        return self._ms(self.first_audio_out)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "turn": self.turn,
+            "silence_timeout_ms": self.silence_timeout_ms,
+            "speculative": self.speculative,
+            "end_of_turn_ms": self._ms(self.end_of_turn),
+            "stt_final_ms": self._ms(self.stt_final),
+            "llm_first_token_ms": self._ms(self.llm_first_token),
+            "tts_first_audio_ms": self._ms(self.tts_first_audio),
+            "first_audio_out_ms": self._ms(self.first_audio_out),
+            "engine_ms": {name: round(1000 * value, 1) for name, value in self.engine_s.items()},
+        }

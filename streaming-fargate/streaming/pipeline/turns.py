@@ -1,0 +1,107 @@
+"""Turn detection: VAD probabilities -> speech start, pause, resume and end of turn.
+
+Counts time in audio (chunks), not wall clock, so it is deterministic for a given input. The
+agent's ``transcriber.silence_timeout_ms`` is the endpointing silence; a shorter ``pause`` lets the
+pipeline transcribe and draft a reply speculatively while it waits out the rest of the silence.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from streaming.audio import resample
+from streaming.engines.base import VadStream
+from streaming.pipeline.frames import (
+    EndOfTurn,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    TurnFrame,
+)
+
+DEFAULT_SILENCE_TIMEOUT_MS = 500
+
+
+@dataclass(frozen=True)
+class TurnConfig:
+    silence_timeout_ms: int = DEFAULT_SILENCE_TIMEOUT_MS
+    pause_ms: int = 200  # speculative turn end (never above the silence timeout)
+    start_ms: int = 64  # speech needed to declare the caller is talking
+    threshold: float = 0.5
+    release_threshold: float = 0.35  # hysteresis: below this a chunk counts as silence
+    preroll_ms: int = 320  # audio kept from before speech was declared, handed to STT
+
+
+class TurnDetector:
+    """Feeds 8 kHz caller audio to a VAD in its chunk size; returns turn frames as they happen."""
+
+    def __init__(self, vad: VadStream, config: TurnConfig) -> None:
+        self.vad = vad
+        self.config = config
+        self.chunk_ms = 1000 * vad.chunk_samples / vad.sample_rate
+        self._chunk_bytes = vad.chunk_samples * 2
+        self._pending = bytearray()
+        self._preroll: deque[bytes] = deque(maxlen=max(1, int(config.preroll_ms / self.chunk_ms)))
+        self._speech_run = 0
+        self._speech_run_started_at = 0.0
+        self._silence_ms = 0.0
+        self.speaking = False  # inside a caller turn (from start to end of turn)
+        self.paused = False
+        self.last_speech_at = 0.0
+        self._utterance: list[bytes] = []
+
+    def push(self, pcm16_8k: bytes, at: float) -> list[TurnFrame]:
+        """Take one carrier frame (8 kHz); return the turn frames it caused."""
+        self._pending += resample(pcm16_8k, 8000, self.vad.sample_rate)
+        frames: list[TurnFrame] = []
+        while len(self._pending) >= self._chunk_bytes:
+            chunk = bytes(self._pending[: self._chunk_bytes])
+            del self._pending[: self._chunk_bytes]
+            frame = self._chunk(chunk, at)
+            if frame is not None:
+                frames.append(frame)
+        return frames
+
+    def take_audio(self) -> bytes:
+        """The utterance audio (at the VAD rate) collected since the last call, preroll included."""
+        audio = b"".join(self._utterance)
+        self._utterance.clear()
+        return audio
+
+    def _chunk(self, chunk: bytes, at: float) -> TurnFrame | None:
+        probability = self.vad.speech_probability(chunk)
+        cfg = self.config
+        is_speech = probability >= (cfg.release_threshold if self.speaking and self._silence_ms == 0 else cfg.threshold)
+        if not self.speaking:
+            self._preroll.append(chunk)
+            if is_speech:
+                if self._speech_run == 0:
+                    self._speech_run_started_at = at
+                self._speech_run += 1
+            else:
+                self._speech_run = 0
+            if self._speech_run * self.chunk_ms >= cfg.start_ms:
+                self.speaking, self.paused, self._silence_ms = True, False, 0.0
+                self._speech_run = 0
+                self.last_speech_at = at
+                self._utterance.extend(self._preroll)
+                self._preroll.clear()
+                return SpeechStarted(first_speech_at=self._speech_run_started_at, at=at)
+            return None
+        self._utterance.append(chunk)
+        if is_speech:
+            self.last_speech_at = at
+            self._silence_ms = 0.0
+            if self.paused:
+                self.paused = False
+                return SpeechResumed(at=at)
+            return None
+        self._silence_ms += self.chunk_ms
+        if self._silence_ms >= cfg.silence_timeout_ms:
+            self.speaking = self.paused = False
+            self._silence_ms = 0.0
+            return EndOfTurn(last_speech_at=self.last_speech_at, at=at)
+        if not self.paused and self._silence_ms >= min(cfg.pause_ms, cfg.silence_timeout_ms):
+            self.paused = True
+            return SpeechPaused(last_speech_at=self.last_speech_at, at=at)
+        return None

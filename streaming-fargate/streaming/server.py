@@ -1,0 +1,128 @@
+"""The streaming service's HTTP server: ``/twilio`` media streams, ``/healthz``, ``/stats``.
+
+SIGTERM drains: health turns 503 (the load balancer stops sending calls), new streams are refused,
+live calls get ``drain_timeout_s`` to end on their own, then are hung up and finalized.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+
+from aiohttp import web
+
+from streaming.engines.registry import EngineRegistry
+from streaming.settings import StreamingSettings, stream_token_secret
+from streaming.twilio_call import Lifecycle, ServiceState, TwilioCall
+
+log = logging.getLogger("parley.streaming.server")
+STATE = web.AppKey("state", ServiceState)
+MAX_MESSAGE_BYTES = 64 * 1024
+
+
+async def twilio_stream(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    if state.draining:
+        return web.json_response({"error": "draining", "error_description": "this server is shutting down"},
+                                 status=503)
+    ws = web.WebSocketResponse(heartbeat=state.settings.heartbeat_s, max_msg_size=MAX_MESSAGE_BYTES,
+                               autoping=True)
+    await ws.prepare(request)
+    await TwilioCall(state, ws).run()
+    return ws
+
+
+async def healthz(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    body = {"status": "draining" if state.draining else "ok", "active_calls": len(state.active)}
+    return web.json_response(body, status=503 if state.draining else 200)
+
+
+async def stats(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return web.json_response({"active_calls": len(state.active), "finalizing": len(state.finalizing),
+                              "draining": state.draining, "counters": dict(state.counters),
+                              "engines_loaded": [f"{kind}:{name}" for kind, name in state.registry.loaded()]})
+
+
+def create_app(settings: StreamingSettings | None = None, registry: EngineRegistry | None = None,
+               token_secret: str | None = None, lifecycle: Lifecycle | None = None) -> web.Application:
+    settings = settings or StreamingSettings.from_env()
+    state = ServiceState(settings=settings, registry=registry or EngineRegistry(),
+                         token_secret=token_secret if token_secret is not None else stream_token_secret(),
+                         lifecycle=lifecycle or Lifecycle())
+    app = web.Application()
+    app[STATE] = state
+    app.router.add_get("/twilio", twilio_stream)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/stats", stats)
+    app.on_startup.append(_start_metrics)
+    app.on_shutdown.append(_hang_up_all)
+    return app
+
+
+async def drain(app: web.Application) -> None:
+    """Stop taking calls; wait for live ones to end (up to the drain timeout); hang up the rest."""
+    state = app[STATE]
+    state.draining = True
+    deadline = time.monotonic() + state.settings.drain_timeout_s
+    while state.active and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    await _hang_up_all(app)
+
+
+async def _hang_up_all(app: web.Application) -> None:
+    state = app[STATE]
+    state.draining = True
+    for call in list(state.active.values()):
+        await call.hang_up_for_shutdown()
+    deadline = time.monotonic() + 30
+    while (state.active or state.finalizing) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
+async def _start_metrics(app: web.Application) -> None:
+    state = app[STATE]
+
+    async def publish() -> None:
+        from aws_lambda_powertools import Metrics
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        metrics = Metrics(namespace="Parley/Streaming", service="streaming")
+        while True:
+            await asyncio.sleep(state.settings.metrics_interval_s)
+            metrics.add_metric(name="ActiveCalls", unit=MetricUnit.Count, value=len(state.active))
+            with contextlib.suppress(Exception):
+                metrics.flush_metrics()  # CloudWatch embedded metric format on stdout
+
+    task = asyncio.create_task(publish())
+
+    async def stop(_app: web.Application) -> None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    app.on_cleanup.append(stop)
+
+
+async def serve(app: web.Application, host: str, port: int) -> None:
+    """Run until SIGTERM/SIGINT, then drain and exit."""
+    state = app[STATE]
+    if state.settings.preload:
+        await asyncio.to_thread(state.registry.preload, {
+            "stt": [state.settings.stt_default], "llm": [state.settings.llm_default],
+            "tts": [state.settings.tts_default], "vad": [state.settings.vad]})
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    log.info("streaming service listening on %s:%s", host, port)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    log.info("draining %d live calls", len(state.active))
+    await drain(app)
+    await runner.cleanup()

@@ -1,0 +1,38 @@
+"""The streaming service's configuration, read once from the environment."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class StreamingSettings:
+    stt_default: str = "whisper"
+    llm_default: str = "smollm2-135m"
+    tts_default: str = "piper"
+    vad: str = "silero"
+    start_timeout_s: float = 10.0  # a stream must say ``start`` within this
+    drain_timeout_s: float = 110.0  # on SIGTERM, live calls get this long to finish
+    max_call_s: float = 4 * 3600.0
+    heartbeat_s: float = 20.0  # WebSocket ping; the ALB idle timeout (120 s) is well above it
+    metrics_interval_s: float = 10.0
+    preload: bool = True  # load the default engines before accepting calls
+
+    @classmethod
+    def from_env(cls) -> StreamingSettings:
+        env = os.environ.get
+        return cls(
+            stt_default=env("PARLEY_STT_DEFAULT", cls.stt_default),
+            llm_default=env("PARLEY_LLM_DEFAULT", cls.llm_default),
+            tts_default=env("PARLEY_TTS_DEFAULT", cls.tts_default),
+            vad=env("PARLEY_VAD", cls.vad),
+            drain_timeout_s=float(env("PARLEY_DRAIN_TIMEOUT_S", str(cls.drain_timeout_s))),
+            preload=env("PARLEY_PRELOAD_ENGINES", "1") != "0",
+        )
+
+
+def stream_token_secret() -> str:
+    """The secret that signs stream tokens (env, or Secrets Manager by ARN in AWS)."""
+    from chalicelib.telephony.twilio import TwilioConfig
+
+    return TwilioConfig.from_env().stream_token_secret

@@ -1,0 +1,135 @@
+"""Twilio Media Streams, server side (bidirectional, as opened by TwiML ``<Connect><Stream>``).
+
+Inbound events: ``connected``, ``start`` (stream/call ids, ``customParameters``, ``mediaFormat``),
+``media`` (base64 8 kHz mu-law, 20 ms per message), ``dtmf``, ``mark`` (a mark we sent was played,
+or dropped by ``clear``) and ``stop``. Outbound: ``media``, ``mark`` and ``clear``, each carrying the
+``streamSid``. Parsing never raises on bad input: it answers :class:`Malformed` instead.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+EXPECTED_FORMAT = {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
+MAX_MEDIA_BYTES = 8000  # one second of audio per message is already far beyond what Twilio sends
+
+
+@dataclass(frozen=True)
+class Connected:
+    pass
+
+
+@dataclass(frozen=True)
+class Start:
+    stream_sid: str
+    call_sid: str
+    account_sid: str
+    parameters: dict[str, str]
+    media_format: dict[str, Any]
+
+    def format_problem(self) -> str | None:
+        fmt = self.media_format or {}
+        encoding, rate = fmt.get("encoding"), fmt.get("sampleRate")
+        channels = fmt.get("channels", 1)
+        if encoding != "audio/x-mulaw" or rate != 8000 or channels != 1:
+            return f"unsupported media format {encoding!r} {rate!r} Hz x{channels!r}; expected audio/x-mulaw 8000 Hz mono"
+        return None
+
+
+@dataclass(frozen=True)
+class Media:
+    payload: bytes  # mu-law
+    track: str
+
+
+@dataclass(frozen=True)
+class Dtmf:
+    digit: str
+
+
+@dataclass(frozen=True)
+class Mark:
+    name: str
+
+
+@dataclass(frozen=True)
+class Stop:
+    pass
+
+
+@dataclass(frozen=True)
+class Malformed:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Unknown:
+    event: str
+
+
+Inbound = Connected | Start | Media | Dtmf | Mark | Stop | Malformed | Unknown
+DTMF_DIGITS = frozenset("0123456789*#ABCD")
+
+
+def parse(text: str | bytes) -> Inbound:
+    try:
+        message = json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        return Malformed("not JSON")
+    if not isinstance(message, dict) or not isinstance(message.get("event"), str):
+        return Malformed("not an event object")
+    event = message["event"]
+    try:
+        if event == "media":
+            media = message["media"]
+            payload = base64.b64decode(media["payload"], validate=True)
+            if len(payload) > MAX_MEDIA_BYTES:
+                return Malformed("media payload too large")
+            return Media(payload=payload, track=str(media.get("track", "inbound")))
+        if event == "mark":
+            return Mark(name=str(message["mark"]["name"]))
+        if event == "dtmf":
+            digit = str(message["dtmf"]["digit"])
+            return Dtmf(digit=digit) if digit in DTMF_DIGITS else Malformed("dtmf digit not recognised")
+        if event == "start":
+            start = message["start"]
+            parameters = start.get("customParameters") or {}
+            if not isinstance(parameters, dict):
+                return Malformed("customParameters is not an object")
+            return Start(stream_sid=str(message.get("streamSid") or start["streamSid"]), call_sid=str(start.get("callSid", "")),
+                         account_sid=str(start.get("accountSid", "")),
+                         parameters={str(k): str(v) for k, v in parameters.items()},
+                         media_format=start.get("mediaFormat") if isinstance(start.get("mediaFormat"), dict) else {})
+        if event == "connected":
+            return Connected()
+        if event == "stop":
+            return Stop()
+    except (KeyError, TypeError, AttributeError, binascii.Error, ValueError):
+        return Malformed(f"{event} event is missing fields or has bad values")
+    return Unknown(event=event[:40])
+
+
+class TwilioSink:
+    """The output side: what the pipeline sends back to Twilio on one stream."""
+
+    def __init__(self, ws: web.WebSocketResponse, stream_sid: str) -> None:
+        self.ws = ws
+        self.stream_sid = stream_sid
+        self._media_prefix = '{"event":"media","streamSid":' + json.dumps(stream_sid) + ',"media":{"payload":"'
+
+    async def send_audio(self, mulaw: bytes) -> None:
+        if not self.ws.closed:
+            await self.ws.send_str(self._media_prefix + base64.b64encode(mulaw).decode() + '"}}')
+
+    async def send_mark(self, name: str) -> None:
+        if not self.ws.closed:
+            await self.ws.send_str(json.dumps({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}}))
+
+    async def send_clear(self) -> None:
+        if not self.ws.closed:
+            await self.ws.send_str(json.dumps({"event": "clear", "streamSid": self.stream_sid}))
