@@ -2,8 +2,8 @@
 """CDK entry point: ``python app.py`` (what ``cdk synth`` / ``cdk deploy`` run) synthesizes offline.
 
 The stage comes from ``-c stage=<name>`` (default in cdk.json: ``dev``) or ``PARLEY_STAGE``; the other
-context keys (``twilioApiUrl``, ``streamingUrl``, ``publicApiUrl``, ``alarmTopicArn``) are described in
-README.md. The stack is environment-agnostic: no account or region lookups happen at synth time.
+context keys (``twilioApiUrl``, ``streamingUrl``, ``publicApiUrl``, ``alarmTopicArn`` and the streaming
+service's ``streamingCertificateArn``, ``streamingDomainName``...) are described in README.md. The stack is environment-agnostic: no account or region lookups happen at synth time.
 """
 from __future__ import annotations
 

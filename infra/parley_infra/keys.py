@@ -1,12 +1,15 @@
-"""Customer-managed KMS keys: one seals customer secrets in the app, one encrypts the tables at rest.
+"""Customer-managed KMS keys: one seals customer secrets in the app, one encrypts the tables at rest,
+one encrypts the call recordings and transcripts in S3.
 
-Two keys keep two uses apart. The secrets key is called directly by the API Lambda (``KmsSecretBox``,
+Separate keys keep the uses apart. The secrets key is called directly by the API Lambda (``KmsSecretBox``,
 always with a ``parley:account_id`` encryption context); the data key is only ever used by DynamoDB
 on the caller's behalf. Either can be audited, disabled or have its policy tightened without touching
 the other. Customer-managed rather than AWS-managed keys because the tables hold customer data
 (phone numbers, call records): we own the key policy, every use is in CloudTrail against our key, and
 disabling the key is a way to cut off access to the data. Both rotate yearly and are retained when
-the stack goes, since deleting a key makes everything it encrypted unreadable.
+the stack goes, since deleting a key makes everything it encrypted unreadable. The recordings key is
+only used by S3 on the streaming service's behalf (voices and transcripts are the most sensitive data
+Parley holds, so they get a key of their own that can be cut off alone).
 """
 from __future__ import annotations
 
@@ -25,15 +28,19 @@ class ParleyKeys:
 
     secrets: kms.Key
     data: kms.Key
+    recordings: kms.Key
 
 
 def create_keys(scope: Construct, settings: StageSettings) -> ParleyKeys:
-    """Create the stage's secrets key and table data key, with rotation on."""
+    """Create the stage's secrets, table data and recordings keys, with rotation on."""
     return ParleyKeys(
         secrets=_key(
             scope, "SecretsKey", settings, "secrets", "Seals customer secrets (carrier tokens, webhook secrets)"
         ),
         data=_key(scope, "DataKey", settings, "tables", "Encrypts the DynamoDB tables at rest"),
+        recordings=_key(
+            scope, "RecordingsKey", settings, "recordings", "Encrypts call recordings and transcripts in S3"
+        ),
     )
 
 

@@ -6,11 +6,12 @@ never stack-wide, so a new resource is checked afresh.
 """
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, App, Validations
+from aws_cdk import Acknowledgment, App, Stack, Validations
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
 from parley_infra.stack import ParleyStack
+from parley_infra.streaming import StreamingService, bedrock_inference_profile
 
 
 def enable_nag(app: App) -> None:
@@ -47,4 +48,61 @@ def acknowledge_findings(stack: ParleyStack) -> None:
         "(they live an hour) until both sides accept the previous version too. Until then it is rotated by "
         "hand in a quiet window (put-secret-value); a leak only lets someone join a call's media stream "
         "for at most an hour per token and never exposes customer credentials.",
+    )
+    acknowledge_streaming(stack.streaming)
+
+
+def _logical_id(construct: IConstruct) -> str:
+    stack = Stack.of(construct)
+    return str(stack.resolve(stack.get_logical_id(construct.node.default_child)))  # type: ignore[arg-type]
+
+
+def acknowledge_streaming(streaming: StreamingService) -> None:
+    """The streaming service's accepted findings (task and execution roles, environment, public ALB)."""
+    task_policy = streaming.task_role.node.find_child("DefaultPolicy")
+    acknowledge(
+        task_policy,
+        f"AwsSolutions-IAM5[Resource::<{_logical_id(streaming.recordings)}.Arn>/*]",
+        "The streaming service writes each call's recording and transcript under a new key (account and "
+        "call ids), so the keys cannot be listed in advance; the grant is s3:PutObject only (no read, list "
+        "or delete) on the one recordings bucket, and the bucket's key may only be used through S3.",
+    )
+    acknowledge(
+        task_policy,
+        "AwsSolutions-IAM5[Resource::*]",
+        "Only transcribe:StartStreamTranscription(WebSocket) and polly:SynthesizeSpeech have '*': Amazon "
+        "Transcribe streaming defines no resource types, and Polly's only resource type is a pronunciation "
+        "lexicon, which Parley does not use, so neither action can be scoped to an ARN (Service Authorization "
+        "Reference). Every other statement of this role names its resources.",
+    )
+    profile = bedrock_inference_profile(streaming.bedrock_model_id)
+    if profile is not None:
+        acknowledge(
+            task_policy,
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/{profile[1]}]",
+            "A cross-region inference profile routes requests to the same foundation model in any region of "
+            "its geography, and Bedrock authorizes the model in the region that serves the request: the grant "
+            "names the one model, in every region, and the profile itself in this account and region only.",
+        )
+    acknowledge(
+        streaming.task_definition.obtain_execution_role().node.find_child("DefaultPolicy"),
+        "AwsSolutions-IAM5[Resource::*]",
+        "The task execution role's '*' is ecr:GetAuthorizationToken, which has no resource-level permissions "
+        "(the token is account-wide); pulling layers is scoped to the image's repository and writing logs to "
+        "the service's log group. CDK generates this policy for the image asset.",
+    )
+    acknowledge(
+        streaming.task_definition,
+        "AwsSolutions-ECS2",
+        "The container's environment holds names, ARNs and engine defaults only (table prefix, bucket, bus, "
+        "secret ARN, key ARN, model id): nothing secret. The one secret, the stream-token HMAC key, is read "
+        "at run time with secretsmanager:GetSecretValue, never injected, so a rotation needs no redeploy.",
+    )
+    acknowledge(
+        streaming.load_balancer,
+        "AwsSolutions-EC23",
+        "The ALB is the public media endpoint carriers (Twilio Media Streams) connect to from addresses they "
+        "do not publish as a fixed range, so its listener port (443, or 80 without a certificate) is open to "
+        "the internet; only that port is open, invalid headers are dropped, and the tasks accept traffic from "
+        "the ALB's security group only. Every stream must also present a signed, short-lived stream token.",
     )

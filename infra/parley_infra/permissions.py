@@ -32,6 +32,8 @@ per item as Put/Update/Delete/ConditionCheck). No Scan: every access is keyed by
 
 TABLE_GET_ITEM: tuple[str, ...] = ("dynamodb:GetItem",)
 
+TABLE_READ: tuple[str, ...] = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DescribeTable")
+
 _READS = frozenset({"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DescribeTable"})
 
 _TABLE_KEY_READ: tuple[str, ...] = ("kms:Decrypt", "kms:DescribeKey")

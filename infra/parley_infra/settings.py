@@ -1,6 +1,7 @@
 """Per-stage settings: the one place that turns a stage name (and CDK context) into names and URLs."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass
@@ -15,9 +16,8 @@ SERVICE_NAME = "parley"
 DEFAULT_TWILIO_API_URL = "https://api.twilio.com"
 """Twilio's REST API; any Twilio-compatible carrier API can be set with ``-c twilioApiUrl=...``."""
 
-DEFAULT_STREAMING_URL = "wss://streaming.example.invalid/twilio"
-"""Placeholder until the streaming service is deployed: ``-c streamingUrl=wss://...``. Calls placed
-while it is in use connect to nothing (``.invalid`` never resolves)."""
+DEFAULT_BEDROCK_MODEL_ID = "amazon.nova-micro-v1:0"
+"""The Bedrock foundation model the streaming service converses with (``-c bedrockModelId=...``)."""
 
 CONTEXT_KEYS = {
     "stage": "stage",
@@ -28,14 +28,108 @@ CONTEXT_KEYS = {
 }
 """``StageSettings`` field -> CDK context key (``cdk deploy -c twilioApiUrl=...``)."""
 
+STREAMING_CONTEXT_KEYS = {
+    "certificate_arn": "streamingCertificateArn",
+    "domain_name": "streamingDomainName",
+    "bedrock_model_id": "bedrockModelId",
+    "cpu": "streamingCpu",
+    "memory_mib": "streamingMemoryMiB",
+    "min_tasks": "streamingMinTasks",
+    "max_tasks": "streamingMaxTasks",
+    "calls_per_task": "streamingCallsPerTask",
+    "nat_gateways": "streamingNatGateways",
+}
+"""``StreamingSettings`` field -> CDK context key (``cdk deploy -c streamingCertificateArn=...``)."""
+
 _STAGE = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
 _HTTPS_URL = re.compile(r"^https://[^\s/?#]+(/[^\s?#]*)?$")
 _WSS_URL = re.compile(r"^wss://[^\s/?#]+(/[^\s?#]*)?$")
 _SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+_ACM_CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
+_DOMAIN_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_BEDROCK_MODEL_ID = re.compile(r"^[a-z0-9-]+\.[A-Za-z0-9.:_-]+$")
+_FARGATE_CPU_MEMORY = {
+    256: (512, 2048),
+    512: (1024, 4096),
+    1024: (2048, 8192),
+    2048: (4096, 16384),
+    4096: (8192, 30720),
+    8192: (16384, 61440),
+    16384: (32768, 122880),
+}
+"""Fargate task CPU units -> (min, max) memory in MiB (memory steps are checked by ECS at deploy)."""
 
 
 class _Context(Protocol):
     def try_get_context(self, key: str) -> object: ...
+
+
+@dataclass(frozen=True)
+class StreamingSettings:
+    """How the streaming service (ECS Fargate behind an ALB) is deployed.
+
+    With ``certificate_arn`` the ALB listens for HTTPS/WSS on 443 only and the Lambdas put
+    ``wss://<domain_name or ALB DNS name>/twilio`` in the TwiML. Without one (the dev default) the ALB
+    listens for plain HTTP on 80 and the URL is ``ws://``: the stack deploys and the service can be
+    probed, but Twilio only streams to ``wss://`` URLs, so real calls need a certificate.
+    """
+
+    certificate_arn: str | None = None
+    """An ACM certificate (same region as the stack) for ``domain_name``."""
+    domain_name: str | None = None
+    """The name carriers connect to; its DNS record (CNAME/alias to the ALB) is managed outside the stack."""
+    bedrock_model_id: str = DEFAULT_BEDROCK_MODEL_ID
+    cpu: int = 2048
+    """Task CPU units (2048 = 2 vCPU): AWS engines do the heavy lifting, the task moves audio."""
+    memory_mib: int = 4096
+    min_tasks: int = 1
+    max_tasks: int = 10
+    calls_per_task: int = 40
+    """Target of the ``ActiveCalls`` (average per task) target-tracking policy."""
+    nat_gateways: int = 1
+    """NAT gateways for the tasks' private subnets: 1 (one AZ's egress) by default, 2 for AZ-independent egress."""
+
+    def __post_init__(self) -> None:
+        if self.certificate_arn is not None and not _ACM_CERTIFICATE_ARN.match(self.certificate_arn):
+            raise ValueError(f"streamingCertificateArn must be an ACM certificate ARN, got {self.certificate_arn!r}")
+        if self.domain_name is not None and not _DOMAIN_NAME.match(self.domain_name):
+            raise ValueError(f"streamingDomainName must be a lower-case DNS name, got {self.domain_name!r}")
+        if not _BEDROCK_MODEL_ID.match(self.bedrock_model_id):
+            raise ValueError(f"bedrockModelId must be a Bedrock model id, got {self.bedrock_model_id!r}")
+        memory = _FARGATE_CPU_MEMORY.get(self.cpu)
+        if memory is None:
+            raise ValueError(f"streamingCpu must be one of {sorted(_FARGATE_CPU_MEMORY)}, got {self.cpu}")
+        if not memory[0] <= self.memory_mib <= memory[1]:
+            raise ValueError(f"streamingMemoryMiB for {self.cpu} CPU units must be in {memory}, got {self.memory_mib}")
+        if not 1 <= self.min_tasks <= self.max_tasks:
+            raise ValueError(f"need 1 <= streamingMinTasks <= streamingMaxTasks, got {self.min_tasks}..{self.max_tasks}")
+        if self.calls_per_task < 1:
+            raise ValueError(f"streamingCallsPerTask must be positive, got {self.calls_per_task}")
+        if not 1 <= self.nat_gateways <= 2:
+            raise ValueError(f"streamingNatGateways must be 1 or 2, got {self.nat_gateways}")
+
+    @property
+    def secure(self) -> bool:
+        """Whether the ALB terminates TLS (wss://) rather than serving plain ws://."""
+        return self.certificate_arn is not None
+
+    @classmethod
+    def from_context(cls, node: _Context) -> StreamingSettings:
+        """Settings from CDK context; numbers may be given as strings (``-c streamingMaxTasks=20``)."""
+        values: dict[str, object] = {}
+        for field, key in STREAMING_CONTEXT_KEYS.items():
+            value = node.try_get_context(key)
+            if value is None or value == "":
+                continue
+            if isinstance(cls.__dataclass_fields__[field].default, int):
+                try:
+                    value = int(value)  # type: ignore[call-overload]
+                except (TypeError, ValueError):
+                    raise ValueError(f"context {key} must be an integer, got {value!r}") from None
+            elif not isinstance(value, str):
+                raise ValueError(f"context {key} must be a string, got {value!r}")
+            values[field] = value
+        return cls(**values)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -51,20 +145,23 @@ class StageSettings:
     table_prefix: str
     twilio_api_url: str = DEFAULT_TWILIO_API_URL
     """``PARLEY_TWILIO_API_URL``: the carrier REST API the dialer places calls with."""
-    streaming_url: str = DEFAULT_STREAMING_URL
-    """``PARLEY_STREAMING_URL``: the wss URL carriers stream call audio to (put in the TwiML)."""
+    streaming_url: str | None = None
+    """``PARLEY_STREAMING_URL`` override: the wss URL carriers stream call audio to (put in the TwiML).
+    None: the deployed streaming service's own URL (``StreamingService.url``)."""
     public_api_url: str | None = None
     """``PARLEY_PUBLIC_API_URL`` override (e.g. a custom domain that maps to the API's stage). None: the
     REST API's own stage URL, ``https://<api-id>.execute-api.<region>.<suffix>/<api stage>``."""
     alarm_topic_arn: str | None = None
     """An existing SNS topic the DLQ alarms notify; None: the alarms only change state."""
+    streaming: StreamingSettings = dataclasses.field(default_factory=StreamingSettings)
+    """The streaming service's deployment."""
 
     def __post_init__(self) -> None:
         if not _STAGE.match(self.stage):
             raise ValueError(f"stage must match {_STAGE.pattern!r}, got {self.stage!r}")
         if not _HTTPS_URL.match(self.twilio_api_url):
             raise ValueError(f"twilioApiUrl must be an https:// URL, got {self.twilio_api_url!r}")
-        if not _WSS_URL.match(self.streaming_url):
+        if self.streaming_url is not None and not _WSS_URL.match(self.streaming_url):
             raise ValueError(f"streamingUrl must be a wss:// URL, got {self.streaming_url!r}")
         if self.public_api_url is not None and (
             not _HTTPS_URL.match(self.public_api_url) or self.public_api_url.endswith("/")
@@ -76,13 +173,22 @@ class StageSettings:
             raise ValueError(f"alarmTopicArn must be an SNS topic ARN, got {self.alarm_topic_arn!r}")
 
     @classmethod
-    def for_stage(cls, stage: str, table_prefix: str | None = None, **options: str | None) -> StageSettings:
+    def for_stage(
+        cls,
+        stage: str,
+        table_prefix: str | None = None,
+        *,
+        streaming: StreamingSettings | None = None,
+        **options: str | None,
+    ) -> StageSettings:
         """Settings for ``stage``; the table prefix defaults to ``parley-<stage>``.
 
         ``options`` are the other fields (``twilio_api_url``...); None or "" keeps a field's default.
         """
-        chosen = {key: value for key, value in options.items() if value}
-        return cls(stage=stage, table_prefix=table_prefix or f"{SERVICE_NAME}-{stage}", **chosen)
+        chosen: dict[str, object] = {key: value for key, value in options.items() if value}
+        if streaming is not None:
+            chosen["streaming"] = streaming
+        return cls(stage=stage, table_prefix=table_prefix or f"{SERVICE_NAME}-{stage}", **chosen)  # type: ignore[arg-type]
 
     @classmethod
     def from_context(cls, node: _Context) -> StageSettings:
@@ -95,7 +201,7 @@ class StageSettings:
         for field, value in values.items():
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"context {CONTEXT_KEYS[field]} must be a string, got {value!r}")
-        return cls.for_stage(str(stage), **values)  # type: ignore[arg-type]
+        return cls.for_stage(str(stage), streaming=StreamingSettings.from_context(node), **values)  # type: ignore[arg-type]
 
     @property
     def queue_prefix(self) -> str:

@@ -14,6 +14,9 @@ CampaignScheduler      read/write    -              both           -            
 
 The API handler and the dialer place calls (Twilio credentials are sealed with the secrets key; the
 TwiML carries a stream token); the API handler also checks Twilio's signed status callbacks.
+
+The streaming service (``parley_infra.streaming``) has its own task role; the Lambdas learn its URL
+(``PARLEY_STREAMING_URL``) from its load balancer unless ``streamingUrl`` overrides it.
 """
 from __future__ import annotations
 
@@ -50,6 +53,7 @@ from parley_infra.permissions import (
 from parley_infra.queues import ParleyQueues
 from parley_infra.settings import SERVICE_NAME, StageSettings
 from parley_infra.stream_secret import SECRET_ARN_VARIABLE, create_stream_token_secret
+from parley_infra.streaming import StreamingDataAccess, StreamingService
 from parley_infra.tables import ParleyTables, load_models
 
 API_HANDLER = "APIHandler"
@@ -84,6 +88,13 @@ class ParleyStack(Stack):
             self, "Queues", prefix=settings.queue_prefix, specs=ALL_QUEUES, alarm_topic_arn=settings.alarm_topic_arn
         )
         self.stream_token_secret = create_stream_token_secret(self, settings)
+        self.streaming = StreamingService(
+            self,
+            "Streaming",
+            settings=settings,
+            data=StreamingDataAccess(tables=self.tables, keys=self.keys, stream_token_secret=self.stream_token_secret),
+        )
+        self.streaming_url = settings.streaming_url or self.streaming.url
 
         stage_config = chalice_stage_config(
             settings,
@@ -96,7 +107,7 @@ class ParleyStack(Stack):
         telephony = {
             "PARLEY_TWILIO_API_URL": settings.twilio_api_url,
             "PARLEY_PUBLIC_API_URL": self.public_api_url,
-            "PARLEY_STREAMING_URL": settings.streaming_url,
+            "PARLEY_STREAMING_URL": self.streaming_url,
         }
         places_calls = {
             **telephony,
@@ -142,6 +153,15 @@ class ParleyStack(Stack):
             value=self.stream_token_secret.secret_arn,
             description="Secret the streaming service checks stream tokens with",
         )
+        CfnOutput(self, "StreamingUrl", value=self.streaming_url, description="PARLEY_STREAMING_URL (TwiML <Stream>)")
+        CfnOutput(
+            self,
+            "StreamingLoadBalancerDnsName",
+            value=self.streaming.load_balancer.load_balancer_dns_name,
+            description="Point streamingDomainName's DNS record (CNAME or alias) here",
+        )
+        CfnOutput(self, "RecordingsBucketName", value=self.streaming.recordings.bucket_name)
+        CfnOutput(self, "CallEventBusName", value=self.streaming.bus.event_bus_name)
         Tags.of(self).add("project", SERVICE_NAME)
         Tags.of(self).add("stage", settings.stage)
 

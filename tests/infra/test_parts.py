@@ -91,11 +91,13 @@ def test_chalice_stage_config_keeps_the_project_stage_and_owns_iam_and_environme
 
 
 def test_settings_from_context_with_defaults_and_overrides() -> None:
-    from parley_infra.settings import DEFAULT_STREAMING_URL, DEFAULT_TWILIO_API_URL
+    from parley_infra.settings import DEFAULT_TWILIO_API_URL, StreamingSettings
 
     default = StageSettings.from_context(cdk.App(context={"stage": "prod"}).node)
     assert (default.stage, default.table_prefix, default.queue_prefix) == ("prod", "parley-prod", "parley-prod")
-    assert (default.twilio_api_url, default.streaming_url) == (DEFAULT_TWILIO_API_URL, DEFAULT_STREAMING_URL)
+    assert (default.twilio_api_url, default.streaming_url) == (DEFAULT_TWILIO_API_URL, None)  # None: the ALB's URL
+    assert default.streaming == StreamingSettings()
+    assert not default.streaming.secure
     assert default.public_api_url is None and default.alarm_topic_arn is None
     custom = StageSettings.from_context(
         cdk.App(
@@ -126,6 +128,57 @@ def test_settings_from_context_with_defaults_and_overrides() -> None:
 def test_settings_refuse_bad_urls_and_arns(context: dict) -> None:
     with pytest.raises(ValueError):
         StageSettings.from_context(cdk.App(context={"stage": "dev", **context}).node)
+
+
+def test_streaming_settings_from_context_parse_numbers_and_keep_defaults() -> None:
+    from parley_infra.settings import DEFAULT_BEDROCK_MODEL_ID, StreamingSettings
+
+    default = StreamingSettings.from_context(cdk.App().node)
+    assert default == StreamingSettings()
+    assert (default.cpu, default.memory_mib, default.min_tasks, default.max_tasks, default.calls_per_task) == (
+        2048, 4096, 1, 10, 40
+    )
+    assert default.bedrock_model_id == DEFAULT_BEDROCK_MODEL_ID and not default.secure
+    custom = StageSettings.from_context(
+        cdk.App(
+            context={
+                "streamingCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc-123",
+                "streamingDomainName": "stream.example.com",
+                "streamingMaxTasks": "20",  # -c values are strings
+                "streamingCallsPerTask": 30,  # cdk.json values may be numbers
+                "bedrockModelId": "eu.amazon.nova-lite-v1:0",
+            }
+        ).node
+    ).streaming
+    assert custom.secure and custom.domain_name == "stream.example.com"
+    assert (custom.max_tasks, custom.calls_per_task, custom.bedrock_model_id) == (20, 30, "eu.amazon.nova-lite-v1:0")
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        {"streamingCertificateArn": "my-cert"},
+        {"streamingDomainName": "https://stream.example.com"},
+        {"streamingCpu": "1536"},
+        {"streamingCpu": "2048", "streamingMemoryMiB": "512"},
+        {"streamingMinTasks": "3", "streamingMaxTasks": "2"},
+        {"streamingMaxTasks": "many"},
+        {"streamingCallsPerTask": "0"},
+        {"streamingNatGateways": "3"},
+    ],
+)
+def test_streaming_settings_refuse_bad_values(context: dict) -> None:
+    with pytest.raises(ValueError):
+        StageSettings.from_context(cdk.App(context=context).node)
+
+
+def test_bedrock_grants_follow_the_model_id_kind() -> None:
+    from parley_infra.streaming import bedrock_inference_profile, bedrock_model_arns
+
+    assert bedrock_inference_profile("amazon.nova-micro-v1:0") is None
+    assert bedrock_inference_profile("us.amazon.nova-micro-v1:0") == ("us", "amazon.nova-micro-v1:0")
+    assert len(bedrock_model_arns("amazon.nova-micro-v1:0")) == 1
+    assert len(bedrock_model_arns("global.anthropic.claude-haiku-4-5-20251001-v1:0")) == 2
 
 
 # --- queues ---------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from parley_infra.permissions import QUEUE_CONSUME, QUEUE_SEND
 from parley_infra.queues import queue_names
-from parley_infra.settings import DEFAULT_STREAMING_URL, DEFAULT_TWILIO_API_URL
+from parley_infra.settings import DEFAULT_TWILIO_API_URL
 
 from chalicelib.db.models import Campaign
 from chalicelib.queues import ALL_QUEUES, CAMPAIGN_OPS, DIALER, QueueSpec
@@ -187,7 +187,7 @@ def test_app_functions_get_the_telephony_configuration(synthesized: Synthesized)
     for function in APP_FUNCTIONS:
         variables = environment(synthesized, function)
         assert variables["PARLEY_TWILIO_API_URL"] == DEFAULT_TWILIO_API_URL
-        assert variables["PARLEY_STREAMING_URL"] == DEFAULT_STREAMING_URL
+        assert variables["PARLEY_STREAMING_URL"] == synthesized.stack.resolve(synthesized.stack.streaming.url)
         assert variables["PARLEY_PUBLIC_API_URL"] == synthesized.stack.resolve(synthesized.stack.public_api_url)
     assert not {k for k in environment(synthesized, "ApiKeyAuth") if k.startswith("PARLEY_") and "URL" in k}
 

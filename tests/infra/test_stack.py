@@ -96,7 +96,7 @@ def test_ttl_only_where_the_model_has_a_ttl_attribute(synthesized: Synthesized) 
 
 def test_kms_keys_rotate_and_are_retained(synthesized: Synthesized) -> None:
     keys = resources(synthesized, "AWS::KMS::Key")
-    assert len(keys) == 2
+    assert len(keys) == 3  # secrets, tables, recordings
     for key in keys.values():
         assert key["Properties"]["EnableKeyRotation"] is True
         assert key["DeletionPolicy"] == "Retain"
