@@ -1,0 +1,153 @@
+"""Amazon Bedrock LLM engine, through the Converse streaming API.
+
+API: ``bedrock-runtime`` ``ConverseStream`` (``POST /model/{modelId}/converse-stream``; boto3
+``converse_stream``). The reply is an event stream (``application/vnd.amazon.eventstream``) of
+``messageStart``, ``contentBlockStart``, ``contentBlockDelta`` (``delta.text``), ``contentBlockStop``,
+``messageStop`` (``stopReason``) and ``metadata`` (``usage``, ``metrics.latencyMs``) events; errors
+after the stream has started arrive as exception events (``throttlingException``,
+``validationException``, ``modelStreamErrorException``, ...). See
+https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ConverseStream.html
+
+Converse wants strictly alternating ``user``/``assistant`` messages starting with ``user`` and no blank
+text blocks; :func:`build_converse_request` shapes our chat history accordingly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from .aws_common import CancelToken, abort_http_body, iterate_in_thread
+from .base import ChatMessage, LlmOptions
+from .errors import EngineError, from_aws_error
+
+log = logging.getLogger("parley.streaming.engines")
+
+DEFAULT_MODEL_ID = "amazon.nova-micro-v1:0"
+CALL_CONNECTED = "(call connected)"  # stands in for the caller when the agent spoke first
+
+
+def default_model_id() -> str:
+    return os.environ.get("PARLEY_BEDROCK_MODEL_ID") or DEFAULT_MODEL_ID
+
+
+def build_converse_request(
+    messages: list[ChatMessage], options: LlmOptions, model_id: str, *, opening_user_turn: str = CALL_CONNECTED
+) -> dict[str, Any]:
+    """The ``converse_stream`` keyword arguments for a chat history.
+
+    - ``system`` messages (wherever they are) become ``system`` blocks, in order;
+    - blank messages are dropped (Converse rejects blank text blocks);
+    - consecutive messages of the same role are merged (joined by a newline);
+    - a history that starts with the assistant (the welcome message) gets ``opening_user_turn`` first.
+    """
+    system = [{"text": m.content} for m in messages if m.role == "system" and m.content.strip()]
+    turns: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role == "system" or not m.content.strip():
+            continue
+        if turns and turns[-1]["role"] == m.role:
+            turns[-1]["content"][0]["text"] += "\n" + m.content
+        else:
+            turns.append({"role": m.role, "content": [{"text": m.content}]})
+    if not turns or turns[0]["role"] != "user":
+        turns.insert(0, {"role": "user", "content": [{"text": opening_user_turn}]})
+    request: dict[str, Any] = {
+        "modelId": options.model or model_id,
+        "messages": turns,
+        "inferenceConfig": {"maxTokens": int(options.max_tokens), "temperature": float(options.temperature)},
+    }
+    if system:
+        request["system"] = system
+    return request
+
+
+class BedrockLlm:
+    """:class:`~streaming.engines.base.LlmEngine` on Bedrock ``ConverseStream``.
+
+    One instance per process; the boto3 client is created on first use (thread-safe, shared by every
+    call). Pass ``client`` to use a preconfigured one (tests point it at a local server).
+    """
+
+    name = "bedrock"
+
+    def __init__(
+        self,
+        model_id: str | None = None,
+        *,
+        region: str | None = None,
+        client: Any | None = None,
+        opening_user_turn: str = CALL_CONNECTED,
+    ) -> None:
+        self.model_id = model_id or default_model_id()
+        self._region = region
+        self._client = client
+        self._client_lock = threading.Lock()
+        self._opening_user_turn = opening_user_turn
+
+    @property
+    def client(self) -> Any:
+        with self._client_lock:
+            if self._client is None:
+                import boto3
+                from botocore.config import Config
+
+                # Fail fast: a voice turn cannot wait for boto3's default 60 s timeouts and 4 retries.
+                config = Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard", "max_attempts": 2})
+                self._client = boto3.client("bedrock-runtime", region_name=self._region, config=config)
+            return self._client
+
+    async def stream(self, messages: list[ChatMessage], options: LlmOptions) -> AsyncIterator[str]:
+        """Yield the reply's text pieces (``contentBlockDelta.delta.text``) as Bedrock streams them.
+
+        Raises :class:`EngineError` on throttling, validation and model errors (``retryable`` set for
+        throttling and 5xx). Closing the iterator aborts the HTTP response and ends the worker thread.
+        """
+        request = build_converse_request(messages, options, self.model_id, opening_user_turn=self._opening_user_turn)
+        try:
+            async for piece in iterate_in_thread(
+                lambda token: self._events(request, token), thread_name="parley-bedrock"
+            ):
+                yield piece
+        except EngineError:
+            raise
+        except Exception as exc:
+            raise from_aws_error(self.name, exc) from exc
+
+    def _events(self, request: dict[str, Any], token: CancelToken) -> Iterator[str]:
+        """Worker thread: call ConverseStream and yield text deltas until ``messageStop``/end of stream.
+        (The client is built here, off the event loop: the first ``boto3.client`` call loads JSON models.)"""
+        response = self.client.converse_stream(**request)
+        event_stream = response["stream"]
+        token.on_cancel(lambda: abort_http_body(event_stream))
+        stop_reason: str | None = None
+        try:
+            for event in event_stream:
+                if token.cancelled:
+                    return
+                if "contentBlockDelta" in event:
+                    text = event["contentBlockDelta"].get("delta", {}).get("text")
+                    if text:
+                        yield text
+                elif "messageStop" in event:
+                    stop_reason = event["messageStop"].get("stopReason")
+                elif "metadata" in event:
+                    meta = event["metadata"]
+                    log.debug(
+                        "bedrock %s: stop=%s usage=%s latency_ms=%s",
+                        request["modelId"],
+                        stop_reason,
+                        meta.get("usage"),
+                        meta.get("metrics", {}).get("latencyMs"),
+                    )
+        finally:
+            event_stream.close()
+        if stop_reason is None and not token.cancelled:
+            raise EngineError(
+                "stream ended without messageStop", engine=self.name, code="IncompleteStream", retryable=True
+            )
+        if stop_reason in ("guardrail_intervened", "content_filtered"):
+            log.info("bedrock reply cut short: %s", stop_reason)
