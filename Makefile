@@ -6,10 +6,11 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: dev test openapi bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt streaming-fargate/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	# llama.cpp's native CPU detection crashes on some machines: build it portable.
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
 dev: $(STAMP)

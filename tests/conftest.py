@@ -34,6 +34,10 @@ def aws() -> Iterator[None]:
 
         create_all()
         queues.create_all()
+        from chalicelib import call_events, recordings
+
+        recordings.create_bucket()
+        call_events.create_bus()
         yield
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from chalicelib import recordings
 from chalicelib.db.models import Call, PhoneNumber
 from chalicelib.db.paging import page_of
 from chalicelib.db.sequences import next_id
@@ -26,6 +27,8 @@ def to_out(call: Call) -> CallOut:
     return CallOut(id=call.call_id, agent_id=call.agent_id, to_number=call.to_number,
                    from_number_id=call.from_number_id, call_status=call.status,
                    call_context=call.call_context or {}, details=call.details or {},
+                   transcript=call.transcript, turn_metrics=call.turn_metrics,
+                   recording_url=recordings.presigned_url(call.recording), conversation=call.conversation,
                    created_at=call.created_at, updated_at=call.updated_at)
 
 

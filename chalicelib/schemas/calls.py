@@ -27,6 +27,30 @@ class LogsQuery(Page):
     call_status: CallStatus | None = None
 
 
+class TranscriptTurn(Out):
+    role: Literal["user", "agent"]
+    text: str = Field(description="What was said; an interrupted agent turn keeps only what the caller heard.")
+    start_s: float = Field(description="Seconds from the start of the media stream.")
+    end_s: float | None = None
+    interrupted: bool | None = None
+    generated: str | None = Field(default=None, description="An interrupted agent turn: everything it meant to say.")
+    source: Literal["speech", "dtmf", "welcome"] | None = None
+
+
+class TurnMetric(Out):
+    """Milliseconds from the caller's end of speech to each stage of the reply."""
+
+    turn: int
+    silence_timeout_ms: int
+    speculative: bool
+    end_of_turn_ms: float | None = None
+    stt_final_ms: float | None = None
+    llm_first_token_ms: float | None = None
+    tts_first_audio_ms: float | None = None
+    first_audio_out_ms: float | None = None
+    engine_ms: dict[str, float] = Field(default_factory=dict)
+
+
 class CallOut(Out):
     id: int
     agent_id: int
@@ -35,6 +59,12 @@ class CallOut(Out):
     call_status: CallStatus
     call_context: dict[str, Any]
     details: dict[str, Any]
+    transcript: list[TranscriptTurn] | None = None
+    turn_metrics: list[TurnMetric] | None = None
+    recording_url: str | None = Field(default=None, description="Stereo WAV (caller left, agent right); "
+                                      "a presigned URL valid for one hour.")
+    conversation: dict[str, Any] | None = Field(default=None, description="How the conversation went: "
+                                                "ended_by, barge-in latencies, engines, errors.")
     created_at: datetime
     updated_at: datetime
 

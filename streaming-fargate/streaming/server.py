@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 
@@ -90,7 +91,9 @@ async def _start_metrics(app: web.Application) -> None:
         from aws_lambda_powertools import Metrics
         from aws_lambda_powertools.metrics import MetricUnit
 
-        metrics = Metrics(namespace="Parley/Streaming", service="streaming")
+        # Dimension "service" = POWERTOOLS_SERVICE_NAME (the ECS service name in AWS): what autoscaling tracks.
+        metrics = Metrics(namespace="Parley/Streaming",
+                          service=os.environ.get("POWERTOOLS_SERVICE_NAME", "parley-streaming"))
         while True:
             await asyncio.sleep(state.settings.metrics_interval_s)
             metrics.add_metric(name="ActiveCalls", unit=MetricUnit.Count, value=len(state.active))

@@ -1,0 +1,101 @@
+"""Admission and finalization of a call's media stream against DynamoDB, S3 and EventBridge (moto)."""
+from __future__ import annotations
+
+import json
+import threading
+
+import boto3
+import pytest
+
+from chalicelib import call_events, recordings
+from chalicelib.db.models import Agent, Call
+from chalicelib.domain import call_media
+from chalicelib.domain.call_media import MediaResult, Rejected
+from chalicelib.telephony import stream_tokens
+
+SECRET = "media-secret"
+
+
+@pytest.fixture()
+def call(aws: None) -> Call:
+    Agent(4, 9, name="Booker", config={"welcome_message": "Hi", "context_breakdown": [{"title": "t", "body": "b"}]}).save()
+    item = Call(4, 77, agent_key="4#9", agent_id=9, to_number="+15550100", status="ringing",
+                call_context={"customer_name": "Ada"})
+    item.save()
+    return item
+
+
+@pytest.fixture()
+def bus_queue(aws: None) -> str:
+    """An SQS queue subscribed to every call event on the bus, to read what was announced."""
+    sqs, events = boto3.client("sqs"), boto3.client("events")
+    url = sqs.create_queue(QueueName="call-events-probe")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="probe", EventBusName=call_events.bus_name(), EventPattern=json.dumps({"source": [call_events.SOURCE]}))
+    events.put_targets(Rule="probe", EventBusName=call_events.bus_name(), Targets=[{"Id": "q", "Arn": arn}])
+    return url
+
+
+def announced(url: str) -> list[dict]:
+    sqs = boto3.client("sqs")
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    return [json.loads(m["Body"]) for m in messages]
+
+
+def result(ended_by: str = "caller") -> MediaResult:
+    return MediaResult(ended_by=ended_by, transcript=[{"role": "user", "text": "hello", "start_s": 0.1, "end_s": 0.6}],
+                       turn_metrics=[{"turn": 1, "silence_timeout_ms": 500, "speculative": True,
+                                      "first_audio_out_ms": 640.0, "engine_ms": {"stt": 200.0}}],
+                       wav=b"RIFF....WAVE", duration_s=3.2, conversation={"barge_ins": [120.0]})
+
+
+def test_admission_checks_the_token_and_claims_the_call_for_one_stream(call: Call) -> None:
+    token = stream_tokens.issue(SECRET, 4, 77)
+    admission = call_media.admit("77", token, "MZ1", SECRET)
+    assert (admission.account_id, admission.agent_name, admission.call_context) == (4, "Booker", {"customer_name": "Ada"})
+    assert call_media.admit("77", token, "MZ1", SECRET).stream_sid == "MZ1"  # the same stream may reconnect
+    with pytest.raises(Rejected, match="already has a media stream"):
+        call_media.admit("77", token, "MZ2", SECRET)
+    with pytest.raises(Rejected, match="forged"):
+        call_media.admit("77", stream_tokens.issue("other", 4, 77), "MZ3", SECRET)
+    with pytest.raises(Rejected, match="not a number"):
+        call_media.admit("", token, "MZ3", SECRET)
+
+
+def test_a_finished_call_cannot_be_streamed_again(call: Call) -> None:
+    call.update(actions=[Call.status.set("completed")])
+    with pytest.raises(Rejected, match="already ended"):
+        call_media.admit("77", stream_tokens.issue(SECRET, 4, 77), "MZ1", SECRET)
+
+
+def test_finalize_stores_recording_and_transcript_completes_the_call_and_announces_it(call: Call, bus_queue: str) -> None:
+    admission = call_media.admit("77", stream_tokens.issue(SECRET, 4, 77), "MZ1", SECRET)
+    call_media.started(admission)
+    assert Call.get(4, 77).status == "in_progress"
+    assert call_media.finalize(admission, result()) is True
+    stored = Call.get(4, 77)
+    assert stored.status == "completed" and stored.transcript[0]["text"] == "hello"
+    assert stored.turn_metrics[0]["first_audio_out_ms"] == 640.0
+    assert stored.conversation == {"ended_by": "caller", "barge_ins": [120.0]}
+    s3 = boto3.client("s3")
+    wav = s3.get_object(Bucket=recordings.bucket_name(), Key=stored.recording["key"])["Body"].read()
+    assert wav == b"RIFF....WAVE"
+    doc = json.loads(s3.get_object(Bucket=recordings.bucket_name(), Key=stored.recording["transcript_key"])["Body"].read())
+    assert doc["turns"][0]["text"] == "hello" and doc["ended_by"] == "caller"
+    events = announced(bus_queue)
+    assert [e["detail-type"] for e in events] == ["call.started", "call.ended"]
+    ended = events[1]["detail"]
+    assert (ended["call_id"], ended["status"], ended["version"], ended["ended_by"]) == (77, "completed", "1", "caller")
+    assert "recording" in ended and ended["turns"] == 1
+
+
+def test_finalize_happens_exactly_once_under_concurrent_attempts(call: Call, bus_queue: str) -> None:
+    admission = call_media.admit("77", stream_tokens.issue(SECRET, 4, 77), "MZ1", SECRET)
+    outcomes: list[bool] = []
+    threads = [threading.Thread(target=lambda: outcomes.append(call_media.finalize(admission, result()))) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == [False] * 5 + [True]
+    assert [e["detail-type"] for e in announced(bus_queue)] == ["call.ended"]
