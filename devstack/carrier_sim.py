@@ -18,8 +18,10 @@ either a final ``busy`` / ``no-answer`` / ``failed``, or ``in-progress`` (answer
 call's TwiML (inline ``Twiml``, or fetched from ``Url`` with a signed request as Twilio does) is
 parsed for ``<Connect><Stream>`` and handed to a :class:`MediaSession`; the default
 :class:`NoMedia` holds the call for its talk time and then the callee hangs up (``completed``, with
-``CallDuration``). A ``Timeout`` (ring time) shorter than ``answer_delay`` turns an answer into
-``no-answer``, as a real ring timeout would.
+``CallDuration``); with ``--voice`` (:func:`devstack.caller_voice.scripted_media_factory`) a
+``<Connect><Stream>`` call instead gets a scripted caller that speaks on the Media Stream (see
+:mod:`devstack.caller_voice`; scripts per To number via ``/sim/rules``). A ``Timeout`` (ring
+time) shorter than ``answer_delay`` turns an answer into ``no-answer``, as a real ring timeout would.
 
 Status callbacks follow Twilio's ``StatusCallbackEvent`` semantics: ``initiated`` (reported with
 ``CallStatus=initiated``; Twilio's call resource never shows that status, so the API keeps saying
@@ -148,6 +150,10 @@ class SimRules:
     the default ``outcomes``. ``talk_time`` is a fixed number of seconds or a ``(min, max)`` range
     drawn uniformly. ``seed`` seeds the simulator's random generator (None: unseeded), so the same
     rules and the same sequence of calls give the same outcomes.
+
+    Caller scripts (for the voiced callee, :mod:`devstack.caller_voice`; see its docstring for the
+    step format): ``scripts`` maps a To number to the script its calls play, ``script`` is the
+    script of every other number (None: the built-in default script).
     """
 
     outcomes: OutcomeProbabilities = field(default_factory=OutcomeProbabilities)
@@ -156,10 +162,22 @@ class SimRules:
     number_rules: bool = True
     from_rules: dict[str, OutcomeProbabilities] = field(default_factory=dict)
     seed: int | None = 0
+    script: list[dict[str, Any]] | None = None
+    scripts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def validate(self) -> None:
         """Raise :class:`RulesError` for unusable rules."""
         self.outcomes.validate()
+        from devstack.caller_voice import ScriptError, parse_script  # stdlib-only at import time
+
+        for number, script in ((None, self.script), *self.scripts.items()):
+            if number is not None and not E164.match(number):
+                raise RulesError(f"scripts key {number!r} is not an E.164 number")
+            if script is not None:
+                try:
+                    parse_script(script)
+                except ScriptError as exc:
+                    raise RulesError(f"script{'' if number is None else ' for ' + number}: {exc}") from exc
         for number, probs in self.from_rules.items():
             if not E164.match(number):
                 raise RulesError(f"from_rules key {number!r} is not an E.164 number")
@@ -183,6 +201,10 @@ class SimRules:
             return NUMBER_RULES[to[-1]]
         return self.from_rules.get(from_, self.outcomes).draw(rng)
 
+    def script_for(self, to: str) -> list[dict[str, Any]] | None:
+        """The caller script for calls to ``to`` (None: the default script)."""
+        return self.scripts.get(to, self.script)
+
     def draw_talk_time(self, rng: random.Random) -> float:
         """How long an answered call lasts before the callee hangs up."""
         low, high = self.talk_time_range()
@@ -191,7 +213,7 @@ class SimRules:
     def to_json(self) -> dict[str, Any]:
         """The JSON form used by ``GET/PUT /sim/rules``."""
         low, high = self.talk_time_range()
-        return {
+        data: dict[str, Any] = {
             "outcomes": self.outcomes.to_json(),
             "answer_delay": self.answer_delay,
             "talk_time": low if low == high else [low, high],
@@ -199,13 +221,19 @@ class SimRules:
             "from_rules": {number: probs.to_json() for number, probs in self.from_rules.items()},
             "seed": self.seed,
         }
+        if self.script is not None:  # caller scripts appear only when set
+            data["script"] = self.script
+        if self.scripts:
+            data["scripts"] = dict(self.scripts)
+        return data
 
     @classmethod
     def from_json(cls, data: Any) -> SimRules:
         """Parse the JSON form; keys left out take their defaults (a PUT replaces all rules)."""
         if not isinstance(data, Mapping):
             raise RulesError("rules must be a JSON object")
-        unknown = set(data) - {"outcomes", "answer_delay", "talk_time", "number_rules", "from_rules", "seed"}
+        unknown = set(data) - {"outcomes", "answer_delay", "talk_time", "number_rules", "from_rules", "seed",
+                               "script", "scripts"}
         if unknown:
             raise RulesError(f"unknown rule(s): {', '.join(sorted(unknown))}")
         talk = data.get("talk_time", 1.0)
@@ -221,6 +249,12 @@ class SimRules:
         seed = data.get("seed", 0)
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
             raise RulesError("seed must be an integer or null")
+        scripts = data.get("scripts") or {}
+        if not isinstance(scripts, Mapping):
+            raise RulesError("scripts must map To numbers to caller scripts")
+        script = data.get("script")
+        if script is not None and not isinstance(script, list):
+            raise RulesError("script must be a list of steps or null")
         rules = cls(
             outcomes=OutcomeProbabilities.from_json(data.get("outcomes", {})),
             answer_delay=data.get("answer_delay", 0.5),
@@ -228,6 +262,8 @@ class SimRules:
             number_rules=bool(data.get("number_rules", True)),
             from_rules={str(k): OutcomeProbabilities.from_json(v) for k, v in from_rules.items()},
             seed=seed,
+            script=script,
+            scripts={str(k): v for k, v in scripts.items()},
         )
         rules.validate()
         return rules
@@ -309,6 +345,8 @@ class SimCall:
     twiml_fetch: dict[str, Any] | None = None
     twiml_error: str | None = None
     media: MediaSession | None = field(default=None, repr=False)
+    media_record: MediaSession | None = field(default=None, repr=False)  # kept after the call ends
+    script: list[dict[str, Any]] | None = field(default=None, repr=False)
     lane: _Lane = field(default_factory=lambda: _Lane(), repr=False)
 
     @property
@@ -389,6 +427,7 @@ class SimCall:
             "ringing_at": _iso(self.ringing_at), "answered_at": _iso(self.answered_at),
             "ended_at": _iso(self.ended_at),
             "stream": self.stream.to_json() if self.stream else None,
+            "media": _media_inspection(self.media_record),
             "twiml_fetch": self.twiml_fetch, "twiml_error": self.twiml_error,
             "callbacks": [cb.to_json() for cb in self.callbacks],
         }
@@ -400,6 +439,17 @@ class SimCall:
             "CallStatus": call_status, "Called": self.to, "Caller": self.from_, "Direction": DIRECTION,
             "From": self.from_, "To": self.to,
         }
+
+
+def _media_inspection(media: MediaSession | None) -> dict[str, Any] | None:
+    """What a media session reports about itself (sessions with an ``inspection()`` method)."""
+    inspect = getattr(media, "inspection", None)
+    if inspect is None:
+        return None
+    try:
+        return inspect()
+    except Exception as exc:  # noqa: BLE001 - inspection must never break /sim/calls
+        return {"error": f"inspection failed: {exc!r}"}
 
 
 def _rfc2822(ts: float | None) -> str | None:
@@ -451,7 +501,10 @@ class MediaContext:
 
     ``schedule(delay, fn)`` runs ``fn`` on the simulator's scheduler after ``delay`` seconds;
     ``hang_up()`` ends the call as the callee hanging up (``completed``; harmless if it already
-    ended). ``stream`` is the call's ``<Stream>`` (None if its TwiML has none).
+    ended); ``end_call(by)`` does the same and records ``by`` as the call's ``ended_by`` (e.g.
+    ``stream-ended`` when the media server closed a ``<Connect>`` stream). ``stream`` is the call's
+    ``<Stream>`` (None if its TwiML has none). A session may also offer ``inspection() -> dict``,
+    shown as the ``media`` section of ``/sim/calls``.
     """
 
     call_sid: str
@@ -462,6 +515,7 @@ class MediaContext:
     talk_time: float
     schedule: Callable[[float, Callable[[], None]], None]
     hang_up: Callable[[], None]
+    end_call: Callable[[str], None] | None = None
 
 
 class MediaSession(Protocol):
@@ -835,7 +889,7 @@ class CarrierSimulator:
                 method=request.method, status_callback=request.status_callback,
                 status_callback_method=request.status_callback_method, events=request.events,
                 timeout=request.timeout, outcome=self.rules.outcome_for(request.to, request.from_, self._rng),
-                talk_time=self.rules.draw_talk_time(self._rng),
+                talk_time=self.rules.draw_talk_time(self._rng), script=self.rules.script_for(request.to),
             )
             self._calls[call.sid] = call
             answer_delay = float(self.rules.answer_delay)
@@ -923,17 +977,18 @@ class CarrierSimulator:
                 self._end(call, "completed", by="twiml-error")
                 return
             media = self.media_factory(call)
-            call.media = media
+            call.media = call.media_record = media
             ctx = MediaContext(call_sid=call.sid, account_sid=call.account_sid, to=call.to, from_=call.from_,
                                stream=call.stream, talk_time=call.talk_time,
                                schedule=self._scheduler.call_later,
-                               hang_up=lambda: self._callee_hangs_up(call))
+                               hang_up=lambda: self._callee_hangs_up(call),
+                               end_call=lambda by: self._callee_hangs_up(call, by))
             media.start(ctx)
 
-    def _callee_hangs_up(self, call: SimCall) -> None:
+    def _callee_hangs_up(self, call: SimCall, by: str = "callee") -> None:
         with self._lock:
             if self._is_live(call, "in-progress"):
-                self._end(call, "completed", by="callee")
+                self._end(call, "completed", by=by)
 
     def _is_live(self, call: SimCall, status: str) -> bool:
         """Whether ``call`` is still ours (not dropped by a reset) and in ``status``."""
@@ -1222,6 +1277,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="turn off the To-ends-in-0/9/8 busy/no-answer/failed rules")
     parser.add_argument("--account", type=_account_arg, action="append", default=None,
                         metavar="SID:TOKEN", help="accept only these credentials (repeatable)")
+    parser.add_argument("--voice", action="store_true",
+                        help="answer <Connect><Stream> calls with a scripted caller speaking on the Media Stream "
+                             "(Piper voice; scripts set with PUT /sim/rules)")
+    parser.add_argument("--voice-engine", choices=("piper", "tone"), default="piper",
+                        help="how the scripted caller's sentences are synthesized (tone: a speech-like buzz)")
+    parser.add_argument("--recordings-dir", default=None,
+                        help="with --voice: save each call's audio (<CallSid>.wav, <CallSid>-stereo.wav) here")
     return parser
 
 
@@ -1231,8 +1293,13 @@ def main(argv: Iterable[str] | None = None) -> int:
         rules = SimRules(outcomes=OutcomeProbabilities(args.busy, args.no_answer, args.failed),
                          answer_delay=args.answer_delay, talk_time=args.talk_time,
                          number_rules=not args.no_number_rules, seed=args.seed)
+        media_factory: MediaFactory = no_media
+        if args.voice:
+            from devstack.caller_voice import scripted_media_factory
+
+            media_factory = scripted_media_factory(args.recordings_dir, engine=args.voice_engine)
         sim = CarrierSimulator(rules, host=args.host, port=args.port,
-                               accounts=dict(args.account) if args.account else None)
+                               accounts=dict(args.account) if args.account else None, media_factory=media_factory)
     except RulesError as exc:
         print(f"invalid rules: {exc}")
         return 2
@@ -1240,7 +1307,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     sim.start()
-    print(json.dumps({"carrier_sim": sim.url, "rules": sim.rules.to_json()}), flush=True)
+    print(json.dumps({"carrier_sim": sim.url, "voice": bool(args.voice), "rules": sim.rules.to_json()}), flush=True)
     try:
         stop.wait()
     finally:
