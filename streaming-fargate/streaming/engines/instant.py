@@ -1,0 +1,96 @@
+"""Instant engines for load tests: no model, no compute, answers at once.
+
+The capacity benchmark runs hundreds of concurrent calls in one process; these engines take the
+models out of the picture so what is measured is the pipeline itself (framing, queues, timers,
+transports). Every answer is deterministic.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import numpy as np
+
+from .base import ChatMessage, LlmOptions
+
+DEFAULT_TRANSCRIPT = "I would like to book an appointment for tomorrow morning."
+DEFAULT_REPLY = "Sure, I can help you with that. What time suits you best?"
+
+
+class InstantSttStream:
+    """Buffers nothing; ``transcript()`` returns the configured text (empty if nothing was fed)."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._fed_bytes = 0
+
+    def feed(self, pcm16: bytes) -> None:
+        self._fed_bytes += len(pcm16)
+
+    async def transcript(self) -> str:
+        return self._text if self._fed_bytes else ""
+
+    async def close(self) -> None:
+        return None
+
+
+class InstantStt:
+    """SttEngine that "recognises" a fixed text as soon as any audio was fed."""
+
+    name = "instant"
+    sample_rate = 16000
+    streaming = True
+
+    def __init__(self, text: str = DEFAULT_TRANSCRIPT) -> None:
+        self.text = text
+
+    def open(self, language: str = "en-US") -> InstantSttStream:
+        return InstantSttStream(self.text)
+
+
+class InstantLlm:
+    """LlmEngine that yields a fixed reply word by word, with no delay between words."""
+
+    name = "instant"
+
+    def __init__(self, reply: str = DEFAULT_REPLY) -> None:
+        self.reply = reply
+
+    async def stream(self, messages: list[ChatMessage], options: LlmOptions) -> AsyncIterator[str]:
+        words = self.reply.split(" ")
+        for index, word in enumerate(words[: max(1, options.max_tokens)]):
+            yield word if index == 0 else " " + word
+            await asyncio.sleep(0)  # let other calls run, as a real engine would
+
+
+class InstantTts:
+    """TtsEngine that yields a quiet tone lasting ``ms_per_char`` per character of text.
+
+    The audio is produced in ``chunk_ms`` pieces, all at once (no pacing): the transport is the
+    one that paces playback.
+    """
+
+    name = "instant"
+
+    def __init__(self, sample_rate: int = 16000, ms_per_char: float = 60.0, chunk_ms: int = 200,
+                 frequency_hz: float = 440.0, amplitude: int = 3000) -> None:
+        self.sample_rate = sample_rate
+        self.ms_per_char = ms_per_char
+        self.chunk_ms = chunk_ms
+        period = np.arange(sample_rate, dtype=np.float32) / sample_rate  # one second of tone, reused
+        self._tone = (amplitude * np.sin(2 * np.pi * frequency_hz * period)).astype("<i2").tobytes()
+
+    def duration_samples(self, text: str, speed: float = 1.0) -> int:
+        """Samples produced for ``text`` (``ms_per_char`` per character, divided by ``speed``)."""
+        return int(len(text) * self.ms_per_char / 1000 * self.sample_rate / max(speed, 0.1))
+
+    async def synthesize(self, text: str, voice_id: str | None = None, speed: float = 1.0) -> AsyncIterator[bytes]:
+        remaining = self.duration_samples(text, speed)
+        chunk = max(1, self.sample_rate * self.chunk_ms // 1000)
+        position = 0
+        while remaining > 0:
+            count = min(chunk, remaining, self.sample_rate - position)
+            yield self._tone[position * 2:(position + count) * 2]
+            position = (position + count) % self.sample_rate
+            remaining -= count
+            await asyncio.sleep(0)

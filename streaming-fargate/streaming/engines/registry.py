@@ -1,0 +1,160 @@
+"""Engines by kind and name, each constructed once per process on first use and then shared.
+
+Engines are registered by import path (``"module:attribute"``) so a module that is missing or broken
+(an optional dependency, an engine still being written) only fails when that engine is asked for.
+Construction loads models and can take seconds: call :meth:`EngineRegistry.preload` at process start
+(before serving calls) so the first call does not pay for it, and never construct from the event loop.
+"""
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .base import LlmEngine, SttEngine, TtsEngine, VadEngine
+from .errors import EngineError
+
+Kind = Literal["stt", "llm", "tts", "vad"]
+KINDS: tuple[Kind, ...] = ("stt", "llm", "tts", "vad")
+
+
+class UnknownEngine(EngineError, LookupError):
+    """No engine of ``kind`` is registered under ``name``; ``known`` lists the names that are."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str] = ()) -> None:
+        self.kind = kind
+        self.name = name
+        self.known = tuple(sorted(known))
+        super().__init__(f"unknown {kind} engine {name!r} (known: {', '.join(self.known) or 'none'})",
+                         engine=name, code="UnknownEngine", retryable=False)
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """How to build one engine: ``target`` is ``"module:attribute"`` (a class or factory) or a callable."""
+
+    target: str | Callable[..., Any]
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def build(self) -> Any:
+        factory = self.target
+        if isinstance(factory, str):
+            module_name, _, attribute = factory.partition(":")
+            factory = getattr(importlib.import_module(module_name), attribute)
+        return factory(**self.kwargs)
+
+
+_LOCAL = "streaming.engines"
+DEFAULT_SPECS: dict[Kind, dict[str, EngineSpec]] = {
+    "stt": {
+        "whisper": EngineSpec(f"{_LOCAL}.whisper_stt:WhisperStt"),
+        "pocketsphinx": EngineSpec(f"{_LOCAL}.sphinx_stt:SphinxStt"),
+        "amazon_transcribe": EngineSpec(f"{_LOCAL}.aws_transcribe:TranscribeStt"),
+        "instant": EngineSpec(f"{_LOCAL}.instant:InstantStt"),
+    },
+    "llm": {
+        "smollm2-135m": EngineSpec(f"{_LOCAL}.llama_llm:LlamaLlm", {"model": "smollm2-135m"}),
+        "gemma3-270m": EngineSpec(f"{_LOCAL}.llama_llm:LlamaLlm", {"model": "gemma3-270m"}),
+        "bedrock": EngineSpec(f"{_LOCAL}.aws_bedrock:BedrockLlm"),
+        "instant": EngineSpec(f"{_LOCAL}.instant:InstantLlm"),
+    },
+    "tts": {
+        "piper": EngineSpec(f"{_LOCAL}.piper_tts:PiperTts"),
+        "polly": EngineSpec(f"{_LOCAL}.aws_polly:PollyTts"),
+        "instant": EngineSpec(f"{_LOCAL}.instant:InstantTts"),
+    },
+    "vad": {
+        "silero": EngineSpec(f"{_LOCAL}.silero_vad:SileroVad"),
+        "energy": EngineSpec(f"{_LOCAL}.silero_vad:EnergyVad"),
+    },
+}
+
+
+class EngineRegistry:
+    """Builds each registered engine once, on first request, thread-safely, and hands out the same object.
+
+    Two threads asking for the same engine at once build it once (the second waits); different
+    engines build in parallel. A failed build is not cached: the next request tries again.
+    """
+
+    def __init__(self, specs: Mapping[Kind, Mapping[str, EngineSpec]] | None = None) -> None:
+        source = DEFAULT_SPECS if specs is None else specs
+        self._specs: dict[Kind, dict[str, EngineSpec]] = {kind: dict(source.get(kind, {})) for kind in KINDS}
+        self._instances: dict[tuple[Kind, str], Any] = {}
+        self._locks: dict[tuple[Kind, str], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def register(self, kind: Kind, name: str, target: str | Callable[..., Any], **kwargs: Any) -> None:
+        """Add (or replace, if not built yet) an engine."""
+        with self._guard:
+            self._specs[kind][name] = EngineSpec(target, kwargs)
+
+    def names(self, kind: Kind) -> tuple[str, ...]:
+        return tuple(sorted(self._specs[kind]))
+
+    def loaded(self) -> list[tuple[Kind, str]]:
+        """The engines built so far, as ``(kind, name)``."""
+        with self._guard:
+            return sorted(self._instances)
+
+    def get(self, kind: Kind, name: str) -> Any:
+        key = (kind, name)
+        instance = self._instances.get(key)
+        if instance is not None:
+            return instance
+        with self._guard:
+            spec = self._specs.get(kind, {}).get(name)
+            if spec is None:
+                raise UnknownEngine(kind, name, self._specs.get(kind, {}))
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            instance = self._instances.get(key)
+            if instance is None:
+                instance = spec.build()
+                with self._guard:
+                    self._instances[key] = instance
+        return instance
+
+    def stt(self, name: str) -> SttEngine:
+        return self.get("stt", name)
+
+    def llm(self, name: str) -> LlmEngine:
+        return self.get("llm", name)
+
+    def tts(self, name: str) -> TtsEngine:
+        return self.get("tts", name)
+
+    def vad(self, name: str) -> VadEngine:
+        return self.get("vad", name)
+
+    def preload(self, names: Mapping[Kind, Iterable[str]] | Iterable[tuple[Kind, str]]) -> None:
+        """Build (and so warm up: local engines run a dummy inference at load) the given engines now.
+
+        ``names`` is ``{"stt": ["whisper"], "llm": ["smollm2-135m"], ...}`` or ``[("stt", "whisper"), ...]``.
+        Unknown names raise :class:`UnknownEngine` before anything is loaded.
+        """
+        pairs: list[tuple[Kind, str]] = []
+        if isinstance(names, Mapping):
+            pairs = [(kind, name) for kind, group in names.items() for name in group]
+        else:
+            pairs = list(names)
+        for kind, name in pairs:
+            if name not in self._specs.get(kind, {}):
+                raise UnknownEngine(kind, name, self._specs.get(kind, {}))
+        for kind, name in pairs:
+            self.get(kind, name)
+
+
+_default: EngineRegistry | None = None
+_default_guard = threading.Lock()
+
+
+def default_registry() -> EngineRegistry:
+    """The process-wide registry (created on first use)."""
+    global _default
+    with _default_guard:
+        if _default is None:
+            _default = EngineRegistry()
+        return _default
