@@ -17,24 +17,30 @@ import sys
 import threading
 from pathlib import Path
 
-from devstack.embedded_aws import LOCAL_CREDENTIALS, CarrierProcess, EmbeddedAws, port_is_free
+from devstack.embedded_aws import LOCAL_CREDENTIALS, CarrierProcess, EmbeddedAws, StreamingProcess, port_is_free
 
 STATE_DIR = Path(".dev")
 
 
-def _configure_environment(aws: EmbeddedAws, api_url: str, carrier_url: str) -> None:
+def _voice_enabled() -> bool:
+    """``PARLEY_DEV_VOICE=0`` runs the stack without the streaming service (calls ring, answer, hang up)."""
+    return os.environ.get("PARLEY_DEV_VOICE", "1") != "0"
+
+
+def _configure_environment(aws: EmbeddedAws, api_url: str, carrier_url: str, streaming_port: int) -> None:
     os.environ.update(LOCAL_CREDENTIALS)
     os.environ["AWS_ENDPOINT_URL"] = aws.endpoint_url
     os.environ.setdefault("PARLEY_TABLE_PREFIX", "parley-local")
     # The carrier: the simulator unless PARLEY_TWILIO_API_URL points elsewhere (e.g. the real Twilio).
     os.environ.setdefault("PARLEY_TWILIO_API_URL", carrier_url)
     os.environ["PARLEY_PUBLIC_API_URL"] = api_url
-    os.environ.setdefault("PARLEY_STREAMING_URL", "ws://127.0.0.1:8700/twilio")
+    os.environ.setdefault("PARLEY_STREAMING_URL", f"ws://127.0.0.1:{streaming_port}/twilio")
     if not os.environ.get("PARLEY_LOCAL_SECRET_KEY"):
         from chalicelib.secrets_box import LocalSecretBox
 
         os.environ["PARLEY_LOCAL_SECRET_KEY"] = LocalSecretBox.generate_key()
     os.environ.setdefault("PARLEY_STREAM_TOKEN_SECRET", secrets.token_urlsafe(32))
+    os.environ.setdefault("PARLEY_DRAIN_TIMEOUT_S", "10")  # Ctrl-C should not wait long for live calls
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,10 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-port", type=int, default=int(os.environ.get("PARLEY_API_PORT", "8600")))
     parser.add_argument("--aws-port", type=int, default=int(os.environ.get("PARLEY_AWS_PORT", "4600")))
     parser.add_argument("--carrier-port", type=int, default=int(os.environ.get("PARLEY_CARRIER_PORT", "8650")))
+    parser.add_argument("--streaming-port", type=int,
+                        default=int(os.environ.get("PARLEY_STREAMING_PORT", "8700")))
     parser.add_argument("--state-file", type=Path, default=STATE_DIR / "stack.json")
     args = parser.parse_args(argv)
     for name, port in (("--api-port", args.api_port), ("--aws-port", args.aws_port),
-                       ("--carrier-port", args.carrier_port)):
+                       ("--carrier-port", args.carrier_port), ("--streaming-port", args.streaming_port)):
         if not port_is_free(port):
             print(f"port {port} is in use; pick another with {name}", file=sys.stderr)
             return 2
@@ -56,9 +64,9 @@ def main(argv: list[str] | None = None) -> int:
 
     aws = EmbeddedAws.start(args.aws_port)
     carrier = CarrierProcess.start(args.carrier_port)
-    server = runner = None
+    server = runner = streaming = None
     try:
-        _configure_environment(aws, f"http://127.0.0.1:{args.api_port}", carrier.url)
+        _configure_environment(aws, f"http://127.0.0.1:{args.api_port}", carrier.url, args.streaming_port)
         # Imported only now: the models read their table names from the environment.
         import app as app_module
         from chalicelib import queues
@@ -67,8 +75,16 @@ def main(argv: list[str] | None = None) -> int:
         from devstack.api_gateway import ApiGatewayServer
         from devstack.runner import runner_for_app
 
+        from chalicelib import call_events, recordings
+
         create_all()
         queues.create_all()
+        recordings.create_bucket()
+        call_events.create_bus()
+        if _voice_enabled():
+            args.state_file.parent.mkdir(parents=True, exist_ok=True)
+            print("Loading the speech and language models (streaming service)...", flush=True)
+            streaming = StreamingProcess.start(args.streaming_port, log_path=args.state_file.parent / "streaming.log")
         issued = create_account("Local development")
         server = ApiGatewayServer(app_module.app, port=args.api_port)
         server.serve_in_thread()
@@ -83,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
             "carrier_sim_url": carrier.url,
             "table_prefix": os.environ["PARLEY_TABLE_PREFIX"],
             "openapi_url": f"{server.url}/api/v1/openapi.json",
+            "streaming_url": os.environ["PARLEY_STREAMING_URL"] if streaming is not None else None,
+            "streaming_health_url": f"{streaming.url}/healthz" if streaming is not None else None,
+            "recordings_bucket": recordings.bucket_name(),
+            "event_bus": call_events.bus_name(),
         }
         args.state_file.parent.mkdir(parents=True, exist_ok=True)
         args.state_file.write_text(json.dumps(stack, indent=2) + "\n")
@@ -95,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if runner is not None:
             runner.stop()
+        if streaming is not None:
+            streaming.stop(timeout=30)
         if server is not None:
             server.shutdown()
             server.server_close()

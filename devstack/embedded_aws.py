@@ -2,12 +2,14 @@
 each bound to 127.0.0.1 and stopped with the stack."""
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "parley-local",
@@ -43,9 +45,11 @@ class ChildServer:
         return f"http://127.0.0.1:{self.port}"
 
     @classmethod
-    def launch(cls, module_args: list[str], port: int, ready_path: str, timeout: float = 30.0) -> "ChildServer":
-        process = subprocess.Popen([sys.executable, "-m", *module_args],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def launch(cls, module_args: list[str], port: int, ready_path: str, timeout: float = 30.0,
+               env: dict[str, str] | None = None, log_path: Path | None = None) -> "ChildServer":
+        output = log_path.open("ab") if log_path is not None else subprocess.DEVNULL
+        process = subprocess.Popen([sys.executable, "-m", *module_args], env=env,
+                                   stdout=output, stderr=subprocess.STDOUT if log_path else subprocess.DEVNULL)
         server = cls(port, process)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -59,11 +63,11 @@ class ChildServer:
         server.stop()
         raise RuntimeError(f"{module_args[0]} did not start in time")
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5) -> None:
         if self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=5)
+                self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
 
@@ -87,3 +91,23 @@ class CarrierProcess(ChildServer):
     def start(cls, port: int, answer_delay: float = 0.5, talk_time: str = "1.0") -> "CarrierProcess":
         return cls.launch(["devstack.carrier_sim", "--host", "127.0.0.1", "--port", str(port),
                            "--answer-delay", str(answer_delay), "--talk-time", talk_time], port, "/sim/stats")
+
+
+class StreamingProcess(ChildServer):
+    """The streaming service (``streaming-fargate``): Twilio media streams -> the voice pipeline.
+
+    It loads the local speech and language models before it listens, so it gets a longer start time.
+    """
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/twilio"
+
+    @classmethod
+    def start(cls, port: int, log_path: Path | None = None, timeout: float = 180.0) -> "StreamingProcess":
+        root = Path(__file__).resolve().parents[1]
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root / "streaming-fargate"), str(root),
+                                                          env.get("PYTHONPATH")]))
+        return cls.launch(["streaming", "--host", "127.0.0.1", "--port", str(port)], port, "/healthz",
+                          timeout=timeout, env=env, log_path=log_path)

@@ -15,6 +15,11 @@ def _connection(region: str) -> Connection:
     return Connection(region=region)
 
 
+def warm_up() -> None:
+    """Create the transaction connection's client now (long-lived processes do it before serving)."""
+    _connection(Settings.from_env().region).client  # noqa: B018
+
+
 def transaction(client_request_token: str | None = None) -> TransactWrite:
     return TransactWrite(connection=_connection(Settings.from_env().region),
                          client_request_token=client_request_token)

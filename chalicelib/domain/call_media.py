@@ -15,9 +15,29 @@ from pynamodb.exceptions import UpdateError
 
 from chalicelib import call_events, recordings
 from chalicelib.db.models import Agent, Call, utcnow
+from chalicelib.db import transactions
 from chalicelib.domain.call_state import TERMINAL, transition
 from chalicelib.observability import logger
 from chalicelib.telephony import stream_tokens
+
+
+@dataclass(frozen=True)
+class AwsClients:
+    """Clients a long-lived process creates once and shares between threads (boto3 clients are thread-safe;
+    creating one costs tens of milliseconds of CPU, which would stall a real-time event loop per call)."""
+
+    s3: Any
+    events: Any
+
+    @classmethod
+    def create(cls) -> AwsClients:
+        import boto3
+
+        clients = cls(s3=boto3.client("s3"), events=boto3.client("events"))
+        for model in (Call, Agent):  # build PynamoDB's clients now, not on the first call
+            model._get_connection().connection.client  # noqa: B018
+        transactions.warm_up()
+        return clients
 
 
 class Rejected(Exception):
@@ -80,18 +100,19 @@ def admit(call_id: str, token: str, stream_sid: str, secret: str) -> Admission:
                      to_number=call.to_number, bulk_call_id=call.bulk_call_id, stream_sid=stream_sid)
 
 
-def started(admission: Admission) -> None:
+def started(admission: Admission, clients: AwsClients | None = None) -> None:
     """The conversation is live: the call is in progress (if the carrier's callback has not said so yet)."""
     call = Call.get(admission.account_id, admission.call_id, consistent_read=True)
     transition(call, "in_progress")
-    _announce("call.started", admission, {"status": "in_progress"})
+    _announce("call.started", admission, {"status": "in_progress"}, clients)
 
 
-def finalize(admission: Admission, result: MediaResult) -> bool:
+def finalize(admission: Admission, result: MediaResult, clients: AwsClients | None = None) -> bool:
     """Store and record the conversation; False when it was already finalized (nothing written)."""
     transcript_doc = {"call_id": admission.call_id, "agent_id": admission.agent_id, "turns": result.transcript,
                       "turn_metrics": result.turn_metrics, "ended_by": result.ended_by}
-    stored = recordings.store(admission.account_id, admission.call_id, result.wav, transcript_doc)
+    stored = recordings.store(admission.account_id, admission.call_id, result.wav, transcript_doc,
+                              client=clients.s3 if clients else None)
     recording = {**stored, "duration_s": round(result.duration_s, 2)}
     call = Call.get(admission.account_id, admission.call_id, consistent_read=True)
     try:
@@ -108,14 +129,14 @@ def finalize(admission: Admission, result: MediaResult) -> bool:
                                                "duration_s": round(result.duration_s, 2)})
     _announce("call.ended", admission, {"status": call.status, "ended_by": result.ended_by,
                                         "duration_s": round(result.duration_s, 2), "recording": recording,
-                                        "turns": len(result.transcript)})
+                                        "turns": len(result.transcript)}, clients)
     return True
 
 
-def _announce(detail_type: str, admission: Admission, extra: dict[str, Any]) -> None:
+def _announce(detail_type: str, admission: Admission, extra: dict[str, Any], clients: AwsClients | None) -> None:
     detail = {"account_id": admission.account_id, "call_id": admission.call_id, "agent_id": admission.agent_id,
               "bulk_call_id": admission.bulk_call_id, "to_number": admission.to_number, **extra}
     try:
-        call_events.put(detail_type, detail)
+        call_events.put(detail_type, detail, client=clients.events if clients else None)
     except Exception:  # the call record is the source of truth; a lost event is logged, not fatal
         logger.exception("event not delivered", extra={"detail_type": detail_type, "call_id": admission.call_id})

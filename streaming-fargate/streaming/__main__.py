@@ -14,7 +14,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8700)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(serve(create_app(), args.host, args.port))
+    try:  # uvloop: a faster event loop (libuv), worth ~2x on the per-frame WebSocket path
+        import uvloop
+    except ImportError:
+        asyncio.run(serve(create_app(), args.host, args.port))
+    else:
+        uvloop.run(serve(create_app(), args.host, args.port))
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ async def stats(request: web.Request) -> web.Response:
     state = request.app[STATE]
     return web.json_response({"active_calls": len(state.active), "finalizing": len(state.finalizing),
                               "draining": state.draining, "counters": dict(state.counters),
+                              "pacing": state.pacing.to_json(),
                               "engines_loaded": [f"{kind}:{name}" for kind, name in state.registry.loaded()]})
 
 
@@ -53,7 +54,7 @@ def create_app(settings: StreamingSettings | None = None, registry: EngineRegist
     settings = settings or StreamingSettings.from_env()
     state = ServiceState(settings=settings, registry=registry or EngineRegistry(),
                          token_secret=token_secret if token_secret is not None else stream_token_secret(),
-                         lifecycle=lifecycle or Lifecycle())
+                         lifecycle=lifecycle or Lifecycle.aws())
     app = web.Application()
     app[STATE] = state
     app.router.add_get("/twilio", twilio_stream)

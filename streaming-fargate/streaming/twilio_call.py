@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import Counter
@@ -21,9 +22,8 @@ from aiohttp import WSMsgType, web
 from chalicelib.domain import call_media
 from chalicelib.domain.call_media import Admission, MediaResult, Rejected
 from streaming import engine_choice
-from streaming.audio import mulaw_to_pcm16
 from streaming.engines.registry import EngineRegistry
-from streaming.pipeline.frames import CallerAudio
+from streaming.pipeline.output import PacingStats
 from streaming.pipeline.prompt import AgentProfile
 from streaming.pipeline.session import VoiceSession
 from streaming.settings import StreamingSettings
@@ -43,6 +43,13 @@ class Lifecycle:
     started: Callable[[Admission], None] = call_media.started
     finalize: Callable[[Admission, MediaResult], bool] = call_media.finalize
 
+    @classmethod
+    def aws(cls) -> Lifecycle:
+        """The real one, with AWS clients made once for the process (blocking: call at start-up)."""
+        clients = call_media.AwsClients.create()
+        return cls(admit=call_media.admit, started=functools.partial(call_media.started, clients=clients),
+                   finalize=functools.partial(call_media.finalize, clients=clients))
+
 
 @dataclass
 class ServiceState:
@@ -55,6 +62,7 @@ class ServiceState:
     active: dict[int, TwilioCall] = field(default_factory=dict)
     counters: Counter[str] = field(default_factory=Counter)
     finalizing: set[asyncio.Task[None]] = field(default_factory=set)
+    pacing: PacingStats = field(default_factory=PacingStats)
     draining: bool = False
 
 
@@ -141,7 +149,8 @@ class TwilioCall:
         choice = engine_choice.choose(profile, self.state.registry, self.state.settings)
         engines = await asyncio.to_thread(engine_choice.build, choice, self.state.registry)
         sink = twilio.TwilioSink(self.ws, start.stream_sid)
-        self.session = VoiceSession(profile, admission.call_context, engines, sink, hang_up=self._agent_hang_up)
+        self.session = VoiceSession(profile, admission.call_context, engines, sink, hang_up=self._agent_hang_up,
+                                    pacing=self.state.pacing)
         self.engines = choice
         await self.session.start()
         self._spawn(self._announce_started(admission))
@@ -153,6 +162,7 @@ class TwilioCall:
     async def _announce_started(self, admission: Admission) -> None:
         try:
             await asyncio.to_thread(self.state.lifecycle.started, admission)
+            self.state.counters["started_recorded"] += 1
         except Exception:
             log.exception("could not mark the call started")
 
@@ -165,8 +175,7 @@ class TwilioCall:
             event = twilio.parse(message.data)
             if isinstance(event, twilio.Media):
                 if event.track in ("inbound", "inbound_track") and event.payload:
-                    now = time.monotonic()
-                    await session.on_audio(CallerAudio(mulaw_to_pcm16(event.payload), now), event.payload)
+                    await session.on_audio(event.payload, time.monotonic())
             elif isinstance(event, twilio.Mark):
                 session.on_mark(event.name)
             elif isinstance(event, twilio.Dtmf):

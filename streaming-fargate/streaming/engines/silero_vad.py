@@ -20,6 +20,7 @@ at a 0.5 threshold on Piper speech (different v6 exports).
 from __future__ import annotations
 
 import importlib.util
+import math
 import threading
 import weakref
 from pathlib import Path
@@ -131,10 +132,13 @@ class SileroVad:
 
 
 class EnergyVadStream:
-    """RMS gate: probability is ``rms / (2 * threshold)`` clipped to 0..1 (0.5 exactly at threshold)."""
+    """RMS gate: probability is ``rms / (2 * threshold)`` clipped to 0..1 (0.5 exactly at threshold).
 
-    sample_rate = SAMPLE_RATE
-    chunk_samples = CHUNK_SAMPLES
+    Works on telephone audio as it comes (8 kHz, 32 ms chunks), so callers' audio needs no resampling.
+    """
+
+    sample_rate = 8000
+    chunk_samples = 256
 
     def __init__(self, threshold_rms: float) -> None:
         self._half_scale = 1.0 / (2.0 * threshold_rms)
@@ -143,7 +147,7 @@ class EnergyVadStream:
         samples = np.frombuffer(pcm16, dtype="<i2", count=len(pcm16) // 2).astype(np.float32)
         if samples.size == 0:
             return 0.0
-        level = float(np.sqrt(np.mean(samples * samples)))
+        level = math.sqrt(float(np.dot(samples, samples)) / samples.size)
         return min(1.0, level * self._half_scale)
 
     def reset(self) -> None:

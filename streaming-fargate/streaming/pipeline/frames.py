@@ -1,41 +1,13 @@
-"""Typed frames: what the pipeline's stages tell each other.
+"""Typed turn frames: what the turn detector tells the session about the caller.
 
-Inbound: the transport turns carrier messages into :class:`CallerAudio`, :class:`Dtmf`,
-:class:`MarkPlayed` and :class:`StreamStopped`. The turn detector turns caller audio into
-:class:`SpeechStarted`, :class:`SpeechPaused`, :class:`SpeechResumed` and :class:`EndOfTurn`.
-Times are ``time.monotonic()`` seconds unless named otherwise.
+Carrier messages are typed by their transport (``transports.twilio``: media, dtmf, mark, stop);
+agent output travels as :class:`~streaming.pipeline.output.Utterance` objects. The turn detector
+turns caller audio into :class:`SpeechStarted`, :class:`SpeechPaused`, :class:`SpeechResumed` and
+:class:`EndOfTurn`. Times are ``time.monotonic()`` seconds.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class CallerAudio:
-    """One carrier frame of caller audio, decoded to PCM16 at 8 kHz."""
-
-    pcm16: bytes
-    at: float
-
-
-@dataclass(frozen=True)
-class Dtmf:
-    digit: str
-    at: float
-
-
-@dataclass(frozen=True)
-class MarkPlayed:
-    """The carrier reports that playback reached a mark we sent (or dropped it on ``clear``)."""
-
-    name: str
-    at: float
-
-
-@dataclass(frozen=True)
-class StreamStopped:
-    reason: str
-    at: float
 
 
 @dataclass(frozen=True)

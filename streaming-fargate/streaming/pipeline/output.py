@@ -21,6 +21,30 @@ FRAME_S = 0.02
 FRAME_BYTES = 160  # 20 ms of 8 kHz mu-law
 
 
+class PacingStats:
+    """How late frames left against their due time (1 ms buckets), shared by every call of a process."""
+
+    def __init__(self, buckets: int = 200) -> None:
+        self.histogram = [0] * buckets
+        self.frames = 0
+
+    def record(self, lateness_s: float) -> None:
+        self.frames += 1
+        self.histogram[min(len(self.histogram) - 1, max(0, int(lateness_s * 1000)))] += 1
+
+    def percentile_ms(self, q: float) -> float:
+        target, seen = q * self.frames, 0
+        for ms, count in enumerate(self.histogram):
+            seen += count
+            if seen >= target and count:
+                return float(ms + 1)
+        return 0.0
+
+    def to_json(self) -> dict[str, float]:
+        return {"frames": self.frames, "p50_ms": self.percentile_ms(0.5), "p99_ms": self.percentile_ms(0.99),
+                "p999_ms": self.percentile_ms(0.999), "over_20ms": sum(self.histogram[20:])}
+
+
 class OutputSink(Protocol):
     """What a transport offers the output: all three may be awaited; none may block for long."""
 
@@ -112,8 +136,10 @@ class AgentOutput:
     """Plays utterances one after another through ``sink``; one task per call."""
 
     def __init__(self, sink: OutputSink, on_frame: Callable[[bytes, float], None] | None = None,
-                 on_finished: Callable[[Utterance], Awaitable[None] | None] | None = None) -> None:
+                 on_finished: Callable[[Utterance], Awaitable[None] | None] | None = None,
+                 pacing: PacingStats | None = None) -> None:
         self.sink = sink
+        self.pacing = pacing
         self.on_frame = on_frame
         self.on_finished = on_finished
         self.queue: deque[Utterance] = deque()
@@ -215,6 +241,8 @@ class AgentOutput:
                     elif delay < -FRAME_S:
                         self.late_frames += 1
                     frame = phrase.frames[phrase.sent]
+                    if self.pacing is not None:
+                        self.pacing.record(loop.time() - due)
                     await self.sink.send_audio(frame)
                     now = time.monotonic()
                     phrase.sent += 1

@@ -18,7 +18,6 @@ from typing import Any
 from streaming.engines.base import ChatMessage, LlmEngine, LlmOptions, SttEngine, SttStream, TtsEngine, VadEngine
 from streaming.pipeline.conversation import Conversation, Turn, heard_part
 from streaming.pipeline.frames import (
-    CallerAudio,
     EndOfTurn,
     SpeechPaused,
     SpeechResumed,
@@ -26,7 +25,7 @@ from streaming.pipeline.frames import (
     TurnFrame,
 )
 from streaming.pipeline.metrics import TurnMetrics
-from streaming.pipeline.output import AgentOutput, OutputSink, Utterance
+from streaming.pipeline.output import AgentOutput, OutputSink, PacingStats, Utterance
 from streaming.pipeline.phrases import PhraseSplitter
 from streaming.pipeline.prompt import AgentProfile, messages_for
 from streaming.pipeline.recorder import StereoRecorder
@@ -75,7 +74,7 @@ class BargeIn:
 
 class VoiceSession:
     def __init__(self, profile: AgentProfile, call_context: dict[str, Any], engines: SessionEngines,
-                 sink: OutputSink, hang_up: Callable[[], Awaitable[None]]) -> None:
+                 sink: OutputSink, hang_up: Callable[[], Awaitable[None]], pacing: PacingStats | None = None) -> None:
         self.profile = profile
         self.call_context = call_context
         self.engines = engines
@@ -86,7 +85,8 @@ class VoiceSession:
         silence = profile.silence_timeout_ms or DEFAULT_SILENCE_TIMEOUT_MS
         self.turn_config = TurnConfig(silence_timeout_ms=silence, pause_ms=min(200, silence))
         self.detector = TurnDetector(engines.vad.new_stream(), self.turn_config)
-        self.output = AgentOutput(sink, on_frame=self.recorder.agent_frame, on_finished=self._utterance_finished)
+        self.output = AgentOutput(sink, on_frame=self.recorder.agent_frame, on_finished=self._utterance_finished,
+                                  pacing=pacing)
         self.metrics: list[TurnMetrics] = []
         self.barge_ins: list[BargeIn] = []
         self.errors: list[str] = []
@@ -139,9 +139,13 @@ class VoiceSession:
 
     # ---------------------------------------------------------------- inbound
 
-    async def on_audio(self, frame: CallerAudio, mulaw: bytes) -> None:
+    async def on_audio(self, mulaw: bytes, at: float) -> None:
+        """One carrier frame of caller audio (8 kHz mu-law) that arrived at ``at``."""
         self.recorder.caller_frame(mulaw)
-        for event in self.detector.push(frame.pcm16, frame.at):
+        events = self.detector.push(mulaw, at)
+        if not events and self._stt is None:
+            return
+        for event in events:
             await self._on_turn(event)
         audio = self.detector.take_audio()
         if audio and self._stt is not None:

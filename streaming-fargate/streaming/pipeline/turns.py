@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from streaming.audio import resample
+from streaming.audio import mulaw_to_pcm16, resample
 from streaming.engines.base import VadStream
 from streaming.pipeline.frames import (
     EndOfTurn,
@@ -33,13 +33,17 @@ class TurnConfig:
 
 
 class TurnDetector:
-    """Feeds 8 kHz caller audio to a VAD in its chunk size; returns turn frames as they happen."""
+    """Feeds 8 kHz mu-law caller audio to a VAD in its chunk size; returns turn frames as they happen.
+
+    Audio is decoded and resampled once per VAD chunk (32 ms for Silero), not per 20 ms carrier frame:
+    this is the hottest path of the service (every caller, 50 frames a second).
+    """
 
     def __init__(self, vad: VadStream, config: TurnConfig) -> None:
         self.vad = vad
         self.config = config
         self.chunk_ms = 1000 * vad.chunk_samples / vad.sample_rate
-        self._chunk_bytes = vad.chunk_samples * 2
+        self._chunk_bytes_8k = vad.chunk_samples * 8000 // vad.sample_rate  # mu-law: one byte per sample
         self._pending = bytearray()
         self._preroll: deque[bytes] = deque(maxlen=max(1, int(config.preroll_ms / self.chunk_ms)))
         self._speech_run = 0
@@ -50,13 +54,17 @@ class TurnDetector:
         self.last_speech_at = 0.0
         self._utterance: list[bytes] = []
 
-    def push(self, pcm16_8k: bytes, at: float) -> list[TurnFrame]:
-        """Take one carrier frame (8 kHz); return the turn frames it caused."""
-        self._pending += resample(pcm16_8k, 8000, self.vad.sample_rate)
+    def push(self, mulaw_8k: bytes, at: float) -> list[TurnFrame]:
+        """Take one carrier frame (8 kHz mu-law); return the turn frames it caused."""
+        pending = self._pending
+        pending += mulaw_8k
+        size = self._chunk_bytes_8k
+        if len(pending) < size:
+            return []
         frames: list[TurnFrame] = []
-        while len(self._pending) >= self._chunk_bytes:
-            chunk = bytes(self._pending[: self._chunk_bytes])
-            del self._pending[: self._chunk_bytes]
+        while len(pending) >= size:
+            chunk = resample(mulaw_to_pcm16(bytes(pending[:size])), 8000, self.vad.sample_rate)
+            del pending[:size]
             frame = self._chunk(chunk, at)
             if frame is not None:
                 frames.append(frame)
