@@ -63,7 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
     aws = EmbeddedAws.start(args.aws_port)
-    carrier = CarrierProcess.start(args.carrier_port)
+    state_dir = args.state_file.parent
+    state_dir.mkdir(parents=True, exist_ok=True)
+    carrier = CarrierProcess.start(args.carrier_port, recordings_dir=state_dir / "recordings" if _voice_enabled() else None,
+                                   log_path=state_dir / "carrier.log")
     server = runner = streaming = None
     try:
         _configure_environment(aws, f"http://127.0.0.1:{args.api_port}", carrier.url, args.streaming_port)
@@ -82,9 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         recordings.create_bucket()
         call_events.create_bus()
         if _voice_enabled():
-            args.state_file.parent.mkdir(parents=True, exist_ok=True)
             print("Loading the speech and language models (streaming service)...", flush=True)
-            streaming = StreamingProcess.start(args.streaming_port, log_path=args.state_file.parent / "streaming.log")
+            streaming = StreamingProcess.start(args.streaming_port, log_path=state_dir / "streaming.log")
         issued = create_account("Local development")
         server = ApiGatewayServer(app_module.app, port=args.api_port)
         server.serve_in_thread()

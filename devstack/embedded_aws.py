@@ -88,9 +88,17 @@ class CarrierProcess(ChildServer):
     """The carrier simulator (Twilio REST API + signed status callbacks)."""
 
     @classmethod
-    def start(cls, port: int, answer_delay: float = 0.5, talk_time: str = "1.0") -> "CarrierProcess":
+    def start(cls, port: int, answer_delay: float = 0.5, talk_time: str = "1.0",
+              recordings_dir: Path | None = None, log_path: Path | None = None) -> "CarrierProcess":
+        """``recordings_dir`` set: answered calls with a ``<Stream>`` get a scripted caller's voice."""
+        voice = ["--voice", "--recordings-dir", str(recordings_dir)] if recordings_dir is not None else []
+        root = Path(__file__).resolve().parents[1]
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root / "streaming-fargate"), str(root),
+                                                          env.get("PYTHONPATH")]))
         return cls.launch(["devstack.carrier_sim", "--host", "127.0.0.1", "--port", str(port),
-                           "--answer-delay", str(answer_delay), "--talk-time", talk_time], port, "/sim/stats")
+                           "--answer-delay", str(answer_delay), "--talk-time", talk_time, *voice], port,
+                          "/sim/stats", env=env, log_path=log_path)
 
 
 class StreamingProcess(ChildServer):

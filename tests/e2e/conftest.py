@@ -28,11 +28,11 @@ def local_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     env.update(getattr(request.module, "STACK_ENV", {}))
     process = subprocess.Popen(
         [sys.executable, "-m", "devstack", "--api-port", str(free_port()), "--aws-port", str(free_port()),
-         "--carrier-port", str(free_port()),
+         "--carrier-port", str(free_port()), "--streaming-port", str(free_port()),
          "--state-file", str(state_file)],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # with voice, the streaming service loads its models first
     while not state_file.exists():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 # Calls the fuzzer creates (campaigns of up to 1,000 contacts) are recorded but not placed with the
 # carrier simulator: this test is about the API's contract, not about dialling load.
-STACK_ENV = {"PARLEY_TELEPHONY": "none"}
+STACK_ENV = {"PARLEY_TELEPHONY": "none", "PARLEY_DEV_VOICE": "0"}
 
 CHECKS = ",".join([
     "not_a_server_error",

@@ -27,7 +27,7 @@ from streaming.pipeline.frames import (
 from streaming.pipeline.metrics import TurnMetrics
 from streaming.pipeline.output import AgentOutput, OutputSink, PacingStats, Utterance
 from streaming.pipeline.phrases import PhraseSplitter
-from streaming.pipeline.prompt import AgentProfile, messages_for
+from streaming.pipeline.prompt import AgentProfile, fill_variables, messages_for
 from streaming.pipeline.recorder import StereoRecorder
 from streaming.pipeline.turns import DEFAULT_SILENCE_TIMEOUT_MS, TurnConfig, TurnDetector
 
@@ -107,14 +107,23 @@ class VoiceSession:
 
     async def start(self) -> None:
         self.output.start()
+        history: list[ChatMessage] = []
         if self.profile.welcome_message:
-            from streaming.pipeline.prompt import fill_variables
-
             text = fill_variables(self.profile.welcome_message, self.call_context)
             utterance = Utterance(interruptible=self.profile.welcome_interruptible, source="welcome")
             utterance.released.set()
             self.output.enqueue(utterance)
             self._spawn(self._speak_text(utterance, text))
+            history.append(ChatMessage("assistant", text))
+        prefill = getattr(self.engines.llm, "prefill", None)
+        if prefill is not None:  # evaluate the agent's prompt while the welcome message plays
+            self._spawn(self._quietly(prefill(messages_for(self.profile, self.call_context, history))))
+
+    async def _quietly(self, work: Awaitable[None]) -> None:
+        try:
+            await work
+        except Exception:
+            log.warning("LLM prefill failed; the first reply will evaluate the prompt itself", exc_info=True)
 
     async def close(self) -> None:
         """Stop everything; the transcript keeps only what the caller heard."""

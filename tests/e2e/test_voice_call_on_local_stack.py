@@ -1,0 +1,120 @@
+"""A real voice call on the local stack: SDK dispatch -> the carrier simulator answers and opens a
+Twilio Media Stream -> the agent greets, hears a spoken sentence, answers in speech -> completed.
+
+Everything is real: the streaming service runs Silero VAD, faster-whisper, llama.cpp and Piper; the
+simulated caller speaks Piper audio over the Twilio protocol and records what it heard, which this
+test transcribes back with Whisper.
+"""
+from __future__ import annotations
+
+import io
+import re
+import sys
+import time
+import wave
+from pathlib import Path
+
+import pytest
+import requests
+from omnidimension import Client
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "streaming-fargate"))
+
+pytestmark = pytest.mark.slow
+
+TWILIO_SID = "AC" + "e2" * 16
+CALLER = "+15557654321"
+WELCOME = "Hello, thank you for calling Parley Bakery."
+QUESTION = "What time do you open tomorrow morning?"
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z']+", text.lower())
+
+
+def transcribe_8k_wav(path: str) -> str:
+    import asyncio
+
+    from streaming.audio import resample
+    from streaming.engines.whisper_stt import WhisperStt
+
+    with wave.open(path, "rb") as recording:
+        assert recording.getframerate() == 8000
+        pcm = recording.readframes(recording.getnframes())
+        if recording.getnchannels() == 2:
+            import numpy as np
+
+            pcm = np.frombuffer(pcm, dtype="<i2")[1::2].tobytes()
+
+    async def run() -> str:
+        stream = WhisperStt().open("en-US")
+        stream.feed(resample(pcm, 8000, 16000))
+        try:
+            return await stream.transcript()
+        finally:
+            await stream.close()
+
+    return asyncio.run(run())
+
+
+def test_a_dispatched_call_is_a_spoken_conversation_with_transcript_recording_and_metrics(local_stack: dict) -> None:
+    client = Client(local_stack["api_key"], base_url=local_stack["api_url"])
+    agent = client.agent.create(
+        name="Bakery line",
+        welcome_message=WELCOME,
+        context_breakdown=[{"title": "Role", "body": "You answer the phone for Parley Bakery. The bakery opens "
+                                                     "at seven in the morning and closes at six in the evening."}],
+        is_interruption_allowed=True,
+    )["json"]
+    number = client.phone_number.import_twilio("+15005550006", TWILIO_SID, "tok_" + "v" * 28, name="Bakery")["json"]
+    sim = local_stack["carrier_sim_url"]
+    rules = requests.get(f"{sim}/sim/rules", timeout=5).json()
+    script = [{"wait_agent": {"silence": 1.0, "timeout": 60}}, {"say": QUESTION},
+              {"wait_agent": {"silence": 1.5, "timeout": 90}}, {"hang_up": True}]
+    requests.put(f"{sim}/sim/rules", json={**rules, "answer_delay": 0.2, "scripts": {CALLER: script}},
+                 timeout=5).raise_for_status()
+
+    dispatched = client.call.dispatch_call(agent["id"], CALLER, from_number_id=number["phone_number"]["id"],
+                                           call_context={"customer_name": "Ada"})["json"]
+    call_id = dispatched["call_id"]
+
+    deadline = time.monotonic() + 240
+    log: dict = {}
+    while time.monotonic() < deadline:
+        log = client.call.get_call_log(call_id)["json"]
+        if log["call_status"] in ("completed", "failed", "busy", "no_answer") and log.get("transcript") is not None:
+            break
+        time.sleep(1)
+    assert log.get("call_status") == "completed", log
+    assert log["conversation"]["ended_by"] in ("caller", "stream_dropped"), log["conversation"]
+    assert not log["conversation"]["errors"], log["conversation"]
+
+    turns = log["transcript"]
+    assert turns[0]["role"] == "agent" and turns[0]["source"] == "welcome" and turns[0]["text"] == WELCOME
+    heard = [t for t in turns if t["role"] == "user"]
+    assert heard, turns
+    assert {"open", "tomorrow", "morning"} <= set(words(" ".join(t["text"] for t in heard))), heard
+    replies = [t for t in turns if t["role"] == "agent" and t.get("source") != "welcome"]
+    assert replies and replies[0]["text"], turns
+    assert turns.index(replies[0]) > turns.index(heard[0])
+
+    [metrics, *_] = log["turn_metrics"]
+    for stage in ("stt_final_ms", "llm_first_token_ms", "tts_first_audio_ms", "first_audio_out_ms"):
+        assert metrics[stage] is not None, metrics
+    assert metrics["first_audio_out_ms"] >= metrics["end_of_turn_ms"] >= 400
+
+    recording = requests.get(log["recording_url"], timeout=10)
+    assert recording.status_code == 200
+    with wave.open(io.BytesIO(recording.content), "rb") as stereo:
+        assert (stereo.getnchannels(), stereo.getframerate()) == (2, 8000)
+        assert stereo.getnframes() / 8000 > 3
+
+    # What the caller actually heard, transcribed back: the greeting, then the reply the log shows.
+    [sim_call] = [c for c in requests.get(f"{sim}/sim/calls", timeout=5).json()["calls"] if c["to"] == CALLER]
+    media = requests.get(f"{sim}/sim/calls/{sim_call['sid']}", timeout=5).json()["media"]
+    assert media["connected"] and media["clears"] == 0
+    heard_back = words(transcribe_8k_wav(media["recording"]))
+    spoken = words(WELCOME + " " + " ".join(t["text"] for t in replies))
+    common = sum(1 for w in set(spoken) if w in heard_back)
+    assert {"thank", "calling"} <= set(heard_back) and any(w.startswith("baker") for w in heard_back), heard_back
+    assert common >= 0.6 * len(set(spoken)), (heard_back, spoken)
