@@ -44,6 +44,7 @@ class TurnMetric(Out):
     silence_timeout_ms: int
     speculative: bool
     end_of_turn_ms: float | None = None
+    stt_started_ms: float | None = None
     stt_final_ms: float | None = None
     llm_first_token_ms: float | None = None
     tts_first_audio_ms: float | None = None

@@ -105,8 +105,10 @@ class TwilioCall:
             log.exception("stream failed")
             self.ended_by = "error"
         finally:
-            self.state.active.pop(id(self), None)
-            await self._end()
+            try:
+                await self._end()
+            finally:
+                self.state.active.pop(id(self), None)
 
     async def hang_up_for_shutdown(self) -> None:
         self._shutdown = True

@@ -180,7 +180,10 @@ class LlamaLlm:
     """LlmEngine on llama.cpp. ``model`` is a key of :data:`MODELS` (also the engine ``name``)."""
 
     def __init__(self, model: str = "smollm2-135m", *, model_path: str | Path | None = None, n_ctx: int = 2048,
-                 n_threads: int = 2, n_batch: int = 256, state_cache_mb: int = 256, warm_up: bool = True) -> None:
+                 n_threads: int = 1, n_threads_batch: int = 2, n_batch: int = 256, state_cache_mb: int = 256,
+                 warm_up: bool = True) -> None:
+        """``n_threads`` generates tokens (memory-bound: one thread leaves a core for TTS, which speaks the
+        first phrase while the rest is generated); ``n_threads_batch`` evaluates prompts."""
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -189,7 +192,7 @@ class LlamaLlm:
         self.name = model
         self.spec = MODELS[model]
         path = Path(model_path) if model_path else self.spec.path()
-        self.llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
+        self.llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads_batch,
                            n_batch=n_batch, verbose=False)
         model_ = self.llama._model
         eos, bos = self.llama.token_eos(), self.llama.token_bos()

@@ -10,6 +10,7 @@ class TurnMetrics:
     turn: int
     end_of_speech: float  # arrival of the last caller speech audio (monotonic s)
     end_of_turn: float | None = None  # silence timeout reached
+    stt_started: float | None = None  # transcription asked for (at the pause when speculative)
     stt_final: float | None = None
     llm_first_token: float | None = None
     tts_first_audio: float | None = None
@@ -35,6 +36,7 @@ class TurnMetrics:
             "silence_timeout_ms": self.silence_timeout_ms,
             "speculative": self.speculative,
             "end_of_turn_ms": self._ms(self.end_of_turn),
+            "stt_started_ms": self._ms(self.stt_started),
             "stt_final_ms": self._ms(self.stt_final),
             "llm_first_token_ms": self._ms(self.llm_first_token),
             "tts_first_audio_ms": self._ms(self.tts_first_audio),

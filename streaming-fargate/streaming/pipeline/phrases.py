@@ -14,7 +14,7 @@ _MARKUP = re.compile(r"[*_#`>]+|\[[^\]]*\]\([^)]*\)")
 
 
 class PhraseSplitter:
-    def __init__(self, first_phrase_words: int = 6, max_words: int = 24) -> None:
+    def __init__(self, first_phrase_words: int = 4, max_words: int = 24) -> None:
         self.first_phrase_words = first_phrase_words
         self.max_words = max_words
         self._buffer = ""
@@ -53,7 +53,7 @@ class PhraseSplitter:
         words = self._buffer.split()
         if self._emitted == 0:
             clause = _CLAUSE_END.search(self._buffer)
-            if clause and len(self._buffer[: clause.end()].split()) >= 3:
+            if clause and len(self._buffer[: clause.end()].split()) >= 2:
                 return clause.end()
             if len(words) > self.first_phrase_words:
                 return self._after_word(self.first_phrase_words)

@@ -83,7 +83,7 @@ class VoiceSession:
         self.conversation = Conversation()
         self.recorder = StereoRecorder(self.conversation.t0)
         silence = profile.silence_timeout_ms or DEFAULT_SILENCE_TIMEOUT_MS
-        self.turn_config = TurnConfig(silence_timeout_ms=silence, pause_ms=min(200, silence))
+        self.turn_config = TurnConfig(silence_timeout_ms=silence, pause_ms=min(TurnConfig.pause_ms, silence))
         self.detector = TurnDetector(engines.vad.new_stream(), self.turn_config)
         self.output = AgentOutput(sink, on_frame=self.recorder.agent_frame, on_finished=self._utterance_finished,
                                   pacing=pacing)
@@ -291,6 +291,7 @@ class VoiceSession:
         try:
             if reply.user_text is None and reply.stt is not None:
                 started = time.monotonic()
+                metrics.mark("stt_started", started)
                 text = (await reply.stt.transcript()).strip()
                 ended = time.monotonic()
                 metrics.stt_final = ended

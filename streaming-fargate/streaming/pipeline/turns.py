@@ -25,7 +25,7 @@ DEFAULT_SILENCE_TIMEOUT_MS = 500
 @dataclass(frozen=True)
 class TurnConfig:
     silence_timeout_ms: int = DEFAULT_SILENCE_TIMEOUT_MS
-    pause_ms: int = 200  # speculative turn end (never above the silence timeout)
+    pause_ms: int = 128  # speculative turn end: transcribe and draft the reply (never above the silence timeout)
     start_ms: int = 64  # speech needed to declare the caller is talking
     threshold: float = 0.5
     release_threshold: float = 0.35  # hysteresis: below this a chunk counts as silence
