@@ -21,6 +21,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m tests.bench.live_status
+	$(PY) -m tests.bench.voice_latency
+	$(PY) -m tests.bench.voice_capacity
+	$(PY) -m tests.bench.engines
 
 openapi: $(STAMP)
 	$(PY) -m chalicelib.api.openapi

@@ -28,7 +28,7 @@ def entry(detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
 def put(detail_type: str, detail: dict[str, Any], client: Any = None) -> None:
     import boto3
 
-    events = client or boto3.client("events")
+    events = client or boto3.session.Session().client("events")  # thread-safe without a shared client
     answer = events.put_events(Entries=[entry(detail_type, detail)])
     if answer.get("FailedEntryCount"):
         failure = answer["Entries"][0]

@@ -24,7 +24,8 @@ def transcript_key(account_id: int, call_id: int) -> str:
 def _s3(client: Any = None) -> Any:
     import boto3
 
-    return client or boto3.client("s3")
+    # A session of its own: boto3's default session is not safe to create clients from in several threads.
+    return client or boto3.session.Session().client("s3")
 
 
 def store(account_id: int, call_id: int, wav: bytes, transcript: dict[str, Any], client: Any = None) -> dict[str, str]:

@@ -83,6 +83,7 @@ async def _hang_up_all(app: web.Application) -> None:
     deadline = time.monotonic() + 30
     while (state.active or state.finalizing) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
+    await state.clock.close()
 
 
 async def _start_metrics(app: web.Application) -> None:

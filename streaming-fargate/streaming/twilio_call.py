@@ -23,7 +23,7 @@ from chalicelib.domain import call_media
 from chalicelib.domain.call_media import Admission, MediaResult, Rejected
 from streaming import engine_choice
 from streaming.engines.registry import EngineRegistry
-from streaming.pipeline.output import PacingStats
+from streaming.pipeline.output import FrameClock, PacingStats
 from streaming.pipeline.prompt import AgentProfile
 from streaming.pipeline.session import VoiceSession
 from streaming.settings import StreamingSettings
@@ -63,6 +63,7 @@ class ServiceState:
     counters: Counter[str] = field(default_factory=Counter)
     finalizing: set[asyncio.Task[None]] = field(default_factory=set)
     pacing: PacingStats = field(default_factory=PacingStats)
+    clock: FrameClock = field(default_factory=FrameClock)
     draining: bool = False
 
 
@@ -152,7 +153,7 @@ class TwilioCall:
         engines = await asyncio.to_thread(engine_choice.build, choice, self.state.registry)
         sink = twilio.TwilioSink(self.ws, start.stream_sid)
         self.session = VoiceSession(profile, admission.call_context, engines, sink, hang_up=self._agent_hang_up,
-                                    pacing=self.state.pacing)
+                                    pacing=self.state.pacing, clock=self.state.clock)
         self.engines = choice
         await self.session.start()
         self._spawn(self._announce_started(admission))

