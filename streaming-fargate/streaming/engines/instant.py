@@ -64,7 +64,8 @@ class InstantLlm:
 
 
 class InstantTts:
-    """TtsEngine that yields a quiet tone lasting ``ms_per_char`` per character of text.
+    """TtsEngine that yields a quiet tone lasting ``ms_per_char`` per character of text, at the
+    telephone rate by default (as Polly can: no resampling on the way to the carrier).
 
     The audio is produced in ``chunk_ms`` pieces, all at once (no pacing): the transport is the
     one that paces playback.
@@ -72,7 +73,7 @@ class InstantTts:
 
     name = "instant"
 
-    def __init__(self, sample_rate: int = 16000, ms_per_char: float = 60.0, chunk_ms: int = 200,
+    def __init__(self, sample_rate: int = 8000, ms_per_char: float = 60.0, chunk_ms: int = 200,
                  frequency_hz: float = 440.0, amplitude: int = 3000) -> None:
         self.sample_rate = sample_rate
         self.ms_per_char = ms_per_char

@@ -371,6 +371,10 @@ class FrameClock:
                 next_tick = loop.time()
             horizon = loop.time() + self.resolution_s / 2
             for output in list(self._outputs):
+                playback = output._playback
+                if (playback is not None and playback.next_due is not None and playback.next_due > horizon
+                        and not playback.utterance.cancelled):
+                    continue  # nothing due yet: skip without even creating a coroutine
                 if output not in self._outputs:
                     continue
                 try:

@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
 
@@ -41,8 +41,9 @@ class Start:
         return None
 
 
-@dataclass(frozen=True)
-class Media:
+class Media(NamedTuple):
+    """A tuple, not a frozen dataclass: 50 of these a second per call, and tuples are cheap to make."""
+
     payload: bytes  # mu-law
     track: str
 
