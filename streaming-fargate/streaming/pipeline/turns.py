@@ -25,10 +25,10 @@ DEFAULT_SILENCE_TIMEOUT_MS = 500
 @dataclass(frozen=True)
 class TurnConfig:
     silence_timeout_ms: int = DEFAULT_SILENCE_TIMEOUT_MS
-    pause_ms: int = 128  # speculative turn end: transcribe and draft the reply (never above the silence timeout)
+    pause_ms: int = 96  # speculative turn end: transcribe and draft the reply (never above the silence timeout)
     start_ms: int = 64  # speech needed to declare the caller is talking
     threshold: float = 0.5
-    release_threshold: float = 0.35  # hysteresis: below this a chunk counts as silence
+    release_threshold: float = 0.5  # below this a chunk counts as silence (lower = longer speech tails)
     preroll_ms: int = 320  # audio kept from before speech was declared, handed to STT
 
 
