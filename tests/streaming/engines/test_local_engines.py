@@ -261,7 +261,7 @@ def test_instant_engines() -> None:
     empty, text, pieces, audio = asyncio.run(run())
     assert (empty, text) == ("", "hello there")
     assert pieces == ["Sure,", " see", " you", " soon."]
-    assert len(audio) == 2 * int(50 * 0.060 * 16000)  # 60 ms per character at 16 kHz
+    assert len(audio) == 2 * int(50 * 0.060 * InstantTts().sample_rate)  # 60 ms per character
 
 
 # --- registry ----------------------------------------------------------------------------------------
