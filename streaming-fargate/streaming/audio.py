@@ -116,10 +116,6 @@ def _lowpass(from_rate: int, to_rate: int, taps: int = 31) -> np.ndarray:
     return (kernel / kernel.sum()).astype(np.float32)
 
 
-def silence(samples: int) -> bytes:
-    return b"\x00\x00" * samples
-
-
 def rms(data: bytes) -> float:
     """Root mean square level of PCM16 (0..32768)."""
     if not data:

@@ -217,3 +217,21 @@ def app_counters(app) -> dict:  # noqa: ANN001
     from streaming.server import STATE
 
     return dict(app[STATE].counters)
+
+
+def test_a_welcome_message_without_final_punctuation_is_spoken_in_full() -> None:
+    welcome = "Hello there, you have reached the bakery on the corner of Main Street"
+    recorder = RecordingLifecycle(agent_config={"welcome_message": welcome})
+
+    async def scenario() -> None:
+        async with running_server(recorder) as (url, _app), aiohttp.ClientSession() as http:
+            side = await TwilioSide.open(http, url, call_id=71)
+            await side.wait_for(lambda: len(side.events("mark")) >= 2)  # "Hello there," then the rest
+            await asyncio.sleep(0.1)
+            await side.stop()
+            await side.closed()
+            await side.wait_for(lambda: recorder.finalized)
+
+    run(scenario())
+    [(_, result)] = recorder.finalized
+    assert result.transcript[0]["text"] == welcome and not result.transcript[0].get("interrupted")

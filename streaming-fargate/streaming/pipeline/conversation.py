@@ -31,7 +31,6 @@ class Turn:
 @dataclass
 class Conversation:
     t0: float = field(default_factory=time.monotonic)
-    started_wall: float = field(default_factory=time.time)
     turns: list[Turn] = field(default_factory=list)
 
     def offset(self, at: float) -> float:

@@ -26,10 +26,6 @@ class TurnMetrics:
     def _ms(self, at: float | None) -> float | None:
         return None if at is None else round(1000 * (at - self.end_of_speech), 1)
 
-    @property
-    def mouth_to_ear_ms(self) -> float | None:
-        return self._ms(self.first_audio_out)
-
     def to_json(self) -> dict[str, Any]:
         return {
             "turn": self.turn,

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from streaming.engines.base import ChatMessage, LlmEngine, LlmOptions, SttEngine, SttStream, TtsEngine, VadEngine
@@ -55,10 +55,8 @@ class Reply:
     committed: bool = False  # the user turn is in the conversation
     task: asyncio.Task[None] | None = None
     source: str = "speech"
-    intervals: list[tuple[str, float, float]] = field(default_factory=list)
 
     def engine_time(self, stage: str, started: float, ended: float) -> None:
-        self.intervals.append((stage, started, ended))
         self.metrics.engine_s[stage] = self.metrics.engine_s.get(stage, 0.0) + (ended - started)
 
 
@@ -374,7 +372,8 @@ class VoiceSession:
 
     async def _speak_text(self, utterance: Utterance, text: str) -> None:
         try:
-            for sentence in PhraseSplitter().push(text + " ") or [text]:
+            splitter = PhraseSplitter()
+            for sentence in splitter.push(text) + splitter.flush():
                 phrase = utterance.new_phrase(sentence)
                 async for pcm in self._tts(sentence):
                     utterance.add_audio(phrase, pcm, self.engines.tts.sample_rate)
