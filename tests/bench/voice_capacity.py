@@ -18,7 +18,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -60,14 +59,9 @@ class Caller:
 
 
 def _setup_records(calls: int, secret: str) -> list[Caller]:
-    from chalicelib import call_events, recordings
     from chalicelib.db.models import Agent, Call
-    from chalicelib.db.tables import create_all
     from chalicelib.telephony import stream_tokens
 
-    create_all()
-    recordings.create_bucket()
-    call_events.create_bus()
     Agent(1, 1, name="Bench agent", config={"context_breakdown": [{"title": "Role", "body": "Be brief."}],
                                             "is_interruption_allowed": False}).save()
     callers = []
@@ -153,7 +147,7 @@ def _jitter(callers: list[Caller]) -> tuple[list[float], int, int]:
 
 
 async def _run(calls: int, seconds: float, ws_url: str, base_url: str, callers: list[Caller], pid: int) -> dict:
-    cpu0, rss0 = _proc_stats(pid)
+    _, rss0 = _proc_stats(pid)
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
         for index in range(0, calls, 20):
@@ -166,7 +160,6 @@ async def _run(calls: int, seconds: float, ws_url: str, base_url: str, callers: 
             await asyncio.sleep(0.5)
         await asyncio.sleep(1.0)
         _, rss_connected = _proc_stats(pid)
-        pacing_before = _stats(base_url)["pacing"]
         cpu_start, _ = _proc_stats(pid)
         client_start = time.process_time()
         wall_start = time.monotonic()
@@ -189,7 +182,7 @@ async def _run(calls: int, seconds: float, ws_url: str, base_url: str, callers: 
     return {"cpu_s": cpu_end - cpu_start, "wall_s": wall, "rss_idle": rss0, "rss_connected": rss_connected,
             "rss_end": rss_end, "deviations": deviations, "frames_received": frames, "skipped": skipped,
             "stats": stats, "early_closes": sum(c.closed_early and not c.arrivals for c in callers),
-            "cpu0": cpu0, "pacing_before": pacing_before, "client_cpu_s": client_cpu}
+            "client_cpu_s": client_cpu}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,26 +191,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     args = parser.parse_args(argv)
 
-    from devstack.embedded_aws import LOCAL_CREDENTIALS, EmbeddedAws, StreamingProcess, free_port
+    from tests.bench.streaming_stack import bench_stack
 
-    secret = "bench-secret"
-    os.environ.update(LOCAL_CREDENTIALS)
-    aws = EmbeddedAws.start(free_port())
-    os.environ.update({"AWS_ENDPOINT_URL": aws.endpoint_url, "PARLEY_TABLE_PREFIX": "parley-bench",
-                       "PARLEY_STREAM_TOKEN_SECRET": secret, "PARLEY_STT_DEFAULT": "instant",
-                       "PARLEY_LLM_DEFAULT": "instant", "PARLEY_TTS_DEFAULT": "instant", "PARLEY_VAD": "energy",
-                       "PARLEY_DRAIN_TIMEOUT_S": "5"})
-    streaming = None
-    try:
-        callers = _setup_records(args.calls, secret)
-        log = Path(tempfile.gettempdir()) / "parley-bench-streaming.log"
-        streaming = StreamingProcess.start(free_port(), log_path=log)
+    instant = {"PARLEY_STT_DEFAULT": "instant", "PARLEY_LLM_DEFAULT": "instant", "PARLEY_TTS_DEFAULT": "instant",
+               "PARLEY_VAD": "energy"}
+    with bench_stack("parley-bench", "bench-secret", instant) as stack:
+        callers = _setup_records(args.calls, stack.secret)
+        streaming = stack.start_streaming("parley-bench-streaming.log")
         result = asyncio.run(_run(args.calls, args.seconds, streaming.ws_url, streaming.url, callers,
                                   streaming.process.pid))
-    finally:
-        if streaming is not None:
-            streaming.stop(timeout=30)
-        aws.stop()
     stats = result["stats"]
     pacing = stats["pacing"]
     deviations = sorted(result["deviations"]) or [0.0]
@@ -226,7 +208,6 @@ def main(argv: list[str] | None = None) -> int:
     per_call_rss = (result["rss_connected"] - result["rss_idle"]) / args.calls / 1024
     print(f"capacity: {args.calls} concurrent Twilio streams for {result['wall_s']:.0f} s, one streaming process, "
           "instant engines")
-    print("  counters", counters)
     print(f"  calls started {counters.get('calls_started', 0)}, finalized {counters.get('finalized', 0)}, "
           f"duplicate finalizations {counters.get('finalize_duplicates', 0)}, errors {counters.get('errors', 0)}")
     print(f"  outbound frames: server sent {pacing['frames']}, callers received {result['frames_received']}, "

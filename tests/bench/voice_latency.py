@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,23 +151,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--turns", type=int, default=6)
     args = parser.parse_args(argv)
 
-    from devstack.embedded_aws import LOCAL_CREDENTIALS, EmbeddedAws, StreamingProcess, free_port
+    from tests.bench.streaming_stack import bench_stack
 
-    secret = "latency-secret"
-    os.environ.update(LOCAL_CREDENTIALS)
-    aws = EmbeddedAws.start(free_port())
-    os.environ.update({"AWS_ENDPOINT_URL": aws.endpoint_url, "PARLEY_TABLE_PREFIX": "parley-latency",
-                       "PARLEY_STREAM_TOKEN_SECRET": secret, "PARLEY_DRAIN_TIMEOUT_S": "5"})
-    streaming = None
-    try:
-        from chalicelib import call_events, recordings
+    with bench_stack("parley-latency", "latency-secret") as stack:
         from chalicelib.db.models import Agent, Call
-        from chalicelib.db.tables import create_all
         from chalicelib.telephony import stream_tokens
 
-        create_all()
-        recordings.create_bucket()
-        call_events.create_bus()
+        secret = stack.secret
         Agent(1, 1, name="Bakery", config={
             "welcome_message": "Hello, thank you for calling Parley Bakery.",
             "context_breakdown": [{"title": "Role", "body": "You answer the phone for Parley Bakery. Opening hours: "
@@ -181,9 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         print("synthesizing caller speech...", flush=True)
         voice = _Piper()
         audio = {text: _speech(voice, text) for text in [*SENTENCES, BARGE_IN]}
-        log = Path(tempfile.gettempdir()) / "parley-bench-latency.log"
-        streaming = StreamingProcess.start(free_port(), log_path=log)
-        print(f"streaming service up (log: {log}); {args.calls} calls x {args.turns} turns...", flush=True)
+        streaming = stack.start_streaming("parley-bench-latency.log")
+        print(f"streaming service up; {args.calls} calls x {args.turns} turns...", flush=True)
 
         async def all_calls() -> None:
             for run in runs:  # one call at a time: the engines share 2 cores
@@ -195,10 +182,6 @@ def main(argv: list[str] | None = None) -> int:
         while any(c.turn_metrics is None for c in calls) and time.monotonic() < deadline:
             time.sleep(0.5)
             calls = [Call.get(1, run.call_id) for run in runs]
-    finally:
-        if streaming is not None:
-            streaming.stop(timeout=30)
-        aws.stop()
 
     samples = [s for run in runs for s in run.samples]
     metrics = [m for call in calls for m in (call.turn_metrics or [])]
