@@ -5,6 +5,7 @@ from chalicelib.api import (
     agents,
     bulk_calls,
     calls,
+    deliveries,
     openapi,
     phone_numbers,
     post_call_actions,
@@ -20,7 +21,8 @@ install_error_middleware(app)
 
 API = "/api/v1"
 app.register_blueprint(auth_bp)
-for module in (agents, post_call_actions, phone_numbers, calls, bulk_calls, providers, telephony, openapi):
+for module in (agents, post_call_actions, phone_numbers, calls, deliveries, bulk_calls, providers, telephony,
+               openapi):
     app.register_blueprint(module.bp, url_prefix=API)
 
 # SQS consumers and schedules (the local stack's runner invokes these same handlers).
@@ -37,6 +39,16 @@ def dialer_worker(event):  # noqa: ANN001, ANN201
 @app.on_sqs_message(queue=queues.queue_name(queues.CAMPAIGN_OPS), batch_size=5)
 def campaign_ops_worker(event):  # noqa: ANN001, ANN201
     return workers.campaign_ops_batch(event.to_dict())
+
+
+@app.on_sqs_message(queue=queues.queue_name(queues.CALL_EVENTS), batch_size=10)
+def call_events_worker(event):  # noqa: ANN001, ANN201
+    return workers.call_events_batch(event.to_dict())
+
+
+@app.on_sqs_message(queue=queues.queue_name(queues.DELIVERIES), batch_size=10)
+def delivery_worker(event):  # noqa: ANN001, ANN201
+    return workers.delivery_batch(event.to_dict())
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))

@@ -1,7 +1,8 @@
 """Call lifecycle events on the EventBridge bus (``PARLEY_EVENT_BUS_NAME``).
 
-Source ``parley.calls``; detail-types ``call.started`` and ``call.ended``. Every detail carries a
-``version`` so subscribers can evolve with it.
+Source ``parley.calls``; detail-types ``call.started`` and ``call.completed`` (its detail is documented in
+``docs/events/``). Every detail carries a ``version`` so subscribers can evolve with it. ``ROUTES`` are the
+rules that feed our own queues from the bus (infra/ deploys the same patterns).
 """
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ from typing import Any
 SOURCE = "parley.calls"
 VERSION = "1"
 DEFAULT_BUS = "parley-calls"
+# rule name suffix -> (event pattern, key of the queue in chalicelib.queues it targets)
+ROUTES: dict[str, tuple[dict[str, Any], str]] = {
+    "call-completed": ({"source": [SOURCE], "detail-type": ["call.completed"]}, "call-events"),
+}
 
 
 def bus_name() -> str:
@@ -44,3 +49,14 @@ def create_bus(client: Any = None) -> None:
         events.create_event_bus(Name=bus_name())
     except events.exceptions.ResourceAlreadyExistsException:
         pass
+
+
+def create_routes(queue_arns: dict[str, str], client: Any = None) -> None:
+    """Create ``ROUTES``' rules on the bus, each targeting its queue (local stack and tests)."""
+    import boto3
+
+    events = client or boto3.client("events")
+    for suffix, (pattern, queue_key) in ROUTES.items():
+        name = f"{bus_name()}-{suffix}"
+        events.put_rule(Name=name, EventBusName=bus_name(), EventPattern=json.dumps(pattern), State="ENABLED")
+        events.put_targets(Rule=name, EventBusName=bus_name(), Targets=[{"Id": queue_key, "Arn": queue_arns[queue_key]}])

@@ -22,7 +22,13 @@ DIALER = QueueSpec("dialer", visibility_timeout=60, max_receive_count=1000,
                    description="one message per campaign contact to dial (held back while slots are full)")
 CAMPAIGN_OPS = QueueSpec("campaign-ops", visibility_timeout=120, max_receive_count=10,
                          description="campaign maintenance: cancel sweeps, manual retries")
-ALL_QUEUES: tuple[QueueSpec, ...] = (DIALER, CAMPAIGN_OPS)
+CALL_EVENTS = QueueSpec("call-events", visibility_timeout=60, max_receive_count=10,
+                        description="call.completed events from the bus (a rule routes them here) to fan out")
+# A delivery's retries are held back on this queue (its record counts the attempts and sends it to the DLQ
+# itself after the last one); the redrive policy only catches messages that crash the consumer.
+DELIVERIES = QueueSpec("deliveries", visibility_timeout=120, max_receive_count=50,
+                       description="one message per post-call delivery (call x action) to send")
+ALL_QUEUES: tuple[QueueSpec, ...] = (DIALER, CAMPAIGN_OPS, CALL_EVENTS, DELIVERIES)
 
 
 def queue_name(spec: QueueSpec) -> str:
@@ -59,19 +65,27 @@ def send_many(spec: QueueSpec, bodies: list[dict[str, Any]]) -> None:
             raise RuntimeError(f"SQS refused {len(result['Failed'])} messages: {result['Failed'][0]}")
 
 
+def send_to_dlq(spec: QueueSpec, body: dict[str, Any]) -> None:
+    """Park a message that will not be retried in ``spec``'s dead-letter queue (for alarms and redrive)."""
+    _client().send_message(QueueUrl=queue_url(dlq_name(spec)), MessageBody=json.dumps(body))
+
+
 def hold_back(spec: QueueSpec, receipt_handle: str, seconds: int) -> None:
     """Make a received message visible again after ``seconds`` (at most SQS's 12 hours)."""
     _client().change_message_visibility(QueueUrl=queue_url(queue_name(spec)), ReceiptHandle=receipt_handle,
                                         VisibilityTimeout=max(0, min(int(seconds), 43_200)))
 
 
-def create_all() -> None:
-    """Create every queue with its DLQ (the local stack; infra/ creates them in AWS)."""
+def create_all() -> dict[str, str]:
+    """Create every queue with its DLQ (the local stack; infra/ creates them in AWS); returns key -> ARN."""
     client = _client()
+    arns: dict[str, str] = {}
     for spec in ALL_QUEUES:
         dlq = client.create_queue(QueueName=dlq_name(spec))["QueueUrl"]
         dlq_arn = client.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        client.create_queue(QueueName=queue_name(spec), Attributes={
+        url = client.create_queue(QueueName=queue_name(spec), Attributes={
             "VisibilityTimeout": str(spec.visibility_timeout),
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(spec.max_receive_count)}),
-        })
+        })["QueueUrl"]
+        arns[spec.key] = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return arns

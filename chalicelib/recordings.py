@@ -21,11 +21,17 @@ def transcript_key(account_id: int, call_id: int) -> str:
     return f"transcripts/{account_id}/{call_id}.json"
 
 
-def _s3(client: Any = None) -> Any:
+def s3_client(session: Any = None) -> Any:
+    """An S3 client that presigns with SigV4 (KMS-encrypted objects accept nothing else)."""
     import boto3
+    from botocore.config import Config
 
     # A session of its own: boto3's default session is not safe to create clients from in several threads.
-    return client or boto3.session.Session().client("s3")
+    return (session or boto3.session.Session()).client("s3", config=Config(signature_version="s3v4"))
+
+
+def _s3(client: Any = None) -> Any:
+    return client or s3_client()
 
 
 def store(account_id: int, call_id: int, wav: bytes, transcript: dict[str, Any], client: Any = None) -> dict[str, str]:

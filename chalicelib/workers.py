@@ -16,7 +16,11 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+
 from chalicelib import queues
+from chalicelib.delivery import fanout, sender
 from chalicelib.domain import campaigns, dialer
 from chalicelib.observability import logger
 from chalicelib.telephony.adapter import TelephonyAdapter, adapter_from_settings
@@ -52,3 +56,42 @@ def campaign_ops_batch(event: dict[str, Any]) -> dict[str, Any]:
 
 def start_due_campaigns(_event: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"started": campaigns.start_due()}
+
+
+def call_events_batch(event: dict[str, Any]) -> dict[str, Any]:
+    """EventBridge events (``call.completed``) routed to SQS: fan out one delivery per matching action."""
+    def handle(record: SQSRecord) -> None:
+        fanout.fan_out(json.loads(record.body))
+
+    return process_partial_response(event=event, record_handler=handle,
+                                    processor=BatchProcessor(event_type=EventType.SQS))
+
+
+@lru_cache(maxsize=1)
+def _delivery_runtime() -> sender.Runtime:
+    return sender.Runtime.from_env()  # one pooled HTTP client and SES client per process
+
+
+def delivery_batch(event: dict[str, Any], runtime: sender.Runtime | None = None) -> dict[str, Any]:
+    """Send a batch of deliveries concurrently (each waits on a receiver); report the ones to retry.
+
+    A delivery that must be retried later is held back for its delay and reported as failed; a record
+    whose handling raised is reported too, and comes back after the visibility timeout.
+    """
+    runtime = runtime or _delivery_runtime()
+    actions = sender.ActionCache()
+    records = event.get("Records", [])
+
+    def handle(record: dict[str, Any]) -> str | None:
+        try:
+            verdict = sender.deliver(json.loads(record["body"]), runtime, actions)
+            if verdict.done:
+                return None
+            queues.hold_back(queues.DELIVERIES, record["receiptHandle"], sender.retry_in_seconds(verdict))
+        except Exception:
+            logger.exception("delivery record failed", extra={"message_id": record.get("messageId")})
+        return record["messageId"]
+
+    with ThreadPoolExecutor(max_workers=max(1, min(len(records), 10))) as pool:
+        failed = [m for m in pool.map(handle, records) if m is not None]
+    return {"batchItemFailures": [{"itemIdentifier": m} for m in failed]}

@@ -41,6 +41,8 @@ def _configure_environment(aws: EmbeddedAws, api_url: str, carrier_url: str, str
         os.environ["PARLEY_LOCAL_SECRET_KEY"] = LocalSecretBox.generate_key()
     os.environ.setdefault("PARLEY_STREAM_TOKEN_SECRET", secrets.token_urlsafe(32))
     os.environ.setdefault("PARLEY_DRAIN_TIMEOUT_S", "10")  # Ctrl-C should not wait long for live calls
+    # Post-call webhooks to your own machine: allowed locally (a deployment refuses private targets).
+    os.environ.setdefault("PARLEY_DELIVERY_ALLOWED_NETWORKS", "127.0.0.0/8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,10 +82,14 @@ def main(argv: list[str] | None = None) -> int:
 
         from chalicelib import call_events, recordings
 
+        from chalicelib.delivery.local_setup import verify_sender
+
         create_all()
-        queues.create_all()
+        queue_arns = queues.create_all()
         recordings.create_bucket()
         call_events.create_bus()
+        call_events.create_routes(queue_arns)
+        verify_sender()
         if _voice_enabled():
             print("Loading the speech and language models (streaming service)...", flush=True)
             streaming = StreamingProcess.start(args.streaming_port, log_path=state_dir / "streaming.log")
@@ -112,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         for key, value in stack.items():
             print(f"  {key:<17} {value}")
         print(f"  written to        {args.state_file}")
+        allowed = os.environ["PARLEY_DELIVERY_ALLOWED_NETWORKS"]
+        if allowed:
+            print(f"  note: post-call deliveries may target {allowed} here (local stack only; a deployment "
+                  "refuses private, loopback and link-local targets unless configured)")
         print("Ctrl-C stops everything.", flush=True)
         stop.wait()
     finally:

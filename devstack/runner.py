@@ -112,7 +112,9 @@ def runner_for_app(app_module: Any, dial_workers: int = 4) -> LocalRunner:
     """The runner for ``app.py``'s handlers, with the local schedule period shortened to 5 s."""
     return LocalRunner(
         consumers=[QueueConsumer(queues.DIALER, app_module.dialer_worker, batch_size=10, workers=dial_workers),
-                   QueueConsumer(queues.CAMPAIGN_OPS, app_module.campaign_ops_worker, batch_size=5)],
+                   QueueConsumer(queues.CAMPAIGN_OPS, app_module.campaign_ops_worker, batch_size=5),
+                   QueueConsumer(queues.CALL_EVENTS, app_module.call_events_worker, batch_size=10),
+                   QueueConsumer(queues.DELIVERIES, app_module.delivery_worker, batch_size=10, workers=2)],
         schedules=[Schedule(5.0, app_module.campaign_scheduler)],
     )
 

@@ -33,11 +33,14 @@ def aws() -> Iterator[None]:
         from chalicelib.db.tables import create_all
 
         create_all()
-        queues.create_all()
+        arns = queues.create_all()
         from chalicelib import call_events, recordings
+        from chalicelib.delivery.local_setup import verify_sender
 
         recordings.create_bucket()
         call_events.create_bus()
+        call_events.create_routes(arns)
+        verify_sender()
         yield
 
 

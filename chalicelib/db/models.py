@@ -152,9 +152,39 @@ class Call(Model):
     conversation = JSONAttribute(null=True)  # {"ended_by","barge_ins",...}: how the conversation went
     media_stream_sid = UnicodeAttribute(null=True)  # the one media stream admitted for this call
     media_finalized_at = UTCDateTimeAttribute(null=True)
+    analysis = JSONAttribute(null=True)  # {"summary","sentiment","extracted_variables","errors",...}
+    completed_event_at = UTCDateTimeAttribute(null=True)  # call.completed announced (once per call)
     created_at = UTCDateTimeAttribute(default=utcnow)
     updated_at = UTCDateTimeAttribute(default=utcnow)
     by_agent = CallsByAgent()
+
+
+class Delivery(Model):
+    """One post-call delivery: a call's results to one action. ``call_key`` is ``"{account_id}#{call_id}"``.
+
+    Created once per (call, action) under a condition, so a redelivered event never makes a second one;
+    every attempt is appended to ``attempts``.
+    """
+
+    Meta = _meta("deliveries")
+    call_key = UnicodeAttribute(hash_key=True)
+    action_id = NumberAttribute(range_key=True)
+    account_id = NumberAttribute()
+    call_id = NumberAttribute()
+    agent_id = NumberAttribute()
+    action_type = UnicodeAttribute()
+    webhook_id = UnicodeAttribute()  # the Standard Webhooks message id, the same for every attempt
+    status = UnicodeAttribute()  # pending | succeeded | failed | refused | gone | cancelled
+    attempt_count = NumberAttribute(default=0)
+    round_attempts = NumberAttribute(default=0)  # attempts since the delivery was created or replayed
+    attempts = JSONAttribute(default=list)  # [{"at","status_code","latency_ms","error","outcome"}]
+    next_attempt_at = NumberAttribute(null=True)  # epoch seconds
+    lease_until = NumberAttribute(null=True)  # epoch seconds: an attempt is in flight until then
+    event = BinaryAttribute(legacy_encoding=False)  # zlib(JSON) of the call.completed detail it delivers
+    last_error = UnicodeAttribute(null=True)
+    delivered_at = UTCDateTimeAttribute(null=True)
+    created_at = UTCDateTimeAttribute(default=utcnow)
+    updated_at = UTCDateTimeAttribute(default=utcnow)
 
 
 class CampaignsBySchedule(GlobalSecondaryIndex["Campaign"]):
@@ -230,4 +260,5 @@ ALL_MODELS: tuple[type[Model], ...] = (
     Call,
     Campaign,
     CampaignLine,
+    Delivery,
 )

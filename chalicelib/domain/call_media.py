@@ -4,7 +4,7 @@ Admission checks the stream's signed token, then claims the call for that stream
 write, so a replayed or duplicated stream is refused). Finalizing stores the recording and the
 transcript in S3, writes the results on the call under a ``media_finalized_at`` condition (the one
 write that makes it exactly once, whichever process gets there), moves the call through the state
-machine and announces ``call.ended``.
+machine. ``complete`` then records the post-call analysis and announces ``call.completed``.
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from typing import Any
 from pynamodb.exceptions import UpdateError
 
 from chalicelib import call_events, recordings
-from chalicelib.db.models import Agent, Call, utcnow
+from chalicelib.db.models import Agent, Call, PostCallAction, utcnow
+from chalicelib.delivery import events
 from chalicelib.db import transactions
 from chalicelib.domain.call_state import TERMINAL, transition
 from chalicelib.observability import logger
@@ -33,8 +34,8 @@ class AwsClients:
     def create(cls) -> AwsClients:
         import boto3
 
-        clients = cls(s3=boto3.client("s3"), events=boto3.client("events"))
-        for model in (Call, Agent):  # build PynamoDB's clients now, not on the first call
+        clients = cls(s3=recordings.s3_client(), events=boto3.client("events"))
+        for model in (Call, Agent, PostCallAction):  # build PynamoDB's clients now, not on the first call
             model._get_connection().connection.client  # noqa: B018
         transactions.warm_up()
         return clients
@@ -127,10 +128,26 @@ def finalize(admission: Admission, result: MediaResult, clients: AwsClients | No
     if call.status not in TERMINAL:
         transition(call, "completed", details={"ended_by": result.ended_by,
                                                "duration_s": round(result.duration_s, 2)})
-    _announce("call.ended", admission, {"status": call.status, "ended_by": result.ended_by,
-                                        "duration_s": round(result.duration_s, 2), "recording": recording,
-                                        "turns": len(result.transcript)}, clients)
     return True
+
+
+def variables_to_extract(admission: Admission) -> list[dict[str, str]]:
+    """The extracted variables the agent's enabled post-call actions ask for (first prompt per key wins)."""
+    wanted: dict[str, str] = {}
+    for action in PostCallAction.query(f"{admission.account_id}#{admission.agent_id}"):
+        if not action.config.get("enabled", True):
+            continue
+        for variable in action.config.get("extracted_variables") or []:
+            wanted.setdefault(variable["key"], variable["prompt"])
+    return [{"key": k, "prompt": p} for k, p in wanted.items()]
+
+
+def complete(admission: Admission, analysis: dict[str, Any], clients: AwsClients | None = None) -> bool:
+    """Record the post-call analysis and put ``call.completed`` (once per call); True when this put it."""
+    call = Call.get(admission.account_id, admission.call_id, consistent_read=True)
+    call.update(actions=[Call.analysis.set(analysis), Call.updated_at.set(utcnow())])
+    return events.announce(call, events_client=clients.events if clients else None,
+                           s3=clients.s3 if clients else None)
 
 
 def _announce(detail_type: str, admission: Admission, extra: dict[str, Any], clients: AwsClients | None) -> None:

@@ -1,6 +1,7 @@
 """Post-call actions of an agent: where a finished call's results are delivered."""
 from __future__ import annotations
 
+import base64
 import secrets
 from typing import Any
 
@@ -24,6 +25,7 @@ from chalicelib.schemas.post_call_actions import (
 from chalicelib.secrets_box import secret_box_from_settings
 
 MAX_ACTIONS_PER_AGENT = 20
+_SIGNING_KEYS = ("signing_secret", "previous_signing_secret", "previous_signing_secret_expires_at")
 _STORED_FIELDS = ("enabled", "name", "url", "recipients", "include", "extracted_variables",
                   "trigger_call_statuses", "payload_template")
 
@@ -33,7 +35,9 @@ def _agent_key(account_id: int, agent_id: int) -> str:
 
 
 def new_signing_secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(32)
+    """``whsec_`` + standard base64 of 32 random bytes: the format Standard Webhooks libraries decode
+    (URL-safe base64 would lose its ``-``/``_`` characters in their decoder and never verify)."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
 def build(account_id: int, agent_id: int, body: ActionCreate) -> tuple[PostCallAction, str | None]:
@@ -139,8 +143,8 @@ def update_action(account_id: int, agent_id: int, action_id: int, body: ActionUp
     merged_config = {**item.config, **changes}
     box = secret_box_from_settings()
     current = box.open(item.sealed_secrets, account_id=account_id) if item.sealed_secrets else {}
-    signing = {k: v for k, v in current.items() if k == "signing_secret"}
-    credentials = {k: v for k, v in current.items() if k != "signing_secret"}
+    signing = {k: v for k, v in current.items() if k in _SIGNING_KEYS}
+    credentials = {k: v for k, v in current.items() if k not in _SIGNING_KEYS}
     if body.credentials is not None:
         credentials = dict(body.credentials)
     merged = ActionUpdate(**{k: v for k, v in merged_config.items() if not k.startswith("_")},

@@ -17,6 +17,7 @@ class StreamingSettings:
     heartbeat_s: float = 20.0  # WebSocket ping; the ALB idle timeout (120 s) is well above it
     metrics_interval_s: float = 10.0
     preload: bool = True  # load the default engines before accepting calls
+    analysis_timeout_s: float = 20.0  # post-call analysis; past it the call is announced without it
 
     @classmethod
     def from_env(cls) -> StreamingSettings:
@@ -28,6 +29,7 @@ class StreamingSettings:
             vad=env("PARLEY_VAD", cls.vad),
             drain_timeout_s=float(env("PARLEY_DRAIN_TIMEOUT_S", str(cls.drain_timeout_s))),
             preload=env("PARLEY_PRELOAD_ENGINES", "1") != "0",
+            analysis_timeout_s=float(env("PARLEY_ANALYSIS_TIMEOUT_S", str(cls.analysis_timeout_s))),
         )
 
 

@@ -21,7 +21,7 @@ from aiohttp import WSMsgType, web
 
 from chalicelib.domain import call_media
 from chalicelib.domain.call_media import Admission, MediaResult, Rejected
-from streaming import engine_choice
+from streaming import engine_choice, post_call_analysis
 from streaming.engines.registry import EngineRegistry
 from streaming.pipeline.output import FrameClock, PacingStats
 from streaming.pipeline.prompt import AgentProfile
@@ -42,13 +42,19 @@ class Lifecycle:
     admit: Callable[[str, str, str, str], Admission] = call_media.admit
     started: Callable[[Admission], None] = call_media.started
     finalize: Callable[[Admission, MediaResult], bool] = call_media.finalize
+    # After finalizing: which variables to extract, then record the analysis and announce call.completed.
+    # None (tests of the stream alone): no analysis, nothing announced.
+    variables: Callable[[Admission], list[dict[str, str]]] | None = None
+    complete: Callable[[Admission, dict[str, Any]], bool] | None = None
 
     @classmethod
     def aws(cls) -> Lifecycle:
         """The real one, with AWS clients made once for the process (blocking: call at start-up)."""
         clients = call_media.AwsClients.create()
         return cls(admit=call_media.admit, started=functools.partial(call_media.started, clients=clients),
-                   finalize=functools.partial(call_media.finalize, clients=clients))
+                   finalize=functools.partial(call_media.finalize, clients=clients),
+                   variables=call_media.variables_to_extract,
+                   complete=functools.partial(call_media.complete, clients=clients))
 
 
 @dataclass
@@ -231,6 +237,33 @@ class TwilioCall:
         except Exception:
             self.state.counters["finalize_errors"] += 1
             log.exception("finalizing the call failed")
+            return
+        if first:
+            await self._complete(admission, result)
+
+    async def _complete(self, admission: Admission, result: MediaResult) -> None:
+        """Analyse the conversation (summary, sentiment, variables) and announce ``call.completed``."""
+        lifecycle = self.state.lifecycle
+        if lifecycle.complete is None:
+            return
+        try:
+            variables = await asyncio.to_thread(lifecycle.variables, admission) if lifecycle.variables else []
+            analysis = await post_call_analysis.analyze(result.transcript, variables, self._analysis_llm(),
+                                                        timeout_s=self.state.settings.analysis_timeout_s)
+            self.state.counters["analysis_errors"] += bool(analysis.errors)
+            await asyncio.to_thread(lifecycle.complete, admission, analysis.to_json())
+            self.state.counters["completed_events"] += 1
+        except Exception:
+            self.state.counters["complete_errors"] += 1
+            log.exception("announcing the completed call failed")
+
+    def _analysis_llm(self) -> Any:
+        name = self.engines.llm if self.engines is not None else self.state.settings.llm_default
+        try:
+            return self.state.registry.llm(name)
+        except Exception:
+            log.exception("no LLM engine for the post-call analysis")
+            return None
 
     def _result(self, session: VoiceSession | None) -> MediaResult:
         if session is None:

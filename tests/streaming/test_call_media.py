@@ -82,11 +82,33 @@ def test_finalize_stores_recording_and_transcript_completes_the_call_and_announc
     assert wav == b"RIFF....WAVE"
     doc = json.loads(s3.get_object(Bucket=recordings.bucket_name(), Key=stored.recording["transcript_key"])["Body"].read())
     assert doc["turns"][0]["text"] == "hello" and doc["ended_by"] == "caller"
-    events = announced(bus_queue)
-    assert [e["detail-type"] for e in events] == ["call.started", "call.ended"]
-    ended = events[1]["detail"]
-    assert (ended["call_id"], ended["status"], ended["version"], ended["ended_by"]) == (77, "completed", "1", "caller")
-    assert "recording" in ended and ended["turns"] == 1
+    assert [e["detail-type"] for e in announced(bus_queue)] == ["call.started"]  # completed comes after analysis
+
+
+def test_complete_records_the_analysis_and_announces_call_completed_once_per_schema(call: Call, bus_queue: str) -> None:
+    import jsonschema
+
+    from chalicelib.delivery.events import SCHEMA_PATH
+
+    admission = call_media.admit("77", stream_tokens.issue(SECRET, 4, 77), "MZ1", SECRET)
+    call_media.started(admission)
+    call_media.finalize(admission, result())
+    analysis = {"summary": "Said hello.", "sentiment": "neutral", "extracted_variables": {"date": None},
+                "errors": ["extracted_variables.date: not found"], "engine": "instant", "compute_ms": 1.0}
+    assert call_media.complete(admission, analysis) is True
+    assert call_media.complete(admission, analysis) is False  # announced once per call
+    events = [e for e in announced(bus_queue) if e["detail-type"] == "call.completed"]
+    assert len(events) == 1
+    detail = events[0]["detail"]
+    jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text())).validate(detail)
+    assert (detail["call_id"], detail["status"], detail["version"], detail["ended_by"]) == (77, "completed", "1", "caller")
+    assert detail["agent"] == {"id": 9, "name": "Booker"} and detail["call_context"] == {"customer_name": "Ada"}
+    assert detail["transcript"][0]["text"] == "hello" and detail["full_conversation"] == "User: hello"
+    assert (detail["summary"], detail["sentiment"], detail["extracted_variables"]) == ("Said hello.", "neutral", {"date": None})
+    assert detail["analysis_errors"] == ["extracted_variables.date: not found"]
+    assert detail["recording_url"].startswith("https://") and "X-Amz-Signature" in detail["recording_url"]
+    assert detail["recording_url_expires_at"] > detail["occurred_at"]
+    assert detail["duration_s"] == 3.2
 
 
 def test_finalize_happens_exactly_once_under_concurrent_attempts(call: Call, bus_queue: str) -> None:
@@ -100,4 +122,12 @@ def test_finalize_happens_exactly_once_under_concurrent_attempts(call: Call, bus
     for thread in threads:
         thread.join()
     assert sorted(outcomes) == [False] * 5 + [True]
-    assert [e["detail-type"] for e in announced(bus_queue)] == ["call.ended"]
+    completions: list[bool] = []
+    threads = [threading.Thread(target=lambda: completions.append(call_media.complete(admission, {}, clients)))
+               for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(completions) == [False] * 5 + [True]
+    assert [e["detail-type"] for e in announced(bus_queue)] == ["call.completed"]

@@ -1,0 +1,49 @@
+"""Delivery items: keys, the event snapshot each one carries, and their API shape."""
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+
+from chalicelib.db.models import Delivery
+
+PENDING = "pending"
+SUCCEEDED = "succeeded"
+FAILED = "failed"  # every attempt failed (or a failure that cannot succeed): in the DLQ
+REFUSED = "refused"  # the target is not allowed (SSRF rules): nothing was sent
+GONE = "gone"  # the receiver answered 410: the action was disabled
+CANCELLED = "cancelled"  # the action was deleted or disabled before the delivery could go
+TERMINAL = (SUCCEEDED, FAILED, REFUSED, GONE, CANCELLED)
+MAX_RECORDED_ATTEMPTS = 100  # the oldest are dropped beyond this (replays can add rounds)
+
+
+def call_key(account_id: int, call_id: int) -> str:
+    return f"{account_id}#{call_id}"
+
+
+def webhook_id(call_id: int, action_id: int) -> str:
+    """The Standard Webhooks message id: one per (call, action), the same on every attempt and replay."""
+    return f"msg_call{call_id}_action{action_id}"
+
+
+def pack_event(event: dict[str, Any]) -> bytes:
+    return zlib.compress(json.dumps(event, separators=(",", ":"), default=str).encode(), 6)
+
+
+def unpack_event(blob: bytes) -> dict[str, Any]:
+    return json.loads(zlib.decompress(blob))
+
+
+def message(item: Delivery) -> dict[str, Any]:
+    """The deliveries queue message for ``item`` (the item holds everything else)."""
+    return {"account_id": item.account_id, "call_id": item.call_id, "action_id": item.action_id}
+
+
+def to_json(item: Delivery) -> dict[str, Any]:
+    return {
+        "call_id": item.call_id, "action_id": item.action_id, "action_type": item.action_type,
+        "webhook_id": item.webhook_id, "status": item.status, "attempt_count": int(item.attempt_count or 0),
+        "next_attempt_at": item.next_attempt_at, "last_error": item.last_error,
+        "delivered_at": item.delivered_at, "attempts": list(item.attempts or []),
+        "created_at": item.created_at, "updated_at": item.updated_at,
+    }
