@@ -63,6 +63,7 @@ class DeliveryRequest:
     attempt: int  # 1-based
     settings: DeliverySettings = field(default_factory=DeliverySettings)
     is_test: bool = False
+    previous_detail: dict[str, Any] = field(default_factory=dict)  # the last attempt's detail (e.g. who got it)
 
 
 @dataclass(frozen=True)

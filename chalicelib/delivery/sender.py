@@ -100,7 +100,8 @@ def deliver(message: dict[str, Any], runtime: Runtime, actions: ActionCache | No
     attempt = int(item.attempt_count or 0) + 1
     request = DeliveryRequest(event=records.unpack_event(item.event), action_id=action_id, action_type=action.type,
                               config=dict(action.config), credentials=credentials, webhook_id=item.webhook_id,
-                              attempt=attempt, settings=runtime.settings)
+                              attempt=attempt, settings=runtime.settings,
+                              previous_detail=dict((item.attempts or [{}])[-1].get("detail") or {}))
     result = send(request, runtime)
     return _record(item, lease, attempt, result, action, runtime)
 
@@ -154,6 +155,8 @@ def _record(item: Delivery, lease: float, attempt: int, result: AttemptResult, a
         outcome = records.FAILED
     else:
         delay = retry.delay_after(round_attempts, runtime.settings)
+        if delay is not None:  # a receiver's Retry-After (Slack, HubSpot 429s) is a floor
+            delay = max(delay, float(result.detail.get("retry_after_s") or 0))
         if delay is None:
             outcome = records.FAILED
         else:

@@ -75,6 +75,9 @@ class FunctionSetup:
     environment: Mapping[str, str]
     consumes: QueueSpec | None = None
     """The queue whose messages Chalice delivers to this function (``@app.on_sqs_message``)."""
+    timeout: int | None = None
+    """Seconds; None keeps the stage's ``lambda_timeout``. Set here because Chalice only reads per-function
+    settings from ``.chalice/config.json``, never from the stage config infra passes it."""
 
 
 def chalice_stage_config(settings: StageSettings, environment: Mapping[str, str]) -> dict[str, Any]:
@@ -171,6 +174,8 @@ def configure_functions(chalice_app: Chalice, setups: Mapping[str, FunctionSetup
         )
         function.function_name = setup.name
         function.role = setup.role.role_arn
+        if setup.timeout is not None:
+            function.timeout = setup.timeout
         for key, value in setup.environment.items():
             chalice_app.add_environment_variable(key, value, logical_id)
         # Deploy the function after its log group and its role's policy, so no invocation runs

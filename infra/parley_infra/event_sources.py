@@ -59,7 +59,7 @@ def connect_queue_consumers(
         events = sqs_events(resource)
         if setup.consumes is not None and not events:
             raise ValueError(f"{logical_id} is declared to consume {setup.consumes.key!r} but has no SQS event")
-        timeout = int(resource["Properties"].get("Timeout", 3))
+        timeout = setup.timeout or int(resource["Properties"].get("Timeout", 3))
         for event_id, event in events.items():
             name = queue_name_of(event["Properties"]["Queue"])
             queue = queues.by_name(name)

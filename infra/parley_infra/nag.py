@@ -11,7 +11,7 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
 from parley_infra.stack import ParleyStack
-from parley_infra.streaming import StreamingService, bedrock_inference_profile
+from parley_infra.streaming import RECORDING_PREFIXES, StreamingService, bedrock_inference_profile
 
 
 def enable_nag(app: App) -> None:
@@ -60,13 +60,23 @@ def _logical_id(construct: IConstruct) -> str:
 def acknowledge_streaming(streaming: StreamingService) -> None:
     """The streaming service's accepted findings (task and execution roles, environment, public ALB)."""
     task_policy = streaming.task_role.node.find_child("DefaultPolicy")
+    recordings = _logical_id(streaming.recordings)
     acknowledge(
         task_policy,
-        f"AwsSolutions-IAM5[Resource::<{_logical_id(streaming.recordings)}.Arn>/*]",
+        f"AwsSolutions-IAM5[Resource::<{recordings}.Arn>/*]",
         "The streaming service writes each call's recording and transcript under a new key (account and "
-        "call ids), so the keys cannot be listed in advance; the grant is s3:PutObject only (no read, list "
-        "or delete) on the one recordings bucket, and the bucket's key may only be used through S3.",
+        "call ids), so the keys cannot be listed in advance; this grant is s3:PutObject only (no list or "
+        "delete) on the one recordings bucket, and the bucket's key may only be used through S3.",
     )
+    for prefix in RECORDING_PREFIXES:
+        acknowledge(
+            task_policy,
+            f"AwsSolutions-IAM5[Resource::<{recordings}.Arn>/{prefix}*]",
+            f"s3:GetObject under {prefix} of the recordings bucket only: call.completed carries presigned GET "
+            "URLs of a call's recording and transcript, signed with this role, and S3 authorizes the receiver's "
+            "GET as this role. Object keys are per account and call, created as calls end, so they cannot be "
+            "listed in advance; no list, delete or other bucket is granted.",
+        )
     acknowledge(
         task_policy,
         "AwsSolutions-IAM5[Resource::*]",

@@ -3,7 +3,11 @@
 Table access lists each table's ARN and each index's ARN by name (taken from the models), so a role
 can reach exactly the Parley tables it is given and nothing else in the account. Queue access lists
 the queues' ARNs: senders may only send (and look up the URL), a consumer may receive, delete and
-hold back messages of its own queue only. Nobody but SQS writes to the dead-letter queues.
+hold back messages of its own queue only. The dead-letter queues are written by SQS (redrive) and, for
+call-events, by EventBridge (the rule's target DLQ, a queue policy bound to the rule); the one role that
+may send to a DLQ is the delivery worker's, to the deliveries DLQ only (``allow_dead_letter_sends``): it
+dead-letters a delivery itself after its last attempt. No role receives from a DLQ (redrives are an
+operator's job).
 """
 from __future__ import annotations
 
@@ -34,6 +38,9 @@ TABLE_GET_ITEM: tuple[str, ...] = ("dynamodb:GetItem",)
 
 TABLE_READ: tuple[str, ...] = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DescribeTable")
 
+TABLE_READ_UPDATE: tuple[str, ...] = (*TABLE_READ, "dynamodb:UpdateItem")
+"""Read, and change attributes of existing items (no put or delete)."""
+
 _READS = frozenset({"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DescribeTable"})
 
 _TABLE_KEY_READ: tuple[str, ...] = ("kms:Decrypt", "kms:DescribeKey")
@@ -55,9 +62,14 @@ QUEUE_CONSUME: tuple[str, ...] = (
     "sqs:DeleteMessage",
     "sqs:GetQueueAttributes",
     "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueUrl",
 )
 """The Lambda event source mapping polls with the function's role (Receive, Delete, GetQueueAttributes);
-``chalicelib.queues.hold_back`` changes a received message's visibility."""
+``chalicelib.queues.hold_back`` looks the queue's URL up and changes a received message's visibility (a
+consumer may have no send permission on its own queue, e.g. the delivery worker)."""
+
+EMAIL_SEND: tuple[str, ...] = ("ses:SendEmail", "ses:SendRawEmail")
+"""SES v1 ``SendEmail`` / ``SendRawEmail`` and SES v2 ``SendEmail`` (authorized as ``ses:SendEmail``)."""
 
 SECRET_CONTEXT_KEY = "parley:account_id"
 """The encryption-context key ``chalicelib.secrets_box`` binds every sealed secret to."""
@@ -127,4 +139,32 @@ def allow_secret_read(role: iam.IRole, secret: secretsmanager.ISecret) -> None:
     """Read one Secrets Manager secret's value (encrypted with the AWS managed key: no KMS grant)."""
     role.add_to_principal_policy(
         iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn])
+    )
+
+
+def allow_dead_letter_sends(role: iam.IRole, dead_letter_queue_arn: str) -> None:
+    """Send to (and look up) one dead-letter queue: for a consumer that dead-letters messages itself."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=list(QUEUE_SEND), resources=[dead_letter_queue_arn])
+    )
+
+
+def allow_event_puts(role: iam.IRole, event_bus_arn: str) -> None:
+    """Put events on exactly one bus."""
+    role.add_to_principal_policy(iam.PolicyStatement(actions=["events:PutEvents"], resources=[event_bus_arn]))
+
+
+def allow_email_sending(role: iam.IRole, identity_arns: Sequence[str], from_address: str) -> None:
+    """Send email through SES as ``from_address`` only, with the identities that can verify it.
+
+    SES checks the sending identity's ARN and, with ``ses:FromAddress``, the message's From address. In
+    the SES sandbox it also checks the (verified) recipients' identities, which this grant leaves out:
+    a stage that sends email needs production access, or a test recipient identity granted by hand.
+    """
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=list(EMAIL_SEND),
+            resources=list(identity_arns),
+            conditions={"StringEquals": {"ses:FromAddress": from_address}},
+        )
     )

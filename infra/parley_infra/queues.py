@@ -10,6 +10,9 @@ than a customer-managed KMS key: the messages carry ids (account, campaign, cont
 never phone numbers or secrets, and a KMS key would add kms:GenerateDataKey/Decrypt grants to every
 sender and consumer (and to the Lambda pollers) for no gain in what an intruder could read.
 
+The call-events queue is fed by an EventBridge rule (``parley_infra.delivery``), which also dead-letters
+to its DLQ; the deliveries DLQ also receives what the delivery worker gives up on after its last attempt.
+
 Retention is SQS's maximum (14 days) for queues and DLQs alike: a dial message can wait days for a
 scheduled retry (held back in 12-hour steps), and a dead letter should stay long enough to be seen.
 SQS keeps a message's original enqueue time when it moves it to a DLQ, so a dead letter expires 14
@@ -138,6 +141,6 @@ class ParleyQueues(Construct):
         return next((queue for queue in self.queues.values() if queue.name == name), None)
 
     def arns(self, specs: Iterable[QueueSpec] | None = None) -> list[str]:
-        """ARNs of the given queues (all by default); never the DLQs, which only SQS writes to."""
+        """ARNs of the given queues (all by default); never the DLQs (see ``parley_infra.permissions``)."""
         chosen = list(specs) if specs is not None else [q.spec for q in self.queues.values()]
         return [self.get(spec).queue.queue_arn for spec in chosen]

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+from chalicelib.queues import DELIVERIES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 """The repository root: the Chalice project (``app.py``, ``chalicelib/``, ``.chalice/``) lives here."""
@@ -41,6 +45,18 @@ STREAMING_CONTEXT_KEYS = {
 }
 """``StreamingSettings`` field -> CDK context key (``cdk deploy -c streamingCertificateArn=...``)."""
 
+DELIVERY_CONTEXT_KEYS = {
+    "ses_sender": "sesSender",
+    "allowed_networks": "deliveryAllowedNetworks",
+    "retry_schedule_s": "deliveryRetrySchedule",
+}
+"""``DeliverySettings`` field -> CDK context key (``cdk deploy -c sesSender='Acme <no-reply@acme.com>'``)."""
+
+MAX_RETRY_DELAY_S = 43_200
+"""A retry is held back on the deliveries queue with ChangeMessageVisibility, which stops at 12 hours."""
+QUEUE_RETENTION_S = 14 * 24 * 3600
+"""The deliveries queue keeps a message 14 days (``parley_infra.queues.RETENTION``): the schedule must fit."""
+
 _STAGE = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
 _HTTPS_URL = re.compile(r"^https://[^\s/?#]+(/[^\s?#]*)?$")
 _WSS_URL = re.compile(r"^wss://[^\s/?#]+(/[^\s?#]*)?$")
@@ -48,6 +64,19 @@ _SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-
 _ACM_CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
 _DOMAIN_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _BEDROCK_MODEL_ID = re.compile(r"^[a-z0-9-]+\.[A-Za-z0-9.:_-]+$")
+_EMAIL_ADDRESS = re.compile(
+    r"^(?P<local>[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*)"
+    r"@(?P<domain>(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63})$"
+)
+_SENDER_WITH_NAME = re.compile(
+    r"^(?P<name>[A-Za-z0-9](?:[A-Za-z0-9 '&+_.-]*[A-Za-z0-9'&+_.-])?)\s*<(?P<address>[^<>]+)>$"
+)
+"""``Display Name <address>``: a plain ASCII name that needs no quoting or encoding in a From header."""
+_NEVER_ALLOWED_NETWORKS = tuple(
+    ipaddress.ip_network(n) for n in ("127.0.0.0/8", "169.254.0.0/16", "::1/128", "fe80::/10")
+)
+"""Loopback and link-local: in Lambda, 127.0.0.1 serves the runtime API (other invocations' events) and
+169.254.0.0/16 holds metadata and credentials endpoints on other compute; no setting opens them."""
 _FARGATE_CPU_MEMORY = {
     256: (512, 2048),
     512: (1024, 4096),
@@ -133,6 +162,124 @@ class StreamingSettings:
 
 
 @dataclass(frozen=True)
+class DeliverySettings:
+    """How post-call deliveries are sent from this stage (the Lambdas' ``chalicelib.delivery`` settings).
+
+    ``ses_sender`` is the From of email deliveries (``Name <address>`` or ``address``), an SES identity
+    verified in the stack's account and region (the address or its domain). Without it the functions get
+    an empty ``PARLEY_SES_SENDER`` and no SES permission: email deliveries fail, every other channel works.
+
+    ``allowed_networks`` are the private CIDRs a delivery target may resolve to (``PARLEY_DELIVERY_ALLOWED_NETWORKS``);
+    empty by default, so a deployment only ever reaches public addresses. Loopback and link-local ranges
+    are refused whatever the setting.
+
+    ``retry_schedule_s`` is the delay before attempts 2, 3, ... in seconds (``PARLEY_DELIVERY_RETRY_SCHEDULE``);
+    None keeps the code's default (about 27.6 hours over 8 attempts, like Svix).
+    """
+
+    ses_sender: str | None = None
+    allowed_networks: tuple[str, ...] = ()
+    retry_schedule_s: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.ses_sender is not None:
+            self._sender_parts(self.ses_sender)
+        normalized = tuple(_allowed_network(value) for value in self.allowed_networks)
+        object.__setattr__(self, "allowed_networks", normalized)
+        if self.retry_schedule_s is not None:
+            _check_retry_schedule(self.retry_schedule_s)
+
+    @staticmethod
+    def _sender_parts(sender: str) -> tuple[str, str]:
+        """(address, domain) of a ``Name <address>`` or bare ``address`` sender; ValueError otherwise."""
+        named = _SENDER_WITH_NAME.match(sender)
+        address = named.group("address") if named else sender
+        match = _EMAIL_ADDRESS.match(address)
+        if match is None:
+            raise ValueError(
+                "sesSender must be 'Name <address>' or 'address' (a plain ASCII name, a lower-case domain), "
+                f"got {sender!r}"
+            )
+        return address, match.group("domain")
+
+    @property
+    def sender_address(self) -> str | None:
+        """The address part of ``ses_sender`` (what SES checks as ``ses:FromAddress``)."""
+        return self._sender_parts(self.ses_sender)[0] if self.ses_sender else None
+
+    @property
+    def sender_domain(self) -> str | None:
+        return self._sender_parts(self.ses_sender)[1] if self.ses_sender else None
+
+    @classmethod
+    def from_context(cls, node: _Context) -> DeliverySettings:
+        """Settings from CDK context: lists as comma-separated strings (``-c deliveryRetrySchedule=5,60``)
+        or JSON lists (cdk.json)."""
+        sender = node.try_get_context(DELIVERY_CONTEXT_KEYS["ses_sender"])
+        if sender is not None and not isinstance(sender, str):
+            raise ValueError(f"context sesSender must be a string, got {sender!r}")
+        networks = _context_list(node, DELIVERY_CONTEXT_KEYS["allowed_networks"])
+        schedule = _context_list(node, DELIVERY_CONTEXT_KEYS["retry_schedule_s"])
+        return cls(
+            ses_sender=sender or None,
+            allowed_networks=tuple(networks or ()),
+            retry_schedule_s=tuple(_seconds(value) for value in schedule) if schedule else None,
+        )
+
+
+def _context_list(node: _Context, key: str) -> list[str] | None:
+    value = node.try_get_context(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, Sequence) and all(isinstance(part, (str, int)) for part in value):
+        return [str(part).strip() for part in value]
+    raise ValueError(f"context {key} must be a comma-separated string or a list, got {value!r}")
+
+
+def _seconds(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"deliveryRetrySchedule must list whole seconds, got {value!r}") from None
+
+
+def _allowed_network(value: str) -> str:
+    try:
+        network = ipaddress.ip_network(value.strip(), strict=True)
+    except ValueError as error:
+        raise ValueError(f"deliveryAllowedNetworks: {value!r} is not a CIDR ({error})") from None
+    if network.prefixlen == 0:
+        raise ValueError(f"deliveryAllowedNetworks: {value!r} would allow every address")
+    for never in _NEVER_ALLOWED_NETWORKS:
+        if network.version == never.version and network.overlaps(never):  # type: ignore[arg-type]
+            raise ValueError(f"deliveryAllowedNetworks: {value!r} overlaps {never} (loopback or link-local)")
+    return str(network)
+
+
+def _check_retry_schedule(schedule: tuple[int, ...]) -> None:
+    if not schedule:
+        raise ValueError("deliveryRetrySchedule must list at least one delay")
+    for delay in schedule:
+        if not isinstance(delay, int) or not 1 <= delay <= MAX_RETRY_DELAY_S:
+            raise ValueError(
+                f"deliveryRetrySchedule: each delay must be 1..{MAX_RETRY_DELAY_S} s "
+                f"(SQS holds a message back 12 hours at most), got {delay!r}"
+            )
+    if len(schedule) + 1 >= DELIVERIES.max_receive_count:
+        raise ValueError(
+            f"deliveryRetrySchedule: {len(schedule) + 1} attempts must stay below the deliveries queue's "
+            f"max_receive_count ({DELIVERIES.max_receive_count}), or SQS dead-letters a delivery mid-schedule"
+        )
+    if sum(schedule) >= QUEUE_RETENTION_S:
+        raise ValueError(
+            f"deliveryRetrySchedule: the delays add up to {sum(schedule)} s, more than the deliveries queue "
+            f"keeps a message ({QUEUE_RETENTION_S} s)"
+        )
+
+
+@dataclass(frozen=True)
 class StageSettings:
     """Names and endpoints for a stage such as ``dev`` or ``prod``.
 
@@ -155,6 +302,8 @@ class StageSettings:
     """An existing SNS topic the DLQ alarms notify; None: the alarms only change state."""
     streaming: StreamingSettings = dataclasses.field(default_factory=StreamingSettings)
     """The streaming service's deployment."""
+    delivery: DeliverySettings = dataclasses.field(default_factory=DeliverySettings)
+    """How post-call deliveries are sent (email sender, allowed private networks, retry schedule)."""
 
     def __post_init__(self) -> None:
         if not _STAGE.match(self.stage):
@@ -179,6 +328,7 @@ class StageSettings:
         table_prefix: str | None = None,
         *,
         streaming: StreamingSettings | None = None,
+        delivery: DeliverySettings | None = None,
         **options: str | None,
     ) -> StageSettings:
         """Settings for ``stage``; the table prefix defaults to ``parley-<stage>``.
@@ -188,6 +338,8 @@ class StageSettings:
         chosen: dict[str, object] = {key: value for key, value in options.items() if value}
         if streaming is not None:
             chosen["streaming"] = streaming
+        if delivery is not None:
+            chosen["delivery"] = delivery
         return cls(stage=stage, table_prefix=table_prefix or f"{SERVICE_NAME}-{stage}", **chosen)  # type: ignore[arg-type]
 
     @classmethod
@@ -201,7 +353,12 @@ class StageSettings:
         for field, value in values.items():
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"context {CONTEXT_KEYS[field]} must be a string, got {value!r}")
-        return cls.for_stage(str(stage), streaming=StreamingSettings.from_context(node), **values)  # type: ignore[arg-type]
+        return cls.for_stage(
+            str(stage),
+            streaming=StreamingSettings.from_context(node),
+            delivery=DeliverySettings.from_context(node),
+            **values,  # type: ignore[arg-type]
+        )
 
     @property
     def queue_prefix(self) -> str:

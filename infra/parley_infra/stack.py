@@ -2,18 +2,26 @@
 
 Every function Chalice generates has its own role, granted what its code uses:
 
-=====================  ============  =============  =============  ============  =============
-function               tables        secrets key    queues: send   consume       stream secret
-=====================  ============  =============  =============  ============  =============
-APIHandler             read/write    seal and open  both           -             read
-ApiKeyAuth             GetItem keys  -              -              -             -
-DialerWorker           read/write    open           both           dialer        read
-CampaignOpsWorker      read/write    -              both           campaign-ops  -
-CampaignScheduler      read/write    -              both           -             -
-=====================  ============  =============  =============  ============  =============
+==================  ====================  ===========  =========================  ============  ======  ======
+function            tables                secrets key  queues: send               consume       bus     email
+==================  ====================  ===========  =========================  ============  ======  ======
+APIHandler          read/write            seal, open   dialer, campaign-ops,      -             put     send
+                                                       deliveries
+ApiKeyAuth          GetItem keys          -            -                          -             -       -
+DialerWorker        read/write            open         dialer, campaign-ops       dialer        put     -
+CampaignOpsWorker   read/write            -            dialer, campaign-ops       campaign-ops  -       -
+CampaignScheduler   read/write            -            dialer, campaign-ops       -             -       -
+CallEventsWorker    read actions,         -            deliveries                 call-events   -       -
+                    read/write deliveries
+DeliveryWorker      read/update actions,  open         deliveries DLQ             deliveries    -       send
+                    read/write deliveries
+==================  ====================  ===========  =========================  ============  ======  ======
 
 The API handler and the dialer place calls (Twilio credentials are sealed with the secrets key; the
-TwiML carries a stream token); the API handler also checks Twilio's signed status callbacks.
+TwiML carries a stream token); the API handler also checks Twilio's signed status callbacks. Both put
+``call.completed`` for calls that end without media; the call-events queue is fed by a rule on the bus
+(``parley_infra.delivery``), never by a role. "email" is SES as ``sesSender`` only, and only when that
+setting is given. The stream-token secret is read by the API handler and the dialer.
 
 The streaming service (``parley_infra.streaming``) has its own task role; the Lambdas learn its URL
 (``PARLEY_STREAMING_URL``) from its load balancer unless ``streamingUrl`` overrides it.
@@ -26,7 +34,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
-from chalicelib.queues import ALL_QUEUES, CAMPAIGN_OPS, DIALER
+from chalicelib.queues import ALL_QUEUES, CALL_EVENTS, CAMPAIGN_OPS, DELIVERIES, DIALER
 from parley_infra.api import (
     FunctionSetup,
     chalice_stage_config,
@@ -37,11 +45,22 @@ from parley_infra.api import (
     packaged_template,
     stage_url,
 )
+from parley_infra.delivery import (
+    CALL_EVENTS_WORKER_TIMEOUT_S,
+    DELIVERY_WORKER_TIMEOUT_S,
+    CallEventRouting,
+    allow_email_deliveries,
+    delivery_environment,
+)
 from parley_infra.event_sources import connect_queue_consumers
 from parley_infra.keys import create_keys
 from parley_infra.permissions import (
     TABLE_GET_ITEM,
+    TABLE_READ,
+    TABLE_READ_UPDATE,
     TABLE_READ_WRITE,
+    allow_dead_letter_sends,
+    allow_event_puts,
     allow_logging,
     allow_queue_consumption,
     allow_queue_sends,
@@ -65,7 +84,12 @@ AUTHORIZER = "ApiKeyAuth"
 DIALER_WORKER = "DialerWorker"
 CAMPAIGN_OPS_WORKER = "CampaignOpsWorker"
 CAMPAIGN_SCHEDULER = "CampaignScheduler"
+CALL_EVENTS_WORKER = "CallEventsWorker"
+DELIVERY_WORKER = "DeliveryWorker"
 """Chalice's logical ids for ``app.py``'s SQS consumers and its every-minute schedule."""
+
+CAMPAIGN_QUEUES = (DIALER, CAMPAIGN_OPS)
+"""The queues the campaign machinery (API, dialer, campaign operations, scheduler) sends to."""
 
 
 class ParleyStack(Stack):
@@ -95,6 +119,9 @@ class ParleyStack(Stack):
             data=StreamingDataAccess(tables=self.tables, keys=self.keys, stream_token_secret=self.stream_token_secret),
         )
         self.streaming_url = settings.streaming_url or self.streaming.url
+        self.call_event_routing = CallEventRouting(
+            self, "CallEventRouting", settings=settings, bus=self.streaming.bus, queues=self.queues
+        )
 
         stage_config = chalice_stage_config(
             settings,
@@ -113,16 +140,22 @@ class ParleyStack(Stack):
             **telephony,
             "PARLEY_KMS_KEY_ID": self.keys.secrets.key_arn,
             SECRET_ARN_VARIABLE: self.stream_token_secret.secret_arn,
+            "PARLEY_EVENT_BUS_NAME": self.streaming.bus.event_bus_name,
         }
+        delivers = delivery_environment(settings.delivery)
         self.roles = {
             API_HANDLER: lambda_role(self, "ApiHandlerRole", "Parley REST API handler"),
             AUTHORIZER: lambda_role(self, "AuthorizerRole", "Parley API key authorizer"),
             DIALER_WORKER: lambda_role(self, "DialerWorkerRole", "Parley dialer (SQS consumer)"),
             CAMPAIGN_OPS_WORKER: lambda_role(self, "CampaignOpsWorkerRole", "Parley campaign operations (SQS consumer)"),
             CAMPAIGN_SCHEDULER: lambda_role(self, "CampaignSchedulerRole", "Parley campaign scheduler (every minute)"),
+            CALL_EVENTS_WORKER: lambda_role(self, "CallEventsWorkerRole", "Parley post-call fan-out (SQS consumer)"),
+            DELIVERY_WORKER: lambda_role(self, "DeliveryWorkerRole", "Parley post-call delivery (SQS consumer)"),
         }
         self.setups = {
-            API_HANDLER: FunctionSetup(settings.resource_name("api-handler"), self.roles[API_HANDLER], places_calls),
+            API_HANDLER: FunctionSetup(
+                settings.resource_name("api-handler"), self.roles[API_HANDLER], {**places_calls, **delivers}
+            ),
             AUTHORIZER: FunctionSetup(settings.resource_name("api-key-auth"), self.roles[AUTHORIZER], {}),
             DIALER_WORKER: FunctionSetup(
                 settings.resource_name("dialer-worker"), self.roles[DIALER_WORKER], places_calls, consumes=DIALER
@@ -135,6 +168,20 @@ class ParleyStack(Stack):
             ),
             CAMPAIGN_SCHEDULER: FunctionSetup(
                 settings.resource_name("campaign-scheduler"), self.roles[CAMPAIGN_SCHEDULER], telephony
+            ),
+            CALL_EVENTS_WORKER: FunctionSetup(
+                settings.resource_name("call-events-worker"),
+                self.roles[CALL_EVENTS_WORKER],
+                delivers,
+                consumes=CALL_EVENTS,
+                timeout=CALL_EVENTS_WORKER_TIMEOUT_S,
+            ),
+            DELIVERY_WORKER: FunctionSetup(
+                settings.resource_name("delivery-worker"),
+                self.roles[DELIVERY_WORKER],
+                {**delivers, "PARLEY_KMS_KEY_ID": self.keys.secrets.key_arn},
+                consumes=DELIVERIES,
+                timeout=DELIVERY_WORKER_TIMEOUT_S,
             ),
         }
         self._grant(ApiKey)
@@ -167,17 +214,36 @@ class ParleyStack(Stack):
 
     def _grant(self, api_key_model: type) -> None:
         """Each role's permissions (see the module's table)."""
+        from chalicelib.db.models import Delivery, PostCallAction
+
         all_tables = self.tables.arns()
         for logical_id in (API_HANDLER, DIALER_WORKER, CAMPAIGN_OPS_WORKER, CAMPAIGN_SCHEDULER):
             role = self.roles[logical_id]
             allow_tables(role, TABLE_READ_WRITE, all_tables, self.keys.data)
-            allow_queue_sends(role, self.queues.arns())
+            sends = (*CAMPAIGN_QUEUES, DELIVERIES) if logical_id == API_HANDLER else CAMPAIGN_QUEUES  # replays
+            allow_queue_sends(role, self.queues.arns(sends))
         allow_tables(self.roles[AUTHORIZER], TABLE_GET_ITEM, self.tables.arns([api_key_model]), self.keys.data)
 
         allow_secret_sealing(self.roles[API_HANDLER], self.keys.secrets)
         allow_secret_sealing(self.roles[DIALER_WORKER], self.keys.secrets, seal=False)
         for logical_id in (API_HANDLER, DIALER_WORKER):
             allow_secret_read(self.roles[logical_id], self.stream_token_secret)
+            allow_event_puts(self.roles[logical_id], self.streaming.bus.event_bus_arn)
+
+        # Post-call delivery (parley_infra.delivery): fan-out, delivery, and the API's replay and test sends.
+        fan_out = self.roles[CALL_EVENTS_WORKER]
+        allow_tables(fan_out, TABLE_READ, self.tables.arns([PostCallAction]), self.keys.data)
+        allow_tables(fan_out, TABLE_READ_WRITE, self.tables.arns([Delivery]), self.keys.data)
+        allow_queue_sends(fan_out, self.queues.arns([DELIVERIES]))
+        deliverer = self.roles[DELIVERY_WORKER]
+        allow_tables(deliverer, TABLE_READ_WRITE, self.tables.arns([Delivery]), self.keys.data)
+        # A 410 Gone from a receiver disables the action.
+        allow_tables(deliverer, TABLE_READ_UPDATE, self.tables.arns([PostCallAction]), self.keys.data)
+        allow_secret_sealing(deliverer, self.keys.secrets, seal=False)  # opens channel credentials
+        allow_dead_letter_sends(deliverer, self.queues.get(DELIVERIES).dead_letters.queue_arn)
+        for logical_id in (DELIVERY_WORKER, API_HANDLER):  # the API sends test events synchronously
+            allow_email_deliveries(self.roles[logical_id], self.settings.delivery)
+
         for logical_id, setup in self.setups.items():
             if setup.consumes is not None:
                 allow_queue_consumption(setup.role, self.queues.get(setup.consumes).queue.queue_arn)

@@ -3,9 +3,11 @@
 Carriers open a WebSocket to ``/twilio`` (Twilio Media Streams); the container (``streaming-fargate/``,
 built from its Dockerfile with the repository root as context) runs the agent, moves the call's state
 (the same state machine as the Lambdas: ``TransactWriteItems`` on calls, campaign lines, campaigns),
-writes the recording and transcript to the recordings bucket and puts ``call.*`` events on the
-calls bus (source ``parley.streaming``). Rules on that bus belong to the bus's consumers
-(``StreamingService.bus`` is exposed for them).
+writes the recording and transcript to the recordings bucket, analyses the finished call with Bedrock
+and puts ``call.*`` events on the calls bus (source ``parley.calls``): ``call.completed`` carries
+presigned URLs of the recording (and of the transcript when it is too long to inline), signed with the
+task role, which therefore reads those objects. Rules on that bus belong to the bus's consumers
+(``StreamingService.bus`` is exposed for them; ``parley_infra.delivery`` routes ``call.completed``).
 
 Draining. ECS first deregisters a task from the target group: the ALB sends it no new connections
 and keeps the open WebSockets for the deregistration delay (120 s), then closes them. ECS then sends
@@ -44,6 +46,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.region_info import FactName
 from constructs import Construct
 
+from chalicelib.call_events import SOURCE as CALL_EVENT_SOURCE
 from parley_infra.keys import ParleyKeys
 from parley_infra.permissions import (
     TABLE_READ,
@@ -90,8 +93,11 @@ ENGINE_DEFAULTS = {
 }
 """The deployed default engines: AWS services (the local engines are for the local stack)."""
 
-EVENT_SOURCE = "parley.streaming"
-"""``Source`` of the events the service puts on the bus (``call.started``, ``call.ended``...)."""
+EVENT_SOURCE = CALL_EVENT_SOURCE
+"""``Source`` of the events the service puts on the bus (``call.started``, ``call.completed``...)."""
+
+RECORDING_PREFIXES = ("recordings/", "transcripts/")
+"""Where ``chalicelib.recordings`` stores a call's WAV and transcript (the keys presigned URLs point at)."""
 
 IMAGE_FILES = (
     "requirements.txt",
@@ -416,17 +422,27 @@ class StreamingService(Construct):
 
     def _grant(self, model_id: str, data: StreamingDataAccess) -> None:
         """The task role: what the service's code calls, on exactly this stage's resources."""
-        from chalicelib.db.models import Agent, Call, Campaign, CampaignLine
+        from chalicelib.db.models import Agent, Call, Campaign, CampaignLine, PhoneNumber, PostCallAction
 
         role = self.task_role
-        allow_tables(role, TABLE_READ, data.tables.arns([Agent]), data.keys.data)
+        # Agents to run; post-call actions for the variables to extract; the caller id's number in call.completed.
+        allow_tables(role, TABLE_READ, data.tables.arns([Agent, PostCallAction, PhoneNumber]), data.keys.data)
         allow_tables(role, TABLE_READ_WRITE, data.tables.arns([Call, Campaign, CampaignLine]), data.keys.data)
         allow_secret_read(role, data.stream_token_secret)
         allow_secret_sealing(role, data.keys.secrets, seal=False)
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=["s3:PutObject"], resources=[self.recordings.arn_for_objects("*")])
         )
-        # PutObject with SSE-KMS: a data key for the object (Decrypt for multipart uploads), through S3 only.
+        # call.completed's recording (and long transcript) URLs are presigned with this role: S3 checks
+        # GetObject (and the key's Decrypt, below) against it when a receiver follows the URL.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[self.recordings.arn_for_objects(f"{prefix}*") for prefix in RECORDING_PREFIXES],
+            )
+        )
+        # PutObject with SSE-KMS: a data key for the object (Decrypt for multipart uploads and for the
+        # presigned GETs), through S3 only.
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["kms:GenerateDataKey", "kms:Decrypt"],

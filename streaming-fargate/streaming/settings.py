@@ -17,7 +17,7 @@ class StreamingSettings:
     heartbeat_s: float = 20.0  # WebSocket ping; the ALB idle timeout (120 s) is well above it
     metrics_interval_s: float = 10.0
     preload: bool = True  # load the default engines before accepting calls
-    analysis_timeout_s: float = 20.0  # post-call analysis; past it the call is announced without it
+    analysis_timeout_s: float = 60.0  # post-call analysis; past it the call is announced without it
 
     @classmethod
     def from_env(cls) -> StreamingSettings:

@@ -22,6 +22,7 @@ from aiohttp import WSMsgType, web
 from chalicelib.domain import call_media
 from chalicelib.domain.call_media import Admission, MediaResult, Rejected
 from streaming import engine_choice, post_call_analysis
+from streaming.engines.base import LlmOptions
 from streaming.engines.registry import EngineRegistry
 from streaming.pipeline.output import FrameClock, PacingStats
 from streaming.pipeline.prompt import AgentProfile
@@ -248,7 +249,9 @@ class TwilioCall:
             return
         try:
             variables = await asyncio.to_thread(lifecycle.variables, admission) if lifecycle.variables else []
+            model = self.session.profile.llm_model if self.session is not None else None
             analysis = await post_call_analysis.analyze(result.transcript, variables, self._analysis_llm(),
+                                                        options=LlmOptions(temperature=0.0, model=model),
                                                         timeout_s=self.state.settings.analysis_timeout_s)
             self.state.counters["analysis_errors"] += bool(analysis.errors)
             await asyncio.to_thread(lifecycle.complete, admission, analysis.to_json())
@@ -260,7 +263,7 @@ class TwilioCall:
     def _analysis_llm(self) -> Any:
         name = self.engines.llm if self.engines is not None else self.state.settings.llm_default
         try:
-            return self.state.registry.llm(name)
+            return self.state.registry.analysis_llm(name)
         except Exception:
             log.exception("no LLM engine for the post-call analysis")
             return None

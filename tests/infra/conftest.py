@@ -2,6 +2,7 @@
 
 ``tests/conftest.py`` has already set the environment defaults (region, ``PARLEY_TABLE_PREFIX``...).
 The stack is built with whatever prefix this process's models use, so nothing here assumes one.
+Its settings are the defaults plus an email sender (``SES_SENDER``), so the SES grants are in the template.
 """
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ if str(INFRA_DIR) not in sys.path:
     sys.path.append(str(INFRA_DIR))
 
 
+SES_SENDER = "Parley Calls <no-reply@mail.example.com>"
+"""``sesSender`` of the session's stack (every other setting is the default)."""
+
+
 @dataclass(frozen=True)
 class Synthesized:
     app: Any
@@ -37,10 +42,12 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesize
     from aws_cdk.assertions import Template
 
     from parley_infra.build import build_app
-    from parley_infra.settings import StageSettings
+    from parley_infra.settings import DeliverySettings, StageSettings
 
     work = tmp_path_factory.mktemp("infra")
-    settings = StageSettings.for_stage("test", table_prefix=os.environ["PARLEY_TABLE_PREFIX"])
+    settings = StageSettings.for_stage(
+        "test", table_prefix=os.environ["PARLEY_TABLE_PREFIX"], delivery=DeliverySettings(ses_sender=SES_SENDER)
+    )
     outdir = work / "cdk.out"
     app, stack = build_app(settings, work_dir=work / "chalice", app=cdk.App(outdir=str(outdir)))
     try:

@@ -15,7 +15,7 @@ from parley_infra.queues import queue_names
 from parley_infra.settings import DEFAULT_TWILIO_API_URL
 
 from chalicelib.db.models import Campaign
-from chalicelib.queues import ALL_QUEUES, CAMPAIGN_OPS, DIALER, QueueSpec
+from chalicelib.queues import ALL_QUEUES, CALL_EVENTS, CAMPAIGN_OPS, DELIVERIES, DIALER, QueueSpec
 from chalicelib.telephony.twilio import TwilioConfig, status_callback_url
 from tests.infra.conftest import Synthesized
 from tests.infra.helpers import (
@@ -29,11 +29,30 @@ from tests.infra.helpers import (
     table_resource,
 )
 
-CONSUMERS = {"DialerWorker": (DIALER, 10), "CampaignOpsWorker": (CAMPAIGN_OPS, 5)}
+CONSUMERS = {
+    "DialerWorker": (DIALER, 10),
+    "CampaignOpsWorker": (CAMPAIGN_OPS, 5),
+    "CallEventsWorker": (CALL_EVENTS, 10),
+    "DeliveryWorker": (DELIVERIES, 10),
+}
 """Function -> (queue it consumes, batch size), as ``app.py`` declares them."""
 
 APP_FUNCTIONS = ("APIHandler", "DialerWorker", "CampaignOpsWorker", "CampaignScheduler")
 CALL_PLACERS = ("APIHandler", "DialerWorker")
+SECRET_OPENERS = (*CALL_PLACERS, "DeliveryWorker")
+"""Functions that get ``PARLEY_KMS_KEY_ID``: call placers (carrier credentials), the delivery worker
+(channel credentials)."""
+
+QUEUE_SENDS: dict[str, tuple[QueueSpec, ...]] = {
+    "APIHandler": (DIALER, CAMPAIGN_OPS, DELIVERIES),
+    "DialerWorker": (DIALER, CAMPAIGN_OPS),
+    "CampaignOpsWorker": (DIALER, CAMPAIGN_OPS),
+    "CampaignScheduler": (DIALER, CAMPAIGN_OPS),
+    "CallEventsWorker": (DELIVERIES,),
+    "DeliveryWorker": (),
+    "ApiKeyAuth": (),
+}
+"""Function -> the (non-dead-letter) queues it may send to. call-events is fed by the bus's rule only."""
 
 
 def names(synthesized: Synthesized, spec: QueueSpec) -> tuple[str, str]:
@@ -92,8 +111,9 @@ def test_every_queue_refuses_requests_without_tls(synthesized: Synthesized) -> N
     policies = resources(synthesized, "AWS::SQS::QueuePolicy").values()
     for queue_id in resources(synthesized, "AWS::SQS::Queue"):
         (policy,) = [p for p in policies if {"Ref": queue_id} in p["Properties"]["Queues"]]
-        (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
-        assert statement["Effect"] == "Deny" and statement["Action"] == "sqs:*"
+        # Only the call-events queue and its DLQ also admit EventBridge (test_delivery checks that statement).
+        (statement,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+        assert statement["Action"] == "sqs:*"
         assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
@@ -175,7 +195,11 @@ def test_sam_transform_makes_mappings_with_item_failures_and_the_rule(synthesize
     for mapping in mappings:
         assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         assert mapping["EventSourceArn"] == queue_arn(synthesized, CONSUMERS[mapping["FunctionName"]["Ref"]][0])
-    (rule,) = [r["Properties"] for r in deployed.values() if r["Type"] == "AWS::Events::Rule"]
+    (rule,) = [
+        r["Properties"]
+        for r in deployed.values()
+        if r["Type"] == "AWS::Events::Rule" and "ScheduleExpression" in r["Properties"]
+    ]
     assert rule["ScheduleExpression"] == "rate(1 minute)"
     assert [t["Arn"] for t in rule["Targets"]] == [{"Fn::GetAtt": ["CampaignScheduler", "Arn"]}]
 
@@ -235,7 +259,7 @@ def test_only_call_placers_may_read_the_stream_token_secret(synthesized: Synthes
 
 def test_kms_key_variable_only_where_the_role_may_use_the_key(synthesized: Synthesized) -> None:
     for function_id in resources(synthesized, SAM_FUNCTION):
-        assert ("PARLEY_KMS_KEY_ID" in environment(synthesized, function_id)) == (function_id in CALL_PLACERS)
+        assert ("PARLEY_KMS_KEY_ID" in environment(synthesized, function_id)) == (function_id in SECRET_OPENERS)
 
 
 # --- IAM ----------------------------------------------------------------------------------------
@@ -248,15 +272,18 @@ def sqs_statements(synthesized: Synthesized, role_id: str) -> list[dict[str, Any
 
 
 def test_sqs_permissions_name_only_the_apps_queues(synthesized: Synthesized) -> None:
-    queues = [queue_arn(synthesized, spec) for spec in ALL_QUEUES]
+    dlqs = [{"Fn::GetAtt": [queue_by_name(synthesized, names(synthesized, spec)[1])[0], "Arn"]} for spec in ALL_QUEUES]
     for function, role_id in function_roles(synthesized).items():
         statements = sqs_statements(synthesized, role_id)
-        if function == "ApiKeyAuth":
-            assert statements == []
-            continue
-        sends = [s for s in statements if sorted(as_list(s["Action"])) == sorted(QUEUE_SEND)]
-        assert len(sends) == 1 and as_list(sends[0]["Resource"]) == queues, function
-        consumes = [s for s in statements if s not in sends]
+        sends = [
+            s
+            for s in statements
+            if sorted(as_list(s["Action"])) == sorted(QUEUE_SEND) and as_list(s["Resource"])[0] not in dlqs
+        ]
+        expected = [queue_arn(synthesized, spec) for spec in QUEUE_SENDS[function]]
+        assert [r for s in sends for r in as_list(s["Resource"])] == expected, function
+        assert len(sends) <= 1, function
+        consumes = [s for s in statements if s not in sends and as_list(s["Resource"])[0] not in dlqs]
         if function in CONSUMERS:
             (statement,) = consumes
             assert sorted(as_list(statement["Action"])) == sorted(QUEUE_CONSUME)
@@ -265,12 +292,25 @@ def test_sqs_permissions_name_only_the_apps_queues(synthesized: Synthesized) -> 
             assert consumes == [], function
 
 
-def test_nobody_may_touch_the_dlqs(synthesized: Synthesized) -> None:
-    dlqs = {queue_by_name(synthesized, names(synthesized, spec)[1])[0] for spec in ALL_QUEUES}
-    for role_id in function_roles(synthesized).values():
-        for statement in role_policies(synthesized, role_id):
-            for resource in as_list(statement["Resource"]):
-                assert not (isinstance(resource, dict) and resource.get("Fn::GetAtt", [None])[0] in dlqs)
+def test_only_the_delivery_worker_touches_a_dlq_and_only_sends_to_its_own(synthesized: Synthesized) -> None:
+    dlqs = {spec.key: queue_by_name(synthesized, names(synthesized, spec)[1])[0] for spec in ALL_QUEUES}
+    for function, role_id in function_roles(synthesized).items():
+        touching = [
+            statement
+            for statement in role_policies(synthesized, role_id)
+            for resource in as_list(statement["Resource"])
+            if isinstance(resource, dict) and resource.get("Fn::GetAtt", [None])[0] in dlqs.values()
+        ]
+        if function != "DeliveryWorker":
+            assert touching == [], function
+            continue
+        assert touching == [
+            {
+                "Action": list(QUEUE_SEND),
+                "Effect": "Allow",
+                "Resource": {"Fn::GetAtt": [dlqs[DELIVERIES.key], "Arn"]},
+            }
+        ]
 
 
 # --- tables and dependencies ---------------------------------------------------------------------

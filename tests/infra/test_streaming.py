@@ -25,7 +25,7 @@ from parley_infra.streaming import (
     STOP_TIMEOUT,
 )
 
-from chalicelib.db.models import Agent, Call, Campaign, CampaignLine
+from chalicelib.db.models import Agent, Call, Campaign, CampaignLine, PhoneNumber, PostCallAction
 from tests.infra.conftest import Synthesized
 from tests.infra.helpers import (
     SAM_FUNCTION,
@@ -146,7 +146,7 @@ def test_lambdas_get_the_streaming_url(synthesized: Synthesized) -> None:
     url = synthesized.stack.resolve(synthesized.stack.streaming.url)
     for name, function in resources(synthesized, SAM_FUNCTION).items():
         variables = function["Properties"]["Environment"]["Variables"]
-        if name == "ApiKeyAuth":
+        if name in ("ApiKeyAuth", "CallEventsWorker", "DeliveryWorker"):  # they place no calls
             assert "PARLEY_STREAMING_URL" not in variables
         else:
             assert variables["PARLEY_STREAMING_URL"] == url, name
@@ -262,15 +262,17 @@ def test_task_role_wildcards_only_where_the_api_has_no_resource(synthesized: Syn
 def test_task_role_reads_agents_and_moves_calls_campaigns_and_lines(synthesized: Synthesized) -> None:
     from tests.infra.helpers import table_resource
 
-    tables = {table_resource(synthesized, model)[0]: model for model in (Agent, Call, Campaign, CampaignLine)}
+    models = (Agent, Call, Campaign, CampaignLine, PostCallAction, PhoneNumber)
+    tables = {table_resource(synthesized, model)[0]: model for model in models}
     access: dict[type, set[str]] = {}
     for statement in task_role_statements(synthesized.template_json):
         actions = [a for a in as_list(statement["Action"]) if a.startswith("dynamodb:")]
         for resource in as_list(statement["Resource"]) if actions else []:
             table_id, _ = table_arn_target(resource, tables)  # fails on any other table
             access.setdefault(tables[table_id], set()).update(actions)
-    assert set(access) == {Agent, Call, Campaign, CampaignLine}
-    assert access[Agent] == {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DescribeTable"}
+    assert set(access) == set(models)
+    for model in (Agent, PostCallAction, PhoneNumber):  # agents; post-call analysis; call.completed's caller id
+        assert access[model] == {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DescribeTable"}
     for model in (Call, Campaign, CampaignLine):  # the state machine's TransactWriteItems
         assert {"dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem"} <= access[model]
 

@@ -37,6 +37,9 @@ class RecordingLifecycle:
     started: list[int] = field(default_factory=list)
     finalized: list[tuple[int, MediaResult]] = field(default_factory=list)
     done: set[int] = field(default_factory=set)
+    analyse: bool = False  # also run the post-call analysis and record what would be announced
+    extracted_variables: list[dict[str, str]] = field(default_factory=list)
+    completed: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
 
     def admit(self, call_id: str, token: str, stream_sid: str, secret: str) -> Admission:
         try:
@@ -60,8 +63,18 @@ class RecordingLifecycle:
         self.finalized.append((admission.call_id, result))
         return True
 
+    def variables(self, admission: Admission) -> list[dict[str, str]]:
+        return list(self.extracted_variables)
+
+    def complete(self, admission: Admission, analysis: dict[str, Any]) -> bool:
+        self.completed.append((admission.call_id, analysis))
+        return True
+
     def lifecycle(self) -> Lifecycle:
-        return Lifecycle(admit=self.admit, started=self.on_started, finalize=self.finalize)
+        if not self.analyse:
+            return Lifecycle(admit=self.admit, started=self.on_started, finalize=self.finalize)
+        return Lifecycle(admit=self.admit, started=self.on_started, finalize=self.finalize,
+                         variables=self.variables, complete=self.complete)
 
 
 @asynccontextmanager

@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 
 from chalicelib.telephony import stream_tokens
+from streaming.server import STATE
 from tests.streaming.harness import SECRET, RecordingLifecycle, TwilioSide, quiet, running_server, tone
 
 
@@ -231,3 +232,25 @@ def test_a_welcome_message_without_final_punctuation_is_spoken_in_full() -> None
     run(scenario())
     [(_, result)] = recorder.finalized
     assert result.transcript[0]["text"] == welcome and not result.transcript[0].get("interrupted")
+
+
+def test_after_the_call_the_conversation_is_analysed_and_announced_once() -> None:
+    recorder = RecordingLifecycle(agent_config={"welcome_message": "Hello there."}, analyse=True,
+                                  extracted_variables=[{"key": "date", "prompt": "The day booked"}])
+
+    async def scenario() -> None:
+        async with running_server(recorder) as (url, app), aiohttp.ClientSession() as http:
+            side = await TwilioSide.open(http, url, call_id=12)
+            await side.wait_for(lambda: side.events("mark"))
+            await side.audio(quiet(0.3) + tone(0.6) + quiet(0.8), realtime=True)
+            await side.wait_for(lambda: len(side.events("mark")) >= 4)
+            await side.stop()
+            await side.closed()
+            await side.wait_for(lambda: recorder.completed)
+            assert app[STATE].counters["completed_events"] == 1
+
+    run(scenario())
+    [(call_id, analysis)] = recorder.completed
+    assert call_id == 12 and analysis["errors"] == []
+    assert analysis["summary"] and analysis["sentiment"] in ("positive", "neutral", "negative")
+    assert set(analysis["extracted_variables"]) == {"date"} and analysis["engine"] == "instant"

@@ -10,6 +10,13 @@ https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ConverseStre
 
 Converse wants strictly alternating ``user``/``assistant`` messages starting with ``user`` and no blank
 text blocks; :func:`build_converse_request` shapes our chat history accordingly.
+
+JSON answers (``complete_json``, post-call analysis) use the non-streaming ``Converse`` API
+(``POST /model/{modelId}/converse``) with one tool whose ``inputSchema.json`` is the wanted schema and
+``toolChoice`` forcing that tool: the answer is the tool call's ``input`` object
+(``output.message.content[].toolUse.input``). See
+https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html and
+https://docs.aws.amazon.com/bedrock/latest/userguide/tool-use-inference-call.html
 """
 
 from __future__ import annotations
@@ -65,6 +72,43 @@ def build_converse_request(
     return request
 
 
+JSON_TOOL_NAME = "record_answer"
+JSON_TOOL_DESCRIPTION = "Record your answer. Its input is the complete answer, following the schema exactly."
+
+
+def build_json_request(messages: list[ChatMessage], schema: dict[str, Any], options: LlmOptions, model_id: str, *,
+                       opening_user_turn: str = CALL_CONNECTED) -> dict[str, Any]:
+    """The ``converse`` keyword arguments asking for one JSON object shaped by ``schema``: the chat as
+    :func:`build_converse_request` shapes it, plus a single tool carrying the schema, forced by
+    ``toolChoice`` so the model cannot answer in prose."""
+    request = build_converse_request(messages, options, model_id, opening_user_turn=opening_user_turn)
+    request["toolConfig"] = {
+        "tools": [{"toolSpec": {"name": JSON_TOOL_NAME, "description": JSON_TOOL_DESCRIPTION,
+                                "inputSchema": {"json": schema}}}],
+        "toolChoice": {"tool": {"name": JSON_TOOL_NAME}},
+    }
+    return request
+
+
+def tool_input(response: dict[str, Any], engine: str) -> dict[str, Any]:
+    """The forced tool call's ``input`` from a ``converse`` response; an answer cut by ``maxTokens`` or
+    without the tool call is an error (a partial object would pass for a complete one)."""
+    stop_reason = response.get("stopReason")
+    if stop_reason == "max_tokens":
+        raise EngineError("output cut at maxTokens", engine=engine, code="MaxTokens")
+    content = ((response.get("output") or {}).get("message") or {}).get("content") or []
+    for block in content:
+        use = block.get("toolUse") if isinstance(block, dict) else None
+        if use and use.get("name") == JSON_TOOL_NAME:
+            value = use.get("input")
+            if not isinstance(value, dict):
+                raise EngineError(f"tool input is a {type(value).__name__}, not an object", engine=engine,
+                                  code="InvalidJson")
+            return value
+    raise EngineError(f"the model did not call the answer tool (stopReason {stop_reason})", engine=engine,
+                      code="NoToolUse")
+
+
 class BedrockLlm:
     """:class:`~streaming.engines.base.LlmEngine` on Bedrock ``ConverseStream``.
 
@@ -116,6 +160,29 @@ class BedrockLlm:
             raise
         except Exception as exc:
             raise from_aws_error(self.name, exc) from exc
+
+    async def complete_json(self, messages: list[ChatMessage], schema: dict[str, Any],
+                            options: LlmOptions) -> dict[str, Any]:
+        """:class:`~streaming.engines.base.JsonLlm` over ``Converse`` with a forced tool (see the module
+        notes). The blocking call runs in its own daemon thread; cancelling the awaiting task abandons
+        it (the thread ends when the HTTP call does, bounded by the client's read timeout)."""
+        request = build_json_request(messages, schema, options, self.model_id,
+                                     opening_user_turn=self._opening_user_turn)
+        try:
+            responses = [r async for r in iterate_in_thread(lambda token: self._converse(request),
+                                                            thread_name="parley-bedrock")]
+        except EngineError:
+            raise
+        except Exception as exc:
+            raise from_aws_error(self.name, exc) from exc
+        return tool_input(responses[0], self.name)
+
+    def _converse(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Worker thread: one ``converse`` call (the client is built here too, off the event loop)."""
+        response = self.client.converse(**request)
+        log.debug("bedrock %s json: stop=%s usage=%s latency_ms=%s", request["modelId"], response.get("stopReason"),
+                  response.get("usage"), (response.get("metrics") or {}).get("latencyMs"))
+        yield response
 
     def _events(self, request: dict[str, Any], token: CancelToken) -> Iterator[str]:
         """Worker thread: call ConverseStream and yield text deltas until ``messageStop``/end of stream.

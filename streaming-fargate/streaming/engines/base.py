@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 Role = Literal["system", "user", "assistant"]
 
@@ -84,6 +84,28 @@ class LlmEngine(Protocol):
 
     def stream(self, messages: list[ChatMessage], options: LlmOptions) -> AsyncIterator[str]:
         """Yield the reply token by token (text pieces). Closing the iterator cancels generation."""
+        ...
+
+
+@runtime_checkable
+class JsonLlm(Protocol):
+    """Optional LLM capability: one answer constrained to a JSON schema (post-call analysis).
+
+    Separate from :class:`LlmEngine` because not every engine can guarantee structured output; callers
+    check ``isinstance(engine, JsonLlm)`` and report the analysis as unsupported otherwise.
+    """
+
+    name: str
+
+    async def complete_json(self, messages: list[ChatMessage], schema: dict[str, Any],
+                            options: LlmOptions) -> dict[str, Any]:
+        """The parsed JSON object answering ``messages``, shaped by ``schema`` (an object schema).
+
+        ``options.max_tokens`` bounds the output: an answer cut short raises rather than returning a
+        partial object. Raises :class:`~streaming.engines.errors.EngineError` on any failure (the
+        provider's error, output that is not a JSON object). Cancelling the awaiting task abandons the
+        request and frees the engine as soon as it can.
+        """
         ...
 
 

@@ -7,7 +7,9 @@ transports). Every answer is deterministic.
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import AsyncIterator
+from typing import Any
 
 import numpy as np
 
@@ -48,13 +50,57 @@ class InstantStt:
         return InstantSttStream(self.text)
 
 
+DEFAULT_JSON_TEXT = "instant"
+
+
+def example_for_schema(schema: Any, text: str = DEFAULT_JSON_TEXT) -> Any:
+    """A deterministic value valid for the (simple) JSON ``schema``: the first ``enum``/``anyOf``/type
+    choice, every object property, ``text`` cut to ``maxLength`` for strings, empty arrays, zeros."""
+    if not isinstance(schema, dict):
+        return None
+    if "const" in schema:
+        return copy.deepcopy(schema["const"])
+    if schema.get("enum"):
+        return copy.deepcopy(schema["enum"][0])
+    for key in ("anyOf", "oneOf"):
+        if schema.get(key):
+            return example_for_schema(schema[key][0], text)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object" or (kind is None and "properties" in schema):
+        return {name: example_for_schema(sub, text) for name, sub in (schema.get("properties") or {}).items()}
+    if kind == "string":
+        limit = schema.get("maxLength")
+        return text[:limit] if isinstance(limit, int) else text
+    if kind == "array":
+        return []
+    if kind in ("integer", "number"):
+        return 0
+    if kind == "boolean":
+        return False
+    return None
+
+
 class InstantLlm:
-    """LlmEngine that yields a fixed reply word by word, with no delay between words."""
+    """LlmEngine that yields a fixed reply word by word, with no delay between words.
+
+    ``complete_json`` answers ``json_reply`` when given (a copy), else an example built from the schema
+    (:func:`example_for_schema`), so load tests exercise post-call analysis with no model."""
 
     name = "instant"
 
-    def __init__(self, reply: str = DEFAULT_REPLY) -> None:
+    def __init__(self, reply: str = DEFAULT_REPLY, json_reply: dict[str, Any] | None = None) -> None:
         self.reply = reply
+        self.json_reply = json_reply
+
+    async def complete_json(self, messages: list[ChatMessage], schema: dict[str, Any],
+                            options: LlmOptions) -> dict[str, Any]:
+        await asyncio.sleep(0)  # yield once, as a real engine would
+        if self.json_reply is not None:
+            return copy.deepcopy(self.json_reply)
+        value = example_for_schema(schema)
+        return value if isinstance(value, dict) else {}
 
     async def stream(self, messages: list[ChatMessage], options: LlmOptions) -> AsyncIterator[str]:
         words = self.reply.split(" ")

@@ -24,6 +24,12 @@ Prompt reuse. Prompt evaluation is the cost that matters here: ~100-130 tokens/s
   before the next reply it restores the saved state with the longest common prefix when that beats
   what the context currently holds (``llama_state_seq_set_data``). ``LlamaRAMCache`` does the same but
   also copies the ``n_batch x vocabulary`` logits buffer on every save (~50 MB), hence this leaner one.
+
+JSON answers (``complete_json``, post-call analysis) are sampled under a GBNF grammar built from the JSON
+schema, so the output is valid JSON of that shape whenever it finishes within ``max_tokens``. They take
+the same worker thread and lock as replies, and their KV state is deliberately *not* saved: a one-off
+analysis prompt would only evict live calls' conversations from the LRU. A call whose context the
+analysis displaced gets it back from the LRU on its next turn, exactly as after another call's turn.
 """
 from __future__ import annotations
 
@@ -31,6 +37,7 @@ import asyncio
 import concurrent.futures
 import ctypes
 import importlib.util
+import json
 import threading
 import time
 from collections import OrderedDict
@@ -40,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import ChatMessage, LlmOptions
+from .errors import EngineError
 
 OPENING_USER_TURN = "(call connected)"  # stands in for the caller when the agent spoke first
 
@@ -176,6 +184,62 @@ def _common_prefix(a: Any, b: Any) -> int:
 _END = object()
 
 
+def grammar_schema(schema: Any) -> Any:
+    """``schema`` with every ``"type": [a, b, ...]`` rewritten as ``anyOf`` of single types.
+
+    llama-cpp-python's converter turns a type list into a union of bare types and so drops keywords
+    such as ``maxLength``; the ``anyOf`` form keeps each bound on the branch it applies to (an
+    unbounded string would let a small model ramble until ``max_tokens`` and cut the JSON)."""
+    if isinstance(schema, list):
+        return [grammar_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    converted = {key: grammar_schema(value) for key, value in schema.items()}
+    types = converted.get("type")
+    if isinstance(types, list):
+        rest = {key: value for key, value in converted.items() if key != "type"}
+        converted = {"anyOf": [{"type": "null"} if t == "null" else {"type": t, **rest} for t in types]}
+    return converted
+
+
+# llama-cpp-python's string character rule admits raw control characters (a newline inside a string),
+# which JSON forbids; llama.cpp's own converter excludes them, as this replacement does.
+_LOOSE_CHAR_RULE = r'char ::= [^"\\] |'
+_JSON_CHAR_RULE = r'char ::= [^"\\\x7F\x00-\x1F] |'
+
+
+def json_grammar(schema: dict[str, Any], engine: str) -> Any:
+    """The GBNF grammar accepting exactly the JSON documents of ``schema`` (built in a few ms at most)."""
+    from llama_cpp import LlamaGrammar
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    try:
+        gbnf = json_schema_to_gbnf(json.dumps(grammar_schema(schema)))
+    except Exception as exc:  # the converter asserts on constructs it does not support
+        raise EngineError(f"schema not expressible as a grammar: {type(exc).__name__}: {exc}", engine=engine,
+                          code="UnsupportedSchema") from exc
+    return LlamaGrammar.from_string(gbnf.replace(_LOOSE_CHAR_RULE, _JSON_CHAR_RULE), verbose=False)
+
+
+def parse_json_object(text: str, finish_reason: str | None, engine: str) -> dict[str, Any]:
+    """The object a grammar-constrained completion produced; an answer cut by ``max_tokens`` is an
+    error (the grammar only guarantees valid JSON when generation reaches its end). Raw control
+    characters inside strings are tolerated (``strict=False``) should a llama-cpp-python upgrade bring
+    back a character rule that admits them."""
+    if finish_reason == "length":
+        raise EngineError(f"output cut at max_tokens after {len(text)} characters", engine=engine,
+                          code="MaxTokens")
+    try:
+        value = json.loads(text, strict=False)
+    except json.JSONDecodeError as exc:
+        raise EngineError(f"output is not JSON ({exc.msg} at character {exc.pos})", engine=engine,
+                          code="InvalidJson") from exc
+    if not isinstance(value, dict):
+        raise EngineError(f"output is a JSON {type(value).__name__}, not an object", engine=engine,
+                          code="InvalidJson")
+    return value
+
+
 class LlamaLlm:
     """LlmEngine on llama.cpp. ``model`` is a key of :data:`MODELS` (also the engine ``name``)."""
 
@@ -277,6 +341,56 @@ class LlamaLlm:
         rendered = self._formatter(messages=chat_turns(messages))  # type: ignore[arg-type]
         return self.llama.tokenize(rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special,
                                    special=True)
+
+    @property
+    def context_tokens(self) -> int:
+        """Tokens the context holds (prompt and output together): callers size long inputs by it."""
+        return int(self.llama.n_ctx())
+
+    async def complete_json(self, messages: list[ChatMessage], schema: dict[str, Any],
+                            options: LlmOptions) -> dict[str, Any]:
+        """:class:`~streaming.engines.base.JsonLlm`: one grammar-constrained answer, parsed.
+
+        Runs in the model's worker thread under its lock (calls' replies wait meanwhile, as they wait for
+        each other). Cancelling the awaiting task stops generation at the next token; prompt evaluation
+        already under way finishes first (llama.cpp cannot stop mid-batch)."""
+        grammar = json_grammar(schema, self.name)
+        loop = asyncio.get_running_loop()
+        cancel = threading.Event()
+        try:
+            text, finish = await loop.run_in_executor(self._executor, self._json_sync, messages, grammar, options,
+                                                      cancel)
+        finally:
+            cancel.set()
+        return parse_json_object(text, finish, self.name)
+
+    def _json_sync(self, messages: list[ChatMessage], grammar: Any, options: LlmOptions,
+                   cancel: threading.Event) -> tuple[str, str | None]:
+        """Worker: the constrained completion's text and finish reason. Leaves ``states`` untouched (see
+        the module notes): no restore (no call's conversation prefixes this prompt) and no save."""
+        if cancel.is_set():
+            return "", "cancelled"
+        with self._lock:
+            prompt = self.prompt_tokens(messages)
+            if len(prompt) + options.max_tokens > self.context_tokens:
+                raise EngineError(f"prompt of {len(prompt)} tokens + max_tokens {options.max_tokens} exceed the "
+                                  f"context of {self.context_tokens}", engine=self.name, code="ContextOverflow")
+            chunks = self.llama.create_completion(
+                prompt, stream=True, max_tokens=options.max_tokens, temperature=options.temperature,
+                stop=list(self.spec.stop), grammar=grammar,
+            )
+            pieces: list[str] = []
+            finish: str | None = None
+            try:
+                for chunk in chunks:
+                    if cancel.is_set():
+                        return "".join(pieces), "cancelled"
+                    choice = chunk["choices"][0]  # type: ignore[index]
+                    pieces.append(choice["text"])
+                    finish = choice.get("finish_reason") or finish
+            finally:
+                chunks.close()  # type: ignore[union-attr]
+            return "".join(pieces), finish
 
     def generate_text(self, messages: list[ChatMessage], options: LlmOptions | None = None) -> tuple[str, dict[str, Any]]:
         """Blocking helper (benchmarks, scripts): the whole reply and its timing."""

@@ -123,6 +123,20 @@ class EngineRegistry:
     def llm(self, name: str) -> LlmEngine:
         return self.get("llm", name)
 
+    def analysis_llm(self, name: str) -> LlmEngine:
+        """The LLM for post-call analysis. A local model gets an instance of its own (its own worker thread
+        and lock), so a multi-second analysis never makes live calls' replies wait behind it; remote and
+        test engines hold no such lock and are shared."""
+        with self._guard:
+            spec = self._specs["llm"].get(name)
+            if spec is None:
+                raise UnknownEngine("llm", name, self._specs["llm"])
+            local = isinstance(spec.target, str) and spec.target.endswith(":LlamaLlm")
+            analysis_name = f"{name}@analysis"
+            if local and analysis_name not in self._specs["llm"]:
+                self._specs["llm"][analysis_name] = EngineSpec(spec.target, {**spec.kwargs, "state_cache_mb": 0})
+        return self.get("llm", analysis_name) if local else self.get("llm", name)
+
     def tts(self, name: str) -> TtsEngine:
         return self.get("tts", name)
 

@@ -723,3 +723,106 @@ def test_transcribe_real_sdk_client_builds_the_documented_request() -> None:
     assert headers["x-amzn-transcribe-media-encoding"] == "pcm"
     assert headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=testing/")
     assert "/us-west-2/transcribe/aws4_request" in headers["authorization"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Bedrock Converse with a forced tool: JSON answers (post-call analysis)
+# --------------------------------------------------------------------------------------------------
+ANSWER_SCHEMA = {
+    "type": "object",
+    "properties": {"summary": {"type": "string", "maxLength": 300},
+                   "sentiment": {"type": "string", "enum": ["positive", "neutral", "negative"]}},
+    "required": ["summary", "sentiment"],
+    "additionalProperties": False,
+}
+
+
+def converse_reply(content: list[dict[str, Any]], stop_reason: str = "tool_use") -> Reply:
+    """A documented ``Converse`` response body (API_runtime_Converse: output.message, stopReason, usage,
+    metrics)."""
+    body = {
+        "output": {"message": {"role": "assistant", "content": content}},
+        "stopReason": stop_reason,
+        "usage": {"inputTokens": 412, "outputTokens": 57, "totalTokens": 469},
+        "metrics": {"latencyMs": 840},
+    }
+    return Reply(headers={"Content-Type": "application/json"}, parts=[json.dumps(body).encode()])
+
+
+def tool_use(value: Any, name: str | None = None) -> dict[str, Any]:
+    from streaming.engines.aws_bedrock import JSON_TOOL_NAME
+
+    return {"toolUse": {"toolUseId": "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q", "name": name or JSON_TOOL_NAME, "input": value}}
+
+
+def test_bedrock_complete_json_calls_converse_with_a_forced_tool(fake_aws) -> None:
+    from streaming.engines.aws_bedrock import JSON_TOOL_NAME
+
+    answer = {"summary": "The caller booked a cleaning.", "sentiment": "positive"}
+    server = fake_aws(lambda req: converse_reply([{"text": "Recording the answer."}, tool_use(answer)]))
+    llm = BedrockLlm(MODEL, client=client_for("bedrock-runtime", server))
+    messages = [ChatMessage("system", "You analyse calls."), ChatMessage("user", "Transcript:\nCaller: Hi.")]
+
+    got = asyncio.run(llm.complete_json(messages, ANSWER_SCHEMA, LlmOptions(temperature=0.0, max_tokens=400)))
+
+    assert got == answer
+    (req,) = server.requests
+    assert unquote(req.path) == f"/model/{MODEL}/converse"
+    assert req.headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=testing/")
+    assert "/bedrock/aws4_request" in req.headers["authorization"]
+    body = req.json()
+    assert "modelId" not in body  # it travels in the path
+    assert body["system"] == [{"text": "You analyse calls."}]
+    assert body["messages"] == [{"role": "user", "content": [{"text": "Transcript:\nCaller: Hi."}]}]
+    assert body["inferenceConfig"] == {"maxTokens": 400, "temperature": 0.0}
+    (tool,) = body["toolConfig"]["tools"]
+    assert tool["toolSpec"]["name"] == JSON_TOOL_NAME
+    assert tool["toolSpec"]["description"]
+    assert tool["toolSpec"]["inputSchema"] == {"json": ANSWER_SCHEMA}
+    assert body["toolConfig"]["toolChoice"] == {"tool": {"name": JSON_TOOL_NAME}}
+
+
+def test_bedrock_complete_json_failures_are_engine_errors(fake_aws) -> None:
+    throttled = Reply(status=429, headers={"Content-Type": "application/json", "x-amzn-ErrorType": "ThrottlingException"},
+                      parts=[json.dumps({"message": "Too many requests, please wait before trying again."}).encode()])
+    replies = [
+        converse_reply([tool_use({"summary": "The caller"})], stop_reason="max_tokens"),
+        converse_reply([{"text": "The caller booked a cleaning."}], stop_reason="end_turn"),
+        converse_reply([tool_use("not an object")]),
+    ]
+    server = fake_aws(lambda req: replies.pop(0) if replies else throttled)  # botocore retries the throttling
+    llm = BedrockLlm(MODEL, client=client_for("bedrock-runtime", server))
+    outcomes = []
+    for _ in range(4):
+        with pytest.raises(EngineError) as caught:
+            asyncio.run(llm.complete_json([ChatMessage("user", "hi")], ANSWER_SCHEMA, LlmOptions()))
+        outcomes.append((caught.value.engine, caught.value.code, caught.value.retryable))
+    assert outcomes == [("bedrock", "MaxTokens", False), ("bedrock", "NoToolUse", False),
+                        ("bedrock", "InvalidJson", False), ("bedrock", "ThrottlingException", True)]
+    assert len(server.requests) >= 4
+
+
+def test_post_call_analysis_over_bedrock(fake_aws) -> None:
+    from streaming.post_call_analysis import analysis_schema, analyze
+
+    answer = {"summary": "The caller booked a cleaning for Friday.", "sentiment": "Positive",
+              "extracted_variables": {"date": "Friday", "time": None, "extra": "dropped"}}
+    server = fake_aws(lambda req: converse_reply([tool_use(answer)]))
+    llm = BedrockLlm(MODEL, client=client_for("bedrock-runtime", server))
+    transcript = [{"role": "agent", "text": "Hello, clinic.", "start_s": 0.0, "end_s": 1.0},
+                  {"role": "user", "text": "A cleaning on Friday, please.", "start_s": 1.5, "end_s": 3.0}]
+    variables = [{"key": "date", "prompt": "Day of the appointment"}, {"key": "time", "prompt": "Its time"}]
+
+    analysis = asyncio.run(analyze(transcript, variables, llm, options=LlmOptions(temperature=0.0,
+                                                                                  model="amazon.nova-lite-v1:0")))
+
+    assert analysis.to_json() | {"compute_ms": 0} == {
+        "summary": "The caller booked a cleaning for Friday.", "sentiment": "positive",
+        "extracted_variables": {"date": "Friday", "time": None}, "errors": [], "engine": "bedrock",
+        "compute_ms": 0, "transcript_truncated": False}
+    (req,) = server.requests
+    assert unquote(req.path) == "/model/amazon.nova-lite-v1:0/converse"
+    body = req.json()
+    assert body["toolConfig"]["tools"][0]["toolSpec"]["inputSchema"]["json"] == analysis_schema(["date", "time"])
+    assert body["messages"][0]["content"][0]["text"] == (
+        "Transcript:\nAgent: Hello, clinic.\nCaller: A cleaning on Friday, please.")

@@ -4,9 +4,10 @@ from __future__ import annotations
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from chalicelib import queues
 from chalicelib.db.models import PostCallAction
 from chalicelib.delivery import fanout, records
-from tests.delivery.pipeline import (
+from tests.post_call.pipeline import (
     add_action,
     all_deliveries,
     completed_event,
@@ -14,12 +15,13 @@ from tests.delivery.pipeline import (
     dlq_messages,
     make_agent,
     put_events,
+    queues_empty,
     running,
     runtime,
     wait_until,
     with_settings,
 )
-from tests.delivery.receivers import Receiver, always, serve
+from tests.post_call.receivers import Receiver, always, serve
 
 
 @pytest.fixture()
@@ -64,26 +66,10 @@ def test_a_redelivered_event_or_message_never_sends_again_after_a_success(receiv
         assert wait_until(lambda: [d.status for d in deliveries(1, 503)] == ["succeeded"], 20)
         assert fanout.fan_out(envelope) == 0  # the same event again: nothing new, nothing queued
         put_events([completed_event(503)])  # and through the bus
-        from chalicelib import queues
-
         queues.send(queues.DELIVERIES, {"account_id": 1, "call_id": 503, "action_id": 1})  # a duplicate message
-        assert wait_until(lambda: _queues_empty(), 20)
+        assert wait_until(lambda: queues_empty(), 20)
     assert len(receiver.received) == 1
     assert len(deliveries(1, 503)[0].attempts) == 1
-
-
-def _queues_empty() -> bool:
-    import boto3
-
-    from chalicelib import queues
-
-    sqs = boto3.client("sqs")
-    for spec in (queues.CALL_EVENTS, queues.DELIVERIES):
-        attributes = sqs.get_queue_attributes(QueueUrl=queues.queue_url(queues.queue_name(spec)), AttributeNames=[
-            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-        if int(attributes["ApproximateNumberOfMessages"]) or int(attributes["ApproximateNumberOfMessagesNotVisible"]):
-            return False
-    return True
 
 
 def test_a_410_disables_the_action_and_ends_the_delivery(receiver: Receiver) -> None:

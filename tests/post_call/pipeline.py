@@ -85,6 +85,17 @@ def all_deliveries() -> list[Delivery]:
     return list(Delivery.scan(consistent_read=True))
 
 
+def queues_empty() -> bool:
+    """Nothing waiting or in flight on the call-events and deliveries queues."""
+    sqs = boto3.client("sqs")
+    for spec in (queues.CALL_EVENTS, queues.DELIVERIES):
+        attributes = sqs.get_queue_attributes(QueueUrl=queues.queue_url(queues.queue_name(spec)), AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        if int(attributes["ApproximateNumberOfMessages"]) or int(attributes["ApproximateNumberOfMessagesNotVisible"]):
+            return False
+    return True
+
+
 def dlq_messages() -> list[dict[str, Any]]:
     sqs = boto3.client("sqs")
     url = queues.queue_url(queues.dlq_name(queues.DELIVERIES))
