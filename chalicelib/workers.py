@@ -59,12 +59,23 @@ def start_due_campaigns(_event: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 def call_events_batch(event: dict[str, Any]) -> dict[str, Any]:
-    """EventBridge events (``call.completed``) routed to SQS: fan out one delivery per matching action."""
-    def handle(record: SQSRecord) -> None:
-        fanout.fan_out(json.loads(record.body))
+    """EventBridge events (``call.completed``) routed to SQS: fan out one delivery per matching action.
 
-    return process_partial_response(event=event, record_handler=handle,
-                                    processor=BatchProcessor(event_type=EventType.SQS))
+    The batch's delivery messages are sent together at the end; if that fails, every record is reported
+    failed and comes back (creating deliveries is idempotent, re-queueing pending ones is harmless)."""
+    batch = fanout.FanOut()
+
+    def handle(record: SQSRecord) -> None:
+        batch.add(json.loads(record.body))
+
+    result = process_partial_response(event=event, record_handler=handle,
+                                      processor=BatchProcessor(event_type=EventType.SQS))
+    try:
+        batch.flush()
+    except Exception:
+        logger.exception("queueing the batch's deliveries failed")
+        return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event.get("Records", [])]}
+    return result
 
 
 @lru_cache(maxsize=1)

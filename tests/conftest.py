@@ -25,9 +25,11 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 def aws() -> Iterator[None]:
     from moto import mock_aws
 
+    from devstack import moto_sqs
     from devstack.moto_dynamodb import install
 
     install()  # DynamoDB semantics under concurrency (see devstack/moto_dynamodb.py)
+    moto_sqs.install()  # receives stay fast with deep queues
     with mock_aws():
         from chalicelib import queues
         from chalicelib.db.tables import create_all

@@ -6,6 +6,7 @@ which covers a crash between creating it and queueing it (the sender drops dupli
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from pynamodb.exceptions import PutError
@@ -17,23 +18,44 @@ from chalicelib.delivery.events import DETAIL_TYPE
 from chalicelib.observability import logger
 
 
-def matching_actions(account_id: int, agent_id: int, status: str) -> list[PostCallAction]:
-    actions = PostCallAction.query(f"{account_id}#{agent_id}", consistent_read=True)
-    return [a for a in actions if a.config.get("enabled", True)
-            and status in a.config.get("trigger_call_statuses", ["completed"])]
+@dataclass
+class FanOut:
+    """Fans out a batch of events: each agent's actions are read once per batch, and the deliveries'
+    messages go out together at ``flush`` (a failed flush fails the whole batch, which is safe to retry)."""
 
+    _actions: dict[tuple[int, int], list[PostCallAction]] = field(default_factory=dict)
+    _messages: list[dict[str, Any]] = field(default_factory=list)
 
-def fan_out(envelope: dict[str, Any]) -> int:
-    """Create and queue the deliveries of one EventBridge event; returns how many were queued."""
-    if envelope.get("detail-type") != DETAIL_TYPE:
-        return 0
-    event = envelope["detail"]
-    if event.get("test"):
-        return 0
-    account_id, call_id, agent_id = int(event["account_id"]), int(event["call_id"]), int(event["agent"]["id"])
-    packed = records.pack_event(event)
-    to_send: list[dict[str, Any]] = []
-    for action in matching_actions(account_id, agent_id, event["status"]):
+    def add(self, envelope: dict[str, Any]) -> int:
+        """Create the deliveries of one EventBridge event; returns how many will be queued."""
+        if envelope.get("detail-type") != DETAIL_TYPE:
+            return 0
+        event = envelope["detail"]
+        if event.get("test"):
+            return 0
+        account_id, call_id, agent_id = int(event["account_id"]), int(event["call_id"]), int(event["agent"]["id"])
+        if (account_id, agent_id) not in self._actions:
+            self._actions[(account_id, agent_id)] = list(
+                PostCallAction.query(f"{account_id}#{agent_id}", consistent_read=True))
+        wanted = [a for a in self._actions[(account_id, agent_id)] if a.config.get("enabled", True)
+                  and event["status"] in a.config.get("trigger_call_statuses", ["completed"])]
+        packed = records.pack_event(event) if wanted else b""
+        queued = 0
+        for action in wanted:
+            if self._create(action, account_id, call_id, agent_id, packed):
+                self._messages.append({"account_id": account_id, "call_id": call_id, "action_id": action.action_id})
+                queued += 1
+        logger.info("call.completed fanned out", extra={"call_id": call_id, "deliveries": queued})
+        return queued
+
+    def flush(self) -> None:
+        if self._messages:
+            queues.send_many(queues.DELIVERIES, self._messages)
+            self._messages = []
+
+    @staticmethod
+    def _create(action: PostCallAction, account_id: int, call_id: int, agent_id: int, packed: bytes) -> bool:
+        """Create the delivery; True when it is (still) pending and so must be queued."""
         item = Delivery(records.call_key(account_id, call_id), action.action_id, account_id=account_id,
                         call_id=call_id, agent_id=agent_id, action_type=action.type,
                         webhook_id=records.webhook_id(call_id, action.action_id), status=records.PENDING,
@@ -43,12 +65,14 @@ def fan_out(envelope: dict[str, Any]) -> int:
         except PutError as error:
             if error.cause_response_code != "ConditionalCheckFailedException":
                 raise
-            item = Delivery.get(item.call_key, item.action_id, consistent_read=True,
-                                attributes_to_get=["status", "account_id", "call_id", "action_id"])
-            if item.status != records.PENDING:
-                continue
-        to_send.append(records.message(item))
-    if to_send:
-        queues.send_many(queues.DELIVERIES, to_send)
-    logger.info("call.completed fanned out", extra={"call_id": call_id, "deliveries": len(to_send)})
-    return len(to_send)
+            existing = Delivery.get(item.call_key, item.action_id, consistent_read=True, attributes_to_get=["status"])
+            return existing.status == records.PENDING
+        return True
+
+
+def fan_out(envelope: dict[str, Any]) -> int:
+    """Create and queue the deliveries of one event (see ``FanOut``)."""
+    batch = FanOut()
+    queued = batch.add(envelope)
+    batch.flush()
+    return queued

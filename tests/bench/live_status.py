@@ -69,9 +69,11 @@ def _measure(app, bulk_call_id: int) -> list[float]:  # noqa: ANN001
 def main() -> int:
     from moto import mock_aws
 
+    from devstack import moto_sqs
     from devstack.moto_dynamodb import install
 
     install()
+    moto_sqs.install()  # receives stay fast with deep queues
     with mock_aws():
         from chalicelib.db.tables import create_all
 
