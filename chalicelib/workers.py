@@ -16,7 +16,6 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 from chalicelib import queues
@@ -84,25 +83,25 @@ def _delivery_runtime() -> sender.Runtime:
 
 
 def delivery_batch(event: dict[str, Any], runtime: sender.Runtime | None = None) -> dict[str, Any]:
-    """Send a batch of deliveries concurrently (each waits on a receiver); report the ones to retry.
+    """Send a batch of deliveries (concurrently; see ``sender``); report the ones to retry later.
 
-    A delivery that must be retried later is held back for its delay and reported as failed; a record
-    whose handling raised is reported too, and comes back after the visibility timeout.
+    A delivery that must be retried later is held back for its delay and reported as failed; if the
+    batch itself fails, every record is reported and comes back after the visibility timeout.
     """
     runtime = runtime or _delivery_runtime()
-    actions = sender.ActionCache()
     records = event.get("Records", [])
-
-    def handle(record: dict[str, Any]) -> str | None:
+    try:
+        verdicts = sender.deliver_batch([json.loads(r["body"]) for r in records], runtime)
+    except Exception:
+        logger.exception("delivery batch failed", extra={"records": len(records)})
+        return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records]}
+    failed = []
+    for record, verdict in zip(records, verdicts):
+        if verdict.done:
+            continue
         try:
-            verdict = sender.deliver(json.loads(record["body"]), runtime, actions)
-            if verdict.done:
-                return None
             queues.hold_back(queues.DELIVERIES, record["receiptHandle"], sender.retry_in_seconds(verdict))
         except Exception:
-            logger.exception("delivery record failed", extra={"message_id": record.get("messageId")})
-        return record["messageId"]
-
-    with ThreadPoolExecutor(max_workers=max(1, min(len(records), 10))) as pool:
-        failed = [m for m in pool.map(handle, records) if m is not None]
-    return {"batchItemFailures": [{"itemIdentifier": m} for m in failed]}
+            logger.exception("hold back failed", extra={"message_id": record.get("messageId")})
+        failed.append({"itemIdentifier": record["messageId"]})
+    return {"batchItemFailures": failed}

@@ -1,27 +1,55 @@
 """Makes the embedded SQS (moto) keep its speed with deep queues.
 
-moto checks each message's retention on receive by computing all of the queue's attributes, which
-counts every message in the queue: a receive costs O(messages²). A queue holding a few thousand
-delayed or in-flight messages (post-call retries waiting for their next attempt) then takes seconds
-per receive. ``install()`` reads the retention period directly; behaviour is unchanged.
+moto builds a queue's whole attribute map, which counts every message in the queue three times,
+whenever it needs one attribute: when it sends a message (content-based deduplication check) and,
+per message, when it receives (retention check). A send or receive then costs O(messages) and a
+queue holding a few thousand messages (post-call deliveries, retries waiting for their next attempt)
+slows to seconds per request. ``install()`` makes ``Queue.attributes`` a read-only mapping that
+computes an attribute only when it is read; the values and the set of keys are moto's own.
 """
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 _INSTALLED = False
+
+
+class LazyQueueAttributes(Mapping[str, Any]):
+    """moto's ``Queue.attributes``, computed per key on access."""
+
+    def __init__(self, queue: Any) -> None:
+        self._queue = queue
+        keys = list(queue.BASE_ATTRIBUTES)
+        if queue.fifo_queue:
+            keys += queue.FIFO_ATTRIBUTES
+        if queue.kms_master_key_id:
+            keys += queue.KMS_ATTRIBUTES
+        self._keys = keys
+
+    def __getitem__(self, key: str) -> Any:
+        from moto.core.utils import camelcase_to_underscores
+
+        if key not in self._keys:
+            raise KeyError(key)
+        if key == "RedrivePolicy" and self._queue.redrive_policy:
+            return json.dumps(self._queue.redrive_policy)
+        value = getattr(self._queue, camelcase_to_underscores(key))
+        return str(value).lower() if isinstance(value, bool) else value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 def install() -> None:
     global _INSTALLED
     if _INSTALLED:
         return
-    from moto.core.utils import unix_time
-    from moto.sqs.models import SQSBackend
+    from moto.sqs.models import Queue
 
-    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
-        retention_period = int(self.get_queue(queue_name).message_retention_period)
-        return retention_period + message.sent_timestamp / 1000 > unix_time()
-
-    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
+    Queue.attributes = property(LazyQueueAttributes)  # type: ignore[assignment]
     _INSTALLED = True

@@ -1,29 +1,36 @@
-"""One attempt of one delivery: lease it, send it through its channel, record what happened.
+"""Attempts of deliveries, a queue batch at a time: lease, send, record what happened.
 
-The attempt is leased with one conditional update (pending, not leased by another worker, due), so a
-duplicated queue message can never send a delivery twice at the same time, and never again once it
-succeeded. Every attempt is appended to the delivery with its time, status code, latency and error.
-A failure is retried on the schedule (``retry``); after the last attempt the delivery is failed and a
-copy goes to the deliveries DLQ. A 410 disables the action; a refused target (SSRF) is final.
+For a batch of messages: one consistent ``BatchGetItem`` reads the deliveries; the due ones are leased
+in one transaction (each conditioned on being pending, unleased and unchanged since the read), so a
+duplicated queue message can never send a delivery twice at the same time, nor again once it
+succeeded; the leased ones are sent concurrently; every attempt is recorded (time, status code,
+latency, error) in one transaction conditioned on each lease. A failure is retried on the schedule
+(``retry``); after the last attempt the delivery is failed and a copy goes to the deliveries DLQ.
+A 410 disables the action; a refused target (SSRF) is final. Three requests to DynamoDB per batch
+(whole-item conditional puts in the transactions) is what lets one worker send hundreds a second.
 """
 from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import PutError, TransactWriteError
 
 from chalicelib import queues
 from chalicelib.db.models import Delivery, PostCallAction, utcnow
+from chalicelib.db.transactions import cancellation_codes, transaction
 from chalicelib.delivery import records, retry
 from chalicelib.delivery.channels import channel_for
 from chalicelib.delivery.contract import AttemptResult, DeliveryRequest, DeliverySettings
 from chalicelib.delivery.safe_http import SafeHttp
 from chalicelib.observability import logger
 from chalicelib.secrets_box import secret_box_from_settings
+
+Key = tuple[str, int]  # (call_key, action_id)
 
 
 @dataclass
@@ -77,33 +84,126 @@ class Verdict:
     note: str = ""
 
 
+@dataclass
+class _Attempt:
+    item: Delivery
+    lease: float
+    action: PostCallAction | None = None
+    result: AttemptResult | None = None
+    status: str = records.PENDING
+    outcome: str = ""
+    next_at: float | None = None
+
+
+def message_key(message: dict[str, Any]) -> Key:
+    return records.call_key(int(message["account_id"]), int(message["call_id"])), int(message["action_id"])
+
+
 def deliver(message: dict[str, Any], runtime: Runtime, actions: ActionCache | None = None) -> Verdict:
-    account_id, call_id, action_id = int(message["account_id"]), int(message["call_id"]), int(message["action_id"])
-    key = records.call_key(account_id, call_id)
+    """One message (replays, tests): the batch path with a batch of one."""
+    return deliver_batch([message], runtime, actions)[0]
+
+
+def deliver_batch(messages: list[dict[str, Any]], runtime: Runtime,
+                  actions: ActionCache | None = None) -> list[Verdict]:
+    """A verdict per message, in order."""
+    actions = actions or ActionCache()
     now = time.time()
-    lease = now + runtime.lease_s
-    item = Delivery(key, action_id)
-    try:
-        item.update(actions=[Delivery.lease_until.set(lease)],
-                    condition=(Delivery.status == records.PENDING)
-                    & (Delivery.lease_until.does_not_exist() | (Delivery.lease_until < now))
-                    & (Delivery.next_attempt_at.does_not_exist() | (Delivery.next_attempt_at <= now + 0.5)))
-    except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        return _not_leased(key, action_id, now)
-    action, credentials = (actions or ActionCache()).get(account_id, item.agent_id, action_id)
+    keys = [message_key(m) for m in messages]
+    verdicts: dict[int, Verdict] = {}
+    first_of: dict[Key, int] = {}
+    for index, key in enumerate(keys):
+        if key in first_of:
+            verdicts[index] = Verdict(True, note="duplicate message in the batch")
+        else:
+            first_of[key] = index
+    items = {(d.call_key, d.action_id): d for d in Delivery.batch_get(list(first_of), consistent_read=True)}
+    due: list[Key] = []
+    for key, index in first_of.items():
+        verdict = _before_attempt(items.get(key), now)
+        if verdict is None:
+            due.append(key)
+        else:
+            verdicts[index] = verdict
+    leased = _lease([items[k] for k in due], now + runtime.lease_s, now)
+    for key in due:
+        if key not in leased:
+            verdicts[first_of[key]] = Verdict(True, note="another worker took it")  # its message carries it on
+    attempts = list(leased.values())
+    if attempts:
+        with ThreadPoolExecutor(max_workers=min(len(attempts), 10)) as pool:
+            list(pool.map(lambda attempt: _send(attempt, runtime, actions), attempts))
+        _record_all(attempts)
+        for key, attempt in leased.items():
+            verdicts[first_of[key]] = _after(attempt)
+    return [verdicts[i] for i in range(len(messages))]
+
+
+def _before_attempt(item: Delivery | None, now: float) -> Verdict | None:
+    """None when the delivery is due for an attempt; otherwise what to do with its message."""
+    if item is None:
+        return Verdict(True, note="no such delivery")
+    if item.status != records.PENDING:
+        return Verdict(True, note=f"already {item.status}")
+    if item.lease_until is not None and item.lease_until >= now:
+        return Verdict(True, note="another worker holds it")
+    if item.next_attempt_at is not None and item.next_attempt_at > now + 0.5:
+        return Verdict(False, retry_in=item.next_attempt_at - now, note="not due yet")
+    return None
+
+
+def _lease(items: list[Delivery], lease: float, now: float) -> dict[Key, _Attempt]:
+    """Lease ``items`` in one transaction; an item whose condition fails (taken or changed since it was
+    read) is left out and the rest leased again, so one contested item never blocks the batch.
+
+    Each item is written whole (a conditional put of what was read, plus the lease): the conditions make
+    that safe, and it is far cheaper than update expressions for the embedded DynamoDB."""
+    pending = list(items)
+    for _ in range(3):
+        if not pending:
+            return {}
+        tx = transaction()
+        try:
+            with tx:
+                for item in pending:
+                    count = Delivery.attempt_count == item.attempt_count if item.attempt_count is not None \
+                        else Delivery.attempt_count.does_not_exist()
+                    condition = ((Delivery.status == records.PENDING) & count
+                                 & (Delivery.lease_until.does_not_exist() | (Delivery.lease_until < now)))
+                    leased = _copy(item)
+                    leased.lease_until = lease
+                    tx.save(leased, condition=condition)
+        except TransactWriteError as error:
+            codes = cancellation_codes(error)
+            if "ConditionalCheckFailed" not in codes:
+                raise
+            pending = [item for item, code in zip(pending, codes) if code != "ConditionalCheckFailed"]
+            continue
+        return {(item.call_key, item.action_id): _Attempt(item, lease) for item in pending}
+    return {}
+
+
+def _copy(item: Delivery) -> Delivery:
+    return Delivery.from_raw_data(item.serialize())
+
+
+def _send(attempt: _Attempt, runtime: Runtime, actions: ActionCache) -> None:
+    item = attempt.item
+    action, credentials = actions.get(item.account_id, item.agent_id, item.action_id)
+    attempt.action = action
     if action is None or not action.config.get("enabled", True):
+        attempt.status = attempt.outcome = records.CANCELLED
         why = "the post-call action was deleted" if action is None else "the post-call action is disabled"
-        _finish(item, lease, records.CANCELLED, None, why)
-        return Verdict(True, note=why)
-    attempt = int(item.attempt_count or 0) + 1
-    request = DeliveryRequest(event=records.unpack_event(item.event), action_id=action_id, action_type=action.type,
-                              config=dict(action.config), credentials=credentials, webhook_id=item.webhook_id,
-                              attempt=attempt, settings=runtime.settings,
+        attempt.result = AttemptResult(ok=False, error=why, retryable=False)
+        return
+    request = DeliveryRequest(event=records.unpack_event(item.event), action_id=item.action_id,
+                              action_type=action.type, config=dict(action.config), credentials=credentials,
+                              webhook_id=item.webhook_id, attempt=int(item.attempt_count or 0) + 1,
+                              settings=runtime.settings,
                               previous_detail=dict((item.attempts or [{}])[-1].get("detail") or {}))
-    result = send(request, runtime)
-    return _record(item, lease, attempt, result, action, runtime)
+    attempt.result = send(request, runtime)
+    attempt.status, attempt.outcome, attempt.next_at = _judge(attempt.result, int(item.round_attempts or 0) + 1,
+                                                               runtime.settings)
 
 
 def send(request: DeliveryRequest, runtime: Runtime) -> AttemptResult:
@@ -117,87 +217,84 @@ def send(request: DeliveryRequest, runtime: Runtime) -> AttemptResult:
                              error=f"internal error: {type(error).__name__}")
 
 
-def _not_leased(key: str, action_id: int, now: float) -> Verdict:
-    try:
-        item = Delivery.get(key, action_id, consistent_read=True,
-                            attributes_to_get=["status", "lease_until", "next_attempt_at"])
-    except Delivery.DoesNotExist:
-        return Verdict(True, note="no such delivery")
-    if item.status != records.PENDING:
-        return Verdict(True, note=f"already {item.status}")
-    if item.lease_until is not None and item.lease_until >= now:
-        return Verdict(True, note="another worker holds it")  # that worker's message carries it on
-    return Verdict(False, retry_in=max(1.0, float(item.next_attempt_at or now) - now), note="not due yet")
+def _judge(result: AttemptResult, round_attempts: int, settings: DeliverySettings) -> tuple[str, str, float | None]:
+    """(new status, attempt outcome, next attempt time) after an attempt."""
+    if result.ok:
+        return records.SUCCEEDED, records.SUCCEEDED, None
+    if result.refused:
+        return records.REFUSED, records.REFUSED, None
+    if result.gone:
+        return records.GONE, records.GONE, None
+    delay = retry.delay_after(round_attempts, settings) if result.retryable else None
+    if delay is None:
+        return records.FAILED, records.FAILED, None
+    delay = max(delay, float(result.detail.get("retry_after_s") or 0))  # a receiver's Retry-After is a floor
+    return records.PENDING, "retry", time.time() + delay
 
 
-def _attempt_entry(attempt: int, result: AttemptResult, outcome: str, next_at: float | None) -> dict[str, Any]:
-    entry: dict[str, Any] = {"attempt": attempt, "at": datetime.now(UTC).isoformat(), "outcome": outcome,
+def _recorded(attempt: _Attempt) -> Delivery:
+    """The delivery as it stands after the attempt (written whole, conditioned on the lease)."""
+    item, result = _copy(attempt.item), attempt.result
+    assert result is not None
+    now = utcnow()
+    item.status, item.lease_until, item.updated_at = attempt.status, None, now
+    item.last_error, item.next_attempt_at = result.error, attempt.next_at
+    if attempt.outcome == records.CANCELLED:
+        return item  # nothing was sent: no attempt to record
+    number = int(item.attempt_count or 0) + 1
+    entry: dict[str, Any] = {"attempt": number, "at": datetime.now(UTC).isoformat(), "outcome": attempt.outcome,
                              "status_code": result.status_code, "latency_ms": round(result.latency_ms, 1),
                              "error": result.error}
-    if next_at is not None:
-        entry["next_attempt_at"] = datetime.fromtimestamp(next_at, UTC).isoformat()
+    if attempt.next_at is not None:
+        entry["next_attempt_at"] = datetime.fromtimestamp(attempt.next_at, UTC).isoformat()
     if result.detail:
         entry["detail"] = result.detail
-    return entry
+    item.attempts = (list(item.attempts or []) + [entry])[-records.MAX_RECORDED_ATTEMPTS:]
+    item.attempt_count, item.round_attempts = number, int(item.round_attempts or 0) + 1
+    if attempt.status == records.SUCCEEDED:
+        item.delivered_at = now
+    return item
 
 
-def _record(item: Delivery, lease: float, attempt: int, result: AttemptResult, action: PostCallAction,
-            runtime: Runtime) -> Verdict:
-    round_attempts = int(item.round_attempts or 0) + 1
-    next_at: float | None = None
-    if result.ok:
-        outcome = records.SUCCEEDED
-    elif result.refused:
-        outcome = records.REFUSED
-    elif result.gone:
-        outcome = records.GONE
-    elif not result.retryable:
-        outcome = records.FAILED
-    else:
-        delay = retry.delay_after(round_attempts, runtime.settings)
-        if delay is not None:  # a receiver's Retry-After (Slack, HubSpot 429s) is a floor
-            delay = max(delay, float(result.detail.get("retry_after_s") or 0))
-        if delay is None:
-            outcome = records.FAILED
-        else:
-            outcome, next_at = "retry", time.time() + delay
-    status = records.PENDING if outcome == "retry" else outcome
-    entry = _attempt_entry(attempt, result, outcome, next_at)
-    attempts = (list(item.attempts or []) + [entry])[-records.MAX_RECORDED_ATTEMPTS:]
-    _finish(item, lease, status, result.error, None, attempts=attempts, attempt_count=attempt,
-            round_attempts=round_attempts, next_at=next_at)
-    logger.info("delivery attempt", extra={"call_id": item.call_id, "action_id": item.action_id, "attempt": attempt,
-                                           "outcome": outcome, "status_code": result.status_code,
-                                           "latency_ms": round(result.latency_ms, 1)})
-    if outcome == records.GONE:
-        _disable(action, "the receiver answered 410 Gone")
-    if outcome == records.FAILED:
-        queues.send_to_dlq(queues.DELIVERIES, {**records.message(item), "webhook_id": item.webhook_id,
-                                               "attempts": attempt, "last_error": result.error})
-    if status == records.PENDING:
-        return Verdict(False, retry_in=max(0.0, (next_at or 0) - time.time()), note="retry scheduled")
-    return Verdict(True, note=outcome)
-
-
-def _finish(item: Delivery, lease: float, status: str, error: str | None, note: str | None, *,
-            attempts: list[dict[str, Any]] | None = None, attempt_count: int | None = None,
-            round_attempts: int | None = None, next_at: float | None = None) -> None:
-    now = utcnow()
-    actions = [Delivery.status.set(status), Delivery.lease_until.remove(), Delivery.updated_at.set(now),
-               Delivery.last_error.set(error or note) if (error or note) else Delivery.last_error.remove()]
-    if attempts is not None:
-        actions += [Delivery.attempts.set(attempts), Delivery.attempt_count.set(attempt_count),
-                    Delivery.round_attempts.set(round_attempts)]
-    actions.append(Delivery.next_attempt_at.set(next_at) if next_at is not None else Delivery.next_attempt_at.remove())
-    if status == records.SUCCEEDED:
-        actions.append(Delivery.delivered_at.set(now))
+def _record_all(attempts: list[_Attempt]) -> None:
+    """Record every attempt in one transaction; if a lease was lost meanwhile, record one by one."""
+    tx = transaction()
     try:
-        item.update(actions=actions, condition=Delivery.lease_until == lease)
-    except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        with tx:
+            for attempt in attempts:
+                tx.save(_recorded(attempt), condition=Delivery.lease_until == attempt.lease)
+    except TransactWriteError as error:
+        if "ConditionalCheckFailed" not in cancellation_codes(error):
             raise
-        logger.warning("delivery lease lost before recording", extra={"call_id": item.call_id,
-                                                                        "action_id": item.action_id})
+        for attempt in attempts:
+            try:
+                _recorded(attempt).save(condition=Delivery.lease_until == attempt.lease)
+            except PutError as lost:
+                if lost.cause_response_code != "ConditionalCheckFailedException":
+                    raise
+                logger.warning("delivery lease lost before recording", extra={
+                    "call_id": attempt.item.call_id, "action_id": attempt.item.action_id})
+    for attempt in attempts:
+        result = attempt.result
+        assert result is not None
+        logger.info("delivery attempt", extra={
+            "call_id": attempt.item.call_id, "action_id": attempt.item.action_id, "outcome": attempt.outcome,
+            "attempt": int(attempt.item.attempt_count or 0) + 1, "status_code": result.status_code,
+            "latency_ms": round(result.latency_ms, 1)})
+
+
+def _after(attempt: _Attempt) -> Verdict:
+    item, result = attempt.item, attempt.result
+    assert result is not None
+    if attempt.outcome == records.GONE and attempt.action is not None:
+        _disable(attempt.action, "the receiver answered 410 Gone")
+    if attempt.outcome == records.FAILED:
+        queues.send_to_dlq(queues.DELIVERIES, {**records.message(item), "webhook_id": item.webhook_id,
+                                               "attempts": int(item.attempt_count or 0) + 1,
+                                               "last_error": result.error})
+    if attempt.status == records.PENDING:
+        return Verdict(False, retry_in=max(0.0, (attempt.next_at or 0) - time.time()), note="retry scheduled")
+    return Verdict(True, note=attempt.outcome)
 
 
 def _disable(action: PostCallAction, why: str) -> None:
