@@ -40,7 +40,7 @@ def worker_throughput(deliveries: int) -> dict[str, float]:
         runtime = sender.Runtime(settings=settings, http=SafeHttp(allowed_networks=settings.allowed_networks),
                                  ses=boto3.client("ses"))
         runner = LocalRunner(consumers=[QueueConsumer(
-            queues.DELIVERIES, lambda event, _ctx: workers.delivery_batch(event, runtime=runtime), batch_size=10)])
+            queues.DELIVERIES, lambda event, _ctx: workers.delivery_batch(event, runtime=runtime), batch_size=10, workers=4)])
         print(f"{deliveries} deliveries queued; sending", flush=True)
         started = time.perf_counter()
         runner.start()

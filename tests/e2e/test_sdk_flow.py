@@ -78,3 +78,34 @@ def test_sdk_surfaces_our_error_description(local_stack: dict) -> None:
     with pytest.raises(APIError) as unauthorized:
         Client("pk_wrong_key_123", base_url=local_stack["api_url"]).agent.list()
     assert unauthorized.value.status_code == 401
+
+
+def test_a_finished_call_reaches_the_agents_webhook_signed_through_the_local_stack(local_stack: dict) -> None:
+    """Dispatch -> the simulator answers and hangs up -> call.completed on the bus -> rule -> SQS -> fan-out
+    -> delivery worker -> a signed webhook with the custom payload, and the delivery listed on the call."""
+    import requests
+    from standardwebhooks.webhooks import Webhook
+
+    from tests.post_call.pipeline import wait_until
+    from tests.post_call.receivers import Receiver, serve
+
+    client = Client(local_stack["api_key"], base_url=local_stack["api_url"])
+    agent_id = client.agent.create(name="Notifier", context_breakdown=[{"title": "Role", "body": "Notify."}])["json"]["id"]
+    with serve(Receiver()) as receiver:
+        action = client.agent.add_post_call_action(
+            agent_id, "webhook", url=receiver.url, trigger_call_statuses=["completed", "busy", "no_answer", "failed"],
+            payload_template={"call": "{{call_id}}", "who": "{{call_context.customer_name}}",
+                              "status": "{{status}}", "summary": "{{summary}}"})["json"]
+        number = client.phone_number.import_twilio(f"+1415{random.randrange(10**6, 10**7)}", TWILIO_SID,
+                                                   "tok_" + "z" * 28)["json"]["phone_number"]["id"]
+        call_id = client.call.dispatch_call(agent_id, "+14155550199", from_number_id=number,
+                                            call_context={"customer_name": "Grace"})["json"]["call_id"]
+        assert wait_until(lambda: bool(receiver.received), 60)
+    [request] = receiver.received
+    Webhook(action["signing_secret"]).verify(request.body, request.headers)
+    assert request.json["call"] == call_id and request.json["who"] == "Grace"
+    assert request.json["status"] in ("completed", "busy", "no_answer", "failed")
+    headers = {"Authorization": f"Bearer {local_stack['api_key']}"}
+    deliveries = requests.get(f"{local_stack['api_url']}/calls/logs/{call_id}/deliveries", headers=headers,
+                              timeout=10).json()["deliveries"]
+    assert [(d["action_id"], d["status"]) for d in deliveries] == [(action["id"], "succeeded")]
