@@ -24,6 +24,7 @@ bench: $(STAMP)
 	$(PY) -m tests.bench.voice_latency
 	$(PY) -m tests.bench.voice_capacity
 	$(PY) -m tests.bench.engines
+	$(PY) -m tests.bench.post_call
 
 openapi: $(STAMP)
 	$(PY) -m chalicelib.api.openapi
