@@ -26,11 +26,11 @@ CALLS = 1000
 @pytest.mark.slow
 def test_every_delivery_arrives_exactly_once_after_dedup_through_a_flaky_receiver(aws: None) -> None:
     make_agent()
-    with serve(Receiver(behaviour=flaky(0.30, timeout_wait_s=0.6))) as receiver:
+    with serve(Receiver(behaviour=flaky(0.30, timeout_wait_s=0.4))) as receiver:
         add_action(1, 1, type="webhook", url=receiver.url)
-        rt = with_settings(timeout_s=0.3, retry_schedule_s=(0, 0, 0, 0.5, 0.5, 1, 1, 1, 1, 1, 1))
+        rt = with_settings(timeout_s=0.2, retry_schedule_s=(0, 0, 0, 0.5, 0.5, 1, 1, 1, 1, 1, 1))
         started = time.monotonic()
-        with running(rt, delivery_workers=2):
+        with running(rt, delivery_workers=3):
             put_events([completed_event(10_000 + n) for n in range(CALLS)])
             # Cheap to watch (a scan of 1,000 items in the embedded DynamoDB is not): every id has arrived and
             # both queues are empty, so nothing is in flight or waiting for a retry.
