@@ -32,6 +32,7 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
+    redirect_to: str | None = None  # the Location of 3xx answers
 
     def by_webhook_id(self) -> dict[str, list[Received]]:
         grouped: dict[str, list[Received]] = {}
@@ -79,6 +80,8 @@ def serve(receiver: Receiver) -> Iterator[Receiver]:
             payload = b"{}"
             try:
                 self.send_response(status)
+                if 300 <= status < 400 and receiver.redirect_to:
+                    self.send_header("Location", receiver.redirect_to)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()

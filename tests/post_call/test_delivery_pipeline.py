@@ -114,3 +114,28 @@ def test_private_targets_are_refused_and_recorded_without_retry(aws: None, url: 
     assert attempt["outcome"] == "refused" and attempt["status_code"] is None
     assert url.split("/")[2].split(":")[0] in attempt["error"] and "refused" in attempt["error"]
     assert dlq_messages() == []
+
+
+def test_a_hostname_resolving_to_a_private_address_and_a_redirect_to_one_are_refused_and_recorded(
+        receiver: Receiver) -> None:
+    from dataclasses import replace
+
+    from chalicelib.delivery import sender
+    from chalicelib.delivery.safe_http import SafeHttp
+    from tests.post_call.pipeline import LOCAL
+
+    receiver.behaviour, receiver.redirect_to = always(307), "http://169.254.169.254/latest/meta-data/"
+    make_agent()
+    add_action(1, 1, type="webhook", url="http://hooks.internal.example/calls")  # resolves to 10.0.0.1
+    add_action(1, 1, type="webhook", url=receiver.url)  # allowed itself, redirects to 169.254.169.254
+    settings = replace(LOCAL, allowed_networks=("127.0.0.1/32",))
+    resolve = {"hooks.internal.example": ["10.0.0.1"], "127.0.0.1": ["127.0.0.1"]}
+    rt = sender.Runtime(settings=settings, http=SafeHttp(allowed_networks=settings.allowed_networks,
+                                                         resolver=lambda host, port: resolve[host]))
+    with running(rt):
+        put_events([completed_event(701)])
+        assert wait_until(lambda: sorted(d.status for d in deliveries(1, 701)) == ["refused", "refused"], 20)
+    errors = {d.action_id: d.attempts[-1]["error"] for d in deliveries(1, 701)}
+    assert "10.0.0.1" in errors[1] and "private" in errors[1]
+    assert "redirect" in errors[2] and "169.254.169.254" in errors[2]
+    assert len(receiver.received) == 1 and dlq_messages() == []
