@@ -43,10 +43,6 @@ class DeliverySettings:
             graph_api_url=env.get("PARLEY_GRAPH_API_URL", cls.graph_api_url).rstrip("/"),
         )
 
-    @property
-    def max_attempts(self) -> int:
-        return len(self.retry_schedule_s) + 1
-
 
 @dataclass(frozen=True)
 class DeliveryRequest:

@@ -13,7 +13,6 @@ FAILED = "failed"  # every attempt failed (or a failure that cannot succeed): in
 REFUSED = "refused"  # the target is not allowed (SSRF rules): nothing was sent
 GONE = "gone"  # the receiver answered 410: the action was disabled
 CANCELLED = "cancelled"  # the action was deleted or disabled before the delivery could go
-TERMINAL = (SUCCEEDED, FAILED, REFUSED, GONE, CANCELLED)
 MAX_RECORDED_ATTEMPTS = 100  # the oldest are dropped beyond this (replays can add rounds)
 
 

@@ -58,17 +58,16 @@ def replay(account_id: int, call_id: int, action_id: int | None = None) -> Repla
         except Delivery.DoesNotExist:
             raise NotFound(f"call {call_id} has no delivery for post-call action {action_id}",
                            field="action_id") from None
-    replayed, skipped = [], {}
+    reopened, skipped = [], {}
     for item in items:
         why = _reopen(item)
         if why:
             skipped[str(item.action_id)] = why
         else:
-            replayed.append(item.action_id)
-    if replayed:
-        queues.send_many(queues.DELIVERIES, [{"account_id": account_id, "call_id": call_id, "action_id": a}
-                                             for a in replayed])
-    return Replayed(replayed=replayed, skipped=skipped)
+            reopened.append(item)
+    if reopened:
+        queues.send_many(queues.DELIVERIES, [records.message(item) for item in reopened])
+    return Replayed(replayed=[item.action_id for item in reopened], skipped=skipped)
 
 
 def send_test(account_id: int, agent_id: int, action_id: int, runtime: sender.Runtime | None = None) -> TestResult:

@@ -17,30 +17,16 @@ status retried; a refused target (SSRF rules) is not retried; timeouts and conne
 """
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
 from chalicelib.delivery import payloads, signing
+from chalicelib.delivery.channels.text import http_for
 from chalicelib.delivery.contract import AttemptResult, DeliveryRequest
 from chalicelib.delivery.safe_http import HttpFailure, HttpResponse, Refused, SafeHttp
 
 USER_AGENT = "Parley-Webhooks/1"
 EXCERPT_CHARS = 500
-
-_shared: dict[tuple[str, ...], SafeHttp] = {}
-_shared_lock = threading.Lock()
-
-
-def _http_for(allowed_networks: tuple[str, ...]) -> SafeHttp:
-    """One SafeHttp per allowed-networks setting per process, so keep-alive pools survive across
-    deliveries (a warm Lambda reuses its connections to a busy receiver)."""
-    with _shared_lock:
-        http = _shared.get(allowed_networks)
-        if http is None:
-            http = _shared[allowed_networks] = SafeHttp(allowed_networks=allowed_networks)
-        return http
-
 
 def signing_secrets(credentials: dict[str, Any], now: float | None = None) -> list[str]:
     """The current secret, then the previous one while its rotation grace window lasts.
@@ -99,7 +85,7 @@ class WebhookChannel:
         }
         if request.is_test:
             headers["X-Parley-Test"] = "true"
-        http = self._http or _http_for(tuple(request.settings.allowed_networks))
+        http = http_for(request, self._http)  # the worker passes its one pooled client
         started = time.perf_counter()
         try:
             response = http.request("POST", url, body=body, headers=headers, timeout_s=request.settings.timeout_s)
