@@ -10,6 +10,9 @@ per message, when it receives (retention check). A send or receive then costs O(
 queue holding a few thousand messages (post-call deliveries, retries waiting for their next attempt)
 slows to seconds per request. ``install()`` makes ``Queue.attributes`` a read-only mapping that
 computes an attribute only when it is read; the values and the set of keys are moto's own.
+
+A delete scans the queue three times (is the handle known, which message, rebuild the list); the
+patched one stops at the message, which is near the front of a queue consumed in order.
 """
 from __future__ import annotations
 
@@ -72,4 +75,21 @@ def install() -> None:
     Queue.approximate_number_of_messages_not_visible = property(not_visible)  # type: ignore[assignment]
     Queue.approximate_number_of_messages_delayed = property(delayed)  # type: ignore[assignment]
     Queue.attributes = property(LazyQueueAttributes)  # type: ignore[assignment]
+    Queue.delete_message = _delete_message  # type: ignore[method-assign]
     _INSTALLED = True
+
+
+def _delete_message(self: Any, receipt_handle: str) -> None:
+    """moto's ``Queue.delete_message`` in one pass (a new list, as moto does, for concurrent readers)."""
+    from moto.sqs.exceptions import ReceiptHandleIsInvalid
+
+    if receipt_handle in self.deleted_messages:
+        return  # already deleted: deleting again succeeds
+    messages = self._messages
+    for index, message in enumerate(messages):
+        if receipt_handle in message.all_receipt_handles:
+            self.pending_messages.discard(message)
+            self.deleted_messages.update(message.all_receipt_handles)
+            self._messages = messages[:index] + messages[index + 1:]
+            return
+    raise ReceiptHandleIsInvalid()

@@ -2,6 +2,7 @@
 invoking the same Chalice handlers AWS would, honouring their partial batch failure reports."""
 from __future__ import annotations
 
+import queue
 import threading
 import time
 import uuid
@@ -67,20 +68,48 @@ class LocalRunner:
         self._threads.append(thread)
 
     def _poll(self, consumer: QueueConsumer) -> None:
+        """One worker of a consumer, run as Lambda runs it: a poller (this thread) receives the next batch
+        and deletes finished messages while the function (another thread) handles the current batch."""
         sqs = boto3.client("sqs")
         url = queues.queue_url(queues.queue_name(consumer.spec))
         arn = f"arn:aws:sqs:us-east-1:123456789012:{queues.queue_name(consumer.spec)}"
+        batches: queue.Queue[list[dict]] = queue.Queue(maxsize=1)
+        finished: queue.SimpleQueue[list[dict]] = queue.SimpleQueue()
+        function = threading.Thread(target=self._invoke, args=(consumer, arn, batches, finished),
+                                    name=f"{threading.current_thread().name}-function", daemon=True)
+        function.start()
         while not self._stop.is_set():
             try:
+                self._delete(sqs, url, finished)
                 received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=consumer.batch_size,
                                                WaitTimeSeconds=1, AttributeNames=["All"]).get("Messages", [])
-                if received:
-                    self._deliver(sqs, url, arn, consumer, received)
+                while received and not self._stop.is_set():
+                    try:
+                        batches.put(received, timeout=0.2)
+                        break
+                    except queue.Full:
+                        self._delete(sqs, url, finished)
             except Exception:  # keep polling, as the Lambda service would
-                logger.exception("local runner: batch failed", extra={"queue": consumer.spec.key})
+                logger.exception("local runner: polling failed", extra={"queue": consumer.spec.key})
                 time.sleep(1)
+        function.join(timeout=5)
+        self._delete(sqs, url, finished)
 
-    def _deliver(self, sqs: Any, url: str, arn: str, consumer: QueueConsumer, messages: list[dict]) -> None:
+    def _invoke(self, consumer: QueueConsumer, arn: str, batches: queue.Queue[list[dict]],
+                finished: queue.SimpleQueue[list[dict]]) -> None:
+        while not self._stop.is_set():
+            try:
+                messages = batches.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                finished.put(self._handle(arn, consumer, messages))
+            except Exception:  # a handler crash: the batch comes back after its visibility timeout
+                logger.exception("local runner: batch failed", extra={"queue": consumer.spec.key})
+
+    @staticmethod
+    def _handle(arn: str, consumer: QueueConsumer, messages: list[dict]) -> list[dict]:
+        """Invoke the handler with a batch; the messages to delete (those not reported as failed)."""
         event = {"Records": [{
             "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
             "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m.get("MD5OfBody", ""),
@@ -90,9 +119,18 @@ class LocalRunner:
         except BatchProcessingError:
             # Every record failed: Lambda counts the invocation as failed and the whole batch comes back
             # when each message's visibility timeout ends (the handler may already have shortened it).
-            return
+            return []
         failed = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
-        done = [m for m in messages if m["MessageId"] not in failed]
+        return [m for m in messages if m["MessageId"] not in failed]
+
+    @staticmethod
+    def _delete(sqs: Any, url: str, finished: queue.SimpleQueue[list[dict]]) -> None:
+        done: list[dict] = []
+        while True:
+            try:
+                done += finished.get_nowait()
+            except queue.Empty:
+                break
         for start in range(0, len(done), 10):
             sqs.delete_message_batch(QueueUrl=url, Entries=[
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])])
