@@ -63,14 +63,36 @@ class ApiGatewayHandler(BaseHTTPRequestHandler):
         raise AttributeError(name)
 
 
+def serve_requests_concurrently(app: Any) -> None:
+    """Let ``app`` serve requests from several threads at once, as several Lambda containers would.
+
+    A Chalice app keeps the request being served (``current_request``, ``lambda_context``) on the app
+    object, where one container serving one request at a time keeps it; here each thread keeps its own.
+    """
+    if getattr(type(app), "per_thread_requests", False):
+        return
+    local = threading.local()
+
+    def per_thread(name: str) -> property:
+        return property(lambda _self: getattr(local, name, None), lambda _self, value: setattr(local, name, value))
+
+    app.__class__ = type(f"PerThread{type(app).__name__}", (type(app),), {
+        "per_thread_requests": True,
+        "current_request": per_thread("current_request"),
+        "lambda_context": per_thread("lambda_context"),
+    })
+
+
 class ApiGatewayServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, concurrency: int = 4) -> None:
         super().__init__((host, port), ApiGatewayHandler)
+        serve_requests_concurrently(app)
         self._gateway = LocalGateway(app, Config())
-        # One Lambda container serves one request at a time; the Chalice app object is not thread-safe.
-        self._lock = threading.Lock()
+        # Lambda runs concurrent requests in separate containers; ``concurrency`` of them here, so a slow
+        # request (a 1,000-contact campaign) does not hold up the carrier's status callbacks.
+        self._containers = threading.BoundedSemaphore(concurrency)
 
     @property
     def url(self) -> str:
@@ -79,7 +101,7 @@ class ApiGatewayServer(ThreadingHTTPServer):
 
     def dispatch(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         try:
-            with self._lock:
+            with self._containers:
                 response = self._gateway.handle_request(method=method, path=path, headers=headers, body=body)
         except NotAuthorizedError:
             return (*_error("UNAUTHORIZED"),)

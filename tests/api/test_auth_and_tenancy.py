@@ -81,3 +81,55 @@ def test_an_account_may_import_a_number_another_account_also_holds(tenant: Tenan
     body = {"phone_number": "+14155550100", "account_sid": TWILIO_SID, "account_token": TOKEN}
     assert tenant.post("phone_number/import/twilio", json=body).status_code == 201
     assert other_tenant.post("phone_number/import/twilio", json=body).status_code == 201
+
+
+def test_concurrent_requests_from_two_accounts_each_see_their_own_request(tenant: Tenant, other_tenant: Tenant) -> None:
+    """The local gateway serves requests at once, as several Lambda containers would: each request
+    keeps its own body, path and authorizer context however the threads interleave (the interleaving
+    that would mix them up is forced in the test below)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def create(job: tuple[Tenant, int]) -> tuple[int, str, int]:
+        owner, n = job
+        session = requests.Session()  # one connection per thread
+        session.headers["Authorization"] = f"Bearer {owner.api_key}"
+        agent = session.post(owner.url("agents/create"), json={**AGENT, "name": f"{owner.account_id}-{n}"}, timeout=30)
+        assert agent.status_code == 201, agent.text
+        seen = session.get(owner.url(f"agents/{agent.json()['id']}"), timeout=30)
+        return owner.account_id, seen.json()["name"], seen.status_code
+
+    jobs = [(owner, n) for n in range(12) for owner in (tenant, other_tenant)]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(create, jobs))
+    assert all(status == 200 and name.startswith(f"{account}-") for account, name, status in results)
+    assert sorted(name for _, name, _ in results) == sorted(f"{o.account_id}-{n}" for o, n in jobs)
+    for owner in (tenant, other_tenant):
+        names = {a["name"] for a in owner.get("agents", params={"pagesize": 50}).json()["agents"]}
+        assert names == {f"{owner.account_id}-{n}" for n in range(12)}
+
+
+def test_each_gateway_thread_keeps_its_own_current_request() -> None:
+    import threading
+
+    from chalice import Chalice
+
+    from devstack.api_gateway import serve_requests_concurrently
+
+    app = Chalice("concurrency")
+    serve_requests_concurrently(app)
+    serve_requests_concurrently(app)  # idempotent
+    both_set = threading.Barrier(2)
+    seen: dict[str, object] = {}
+
+    def serve(name: str) -> None:
+        app.current_request, app.lambda_context = f"request-{name}", f"context-{name}"  # type: ignore[assignment]
+        both_set.wait(timeout=5)  # the other thread has set its own by now
+        seen[name] = (app.current_request, app.lambda_context)
+
+    threads = [threading.Thread(target=serve, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == {"a": ("request-a", "context-a"), "b": ("request-b", "context-b")}
+    assert app.current_request is None  # this thread served nothing
