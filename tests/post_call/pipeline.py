@@ -96,6 +96,13 @@ def queues_empty() -> bool:
     return True
 
 
+def dlq_depth() -> int:
+    """Messages in the deliveries DLQ (one attribute read; ``dlq_messages`` reads them all)."""
+    url = queues.queue_url(queues.dlq_name(queues.DELIVERIES))
+    attributes = boto3.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+
 def dlq_messages() -> list[dict[str, Any]]:
     sqs = boto3.client("sqs")
     url = queues.queue_url(queues.dlq_name(queues.DELIVERIES))
