@@ -5,7 +5,14 @@ from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, RouteSpec, api_route
 from chalicelib.domain import deliveries
-from chalicelib.schemas.deliveries import DeliveryList, Replayed, RotatedSecret, TestResult
+from chalicelib.schemas.deliveries import (
+    DeliveryList,
+    Recovered,
+    RecoverRequest,
+    Replayed,
+    RotatedSecret,
+    TestResult,
+)
 
 bp = Blueprint(__name__)
 TAG = "Post-call deliveries"
@@ -31,6 +38,13 @@ def replay_all(req: ApiRequest, call_log_id: int) -> tuple[Replayed, int]:
     responses={202: Replayed}))
 def replay_one(req: ApiRequest, call_log_id: int, action_id: int) -> tuple[Replayed, int]:
     return deliveries.replay(req.account_id, call_log_id, action_id), 202
+
+
+@api_route(bp, ACTION + "/recover", "POST", RouteSpec(
+    "Send again the action's deliveries that ended undelivered since a time (after an outage of the receiver)",
+    TAG, body=RecoverRequest, responses={202: Recovered}))
+def recover(req: ApiRequest, agent_id: int, action_id: int) -> tuple[Recovered, int]:
+    return deliveries.recover(req.account_id, agent_id, action_id, req.body), 202
 
 
 @api_route(bp, ACTION + "/test", "POST", RouteSpec(

@@ -17,7 +17,7 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from chalicelib.config import Settings, physical_table_name
@@ -159,6 +159,18 @@ class Call(Model):
     by_agent = CallsByAgent()
 
 
+class DeliveriesUndeliveredByAction(GlobalSecondaryIndex["Delivery"]):
+    """Sparse index of an action's deliveries that ended without being delivered (failed, refused, gone,
+    cancelled), by when they ended: what ``recover`` sends again. A delivered or pending one is not in it."""
+
+    class Meta:
+        index_name = "undelivered-by-action"
+        projection = KeysOnlyProjection()
+
+    undelivered_key = UnicodeAttribute(hash_key=True)  # "{account_id}#{agent_id}#{action_id}"
+    finished_at = NumberAttribute(range_key=True)  # epoch seconds
+
+
 class Delivery(Model):
     """One post-call delivery: a call's results to one action. ``call_key`` is ``"{account_id}#{call_id}"``.
 
@@ -183,8 +195,11 @@ class Delivery(Model):
     event = BinaryAttribute(legacy_encoding=False)  # zlib(JSON) of the call.completed detail it delivers
     last_error = UnicodeAttribute(null=True)
     delivered_at = UTCDateTimeAttribute(null=True)
+    undelivered_key = UnicodeAttribute(null=True)  # set only while it ended undelivered (sparse index)
+    finished_at = NumberAttribute(null=True)  # epoch seconds it ended undelivered
     created_at = UTCDateTimeAttribute(default=utcnow)
     updated_at = UTCDateTimeAttribute(default=utcnow)
+    undelivered_by_action = DeliveriesUndeliveredByAction()
 
 
 class CampaignsBySchedule(GlobalSecondaryIndex["Campaign"]):

@@ -13,11 +13,28 @@ FAILED = "failed"  # every attempt failed (or a failure that cannot succeed): in
 REFUSED = "refused"  # the target is not allowed (SSRF rules): nothing was sent
 GONE = "gone"  # the receiver answered 410: the action was disabled
 CANCELLED = "cancelled"  # the action was deleted or disabled before the delivery could go
+UNDELIVERED = frozenset({FAILED, REFUSED, GONE, CANCELLED})  # ended without reaching the receiver
 MAX_RECORDED_ATTEMPTS = 100  # the oldest are dropped beyond this (replays can add rounds)
 
 
 def call_key(account_id: int, call_id: int) -> str:
     return f"{account_id}#{call_id}"
+
+
+def action_key(account_id: int, agent_id: int, action_id: int) -> str:
+    """The undelivered-by-action index key of an action's deliveries."""
+    return f"{account_id}#{agent_id}#{action_id}"
+
+
+def mark_finished(item: Delivery, status: str, at: float) -> None:
+    """Set ``item``'s status; one that ended undelivered joins its action's undelivered index, any other
+    leaves it."""
+    item.status = status
+    if status in UNDELIVERED:
+        item.undelivered_key = action_key(item.account_id, item.agent_id, item.action_id)
+        item.finished_at = round(at, 3)
+    else:
+        item.undelivered_key = item.finished_at = None
 
 
 def webhook_id(call_id: int, action_id: int) -> str:

@@ -257,7 +257,8 @@ def _recorded(attempt: _Attempt) -> Delivery:
     item, result = _copy(attempt.item), attempt.result
     assert result is not None
     now = utcnow()
-    item.status, item.lease_until, item.updated_at = attempt.status, None, now
+    records.mark_finished(item, attempt.status, time.time())
+    item.lease_until, item.updated_at = None, now
     item.last_error, item.next_attempt_at = result.error, attempt.next_at
     if attempt.outcome == records.CANCELLED:
         return item  # nothing was sent: no attempt to record

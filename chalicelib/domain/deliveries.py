@@ -12,8 +12,17 @@ from chalicelib.delivery import records, sender
 from chalicelib.delivery.contract import DeliveryRequest
 from chalicelib.delivery.sample import sample_call_completed
 from chalicelib.domain.post_call_actions import get_action, new_signing_secret
-from chalicelib.errors import NotFound
-from chalicelib.schemas.deliveries import DeliveryList, DeliveryOut, Replayed, RotatedSecret, TestResult
+from chalicelib.errors import Conflict, NotFound
+from chalicelib.schemas.deliveries import (
+    RECOVER_LIMIT,
+    DeliveryList,
+    DeliveryOut,
+    Recovered,
+    RecoverRequest,
+    Replayed,
+    RotatedSecret,
+    TestResult,
+)
 from chalicelib.secrets_box import secret_box_from_settings
 
 ROTATION_GRACE = timedelta(hours=24)
@@ -33,17 +42,22 @@ def list_deliveries(account_id: int, call_id: int) -> DeliveryList:
     return DeliveryList(deliveries=items, total=len(items))
 
 
-def _reopen(item: Delivery) -> str | None:
-    """Make a finished delivery pending again (a new round of attempts); None when done, else why not."""
+def _reopen(item: Delivery, only_undelivered: bool = False) -> str | None:
+    """Make a finished delivery pending again (a new round of attempts); None when done, else why not.
+    ``only_undelivered``: only if it still ended undelivered (the index it was found in lags a little)."""
+    condition = Delivery.status != records.PENDING
+    if only_undelivered:
+        condition &= Delivery.undelivered_key.exists()
     try:
         item.update(actions=[Delivery.status.set(records.PENDING), Delivery.round_attempts.set(0),
                              Delivery.next_attempt_at.remove(), Delivery.lease_until.remove(),
+                             Delivery.undelivered_key.remove(), Delivery.finished_at.remove(),
                              Delivery.updated_at.set(utcnow())],
-                    condition=Delivery.status != records.PENDING)
+                    condition=condition)
     except UpdateError as error:
         if error.cause_response_code != "ConditionalCheckFailedException":
             raise
-        return "already pending: it is being delivered"
+        return "already pending: it is being delivered" if not only_undelivered else "no longer undelivered"
     return None
 
 
@@ -68,6 +82,26 @@ def replay(account_id: int, call_id: int, action_id: int | None = None) -> Repla
     if reopened:
         queues.send_many(queues.DELIVERIES, [records.message(item) for item in reopened])
     return Replayed(replayed=[item.action_id for item in reopened], skipped=skipped)
+
+
+def recover(account_id: int, agent_id: int, action_id: int, body: RecoverRequest) -> Recovered:
+    """Queue again an action's deliveries that ended undelivered since ``body.since``, oldest first, at most
+    ``RECOVER_LIMIT`` per call. A recovered delivery leaves the undelivered index, so calling again with the
+    same ``since`` carries on where this call stopped."""
+    action = get_action(account_id, agent_id, action_id)
+    if not action.config.get("enabled", True):
+        raise Conflict(f"post-call action {action_id} is disabled: enable it before recovering its deliveries",
+                       field="action_id")
+    found = list(Delivery.undelivered_by_action.query(
+        records.action_key(account_id, agent_id, action_id), Delivery.finished_at >= body.since.timestamp(),
+        limit=RECOVER_LIMIT + 1))
+    # the index holds keys only: the call id is in the item's key
+    call_ids = [int(item.call_key.split("#", 1)[1]) for item in found[:RECOVER_LIMIT]
+                if _reopen(item, only_undelivered=True) is None]
+    if call_ids:
+        queues.send_many(queues.DELIVERIES, [{"account_id": account_id, "call_id": call_id, "action_id": action_id}
+                                             for call_id in call_ids])
+    return Recovered(recovered=len(call_ids), call_ids=call_ids, more=len(found) > RECOVER_LIMIT)
 
 
 def send_test(account_id: int, agent_id: int, action_id: int, runtime: sender.Runtime | None = None) -> TestResult:

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
-from chalicelib.schemas.common import Out
+from chalicelib.schemas.common import Out, Strict
 
 
 class AttemptOut(Out):
@@ -66,3 +66,19 @@ class RotatedSecret(Out):
     signing_secret: str
     previous_secret_expires_at: datetime = Field(
         description="Until then deliveries are signed with both secrets (two signatures in webhook-signature)")
+
+
+RECOVER_LIMIT = 500  # deliveries queued again per request: the request stays well inside the API's 29 s
+
+
+class RecoverRequest(Strict):
+    since: Annotated[AwareDatetime, Field(strict=False, description=(
+        "Send again the action's deliveries that ended undelivered (failed, refused, gone or cancelled) at "
+        "or after this time (RFC 3339 with an offset, e.g. 2026-12-01T09:00:00Z)"))]
+
+
+class Recovered(Out):
+    status: str = "success"
+    recovered: int = Field(description="Deliveries queued again (same webhook-id, a new round of attempts)")
+    call_ids: list[int] = Field(description="The calls whose delivery was queued again, oldest failure first")
+    more: bool = Field(description=f"More remain: send the same request again (at most {RECOVER_LIMIT} per request)")

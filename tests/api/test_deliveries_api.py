@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from chalicelib.db.models import Call
+from chalicelib.db.models import Call, Delivery
 from chalicelib.delivery import fanout, records, sender
+from chalicelib.delivery.contract import DeliverySettings
 from chalicelib.delivery.sample import sample_call_completed
 from tests.conftest import AGENT, Tenant
 from tests.post_call.pipeline import LOCAL, runtime
-from tests.post_call.receivers import Receiver, serve
+from tests.post_call.receivers import Receiver, always, serve
 
 
 @pytest.fixture()
@@ -27,24 +30,24 @@ def _webhook(tenant: Tenant, url: str) -> tuple[int, dict]:
     return agent, action
 
 
-def _completed_call(tenant: Tenant, agent: int, call_id: int) -> None:
+def _completed_call(tenant: Tenant, agent: int, call_id: int, settings: DeliverySettings = LOCAL) -> None:
     """A finished call of ``tenant`` whose call.completed was fanned out and delivered once."""
     Call(tenant.account_id, call_id, agent_key=f"{tenant.account_id}#{agent}", agent_id=agent,
          to_number="+15550100001", status="completed").save()
     event = {**sample_call_completed(tenant.account_id, agent), "call_id": call_id}
     event.pop("test")
     assert fanout.fan_out({"detail-type": "call.completed", "detail": event}) == 1
-    _deliver_queued()
+    _deliver_queued(settings)
 
 
-def _deliver_queued() -> None:
+def _deliver_queued(settings: DeliverySettings = LOCAL) -> None:
     import boto3
 
     from chalicelib import queues
 
     sqs = boto3.client("sqs")
     url = queues.queue_url(queues.queue_name(queues.DELIVERIES))
-    rt = runtime(LOCAL)
+    rt = runtime(settings)
     while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
         for message in messages:
             assert sender.deliver(json.loads(message["Body"]), rt).done
@@ -128,3 +131,46 @@ def test_an_email_action_test_send_goes_through_ses(tenant: Tenant) -> None:
                          json={"type": "email", "recipients": ["ops@example.com"]}).json()
     body = tenant.post(f"agents/{agent}/post-call-actions/{action['id']}/test").json()
     assert body["ok"] is True and body["detail"]["message_id"]
+
+
+def test_recover_sends_again_what_ended_undelivered_since_a_time(tenant: Tenant, other_tenant: Tenant,
+                                                                   receiver: Receiver) -> None:
+    one_attempt = replace(LOCAL, retry_schedule_s=())
+    agent, action = _webhook(tenant, receiver.url)
+    recover = f"agents/{agent}/post-call-actions/{action['id']}/recover"
+    _completed_call(tenant, agent, 9100)  # delivered: nothing to recover
+    since = datetime.now(UTC).isoformat()
+    receiver.behaviour = always(503)  # the receiver goes down
+    for call_id in (9101, 9102, 9103):
+        _completed_call(tenant, agent, call_id, one_attempt)
+    statuses = {d.call_id: d.status for d in Delivery.scan()}
+    assert statuses == {9100: "succeeded", 9101: "failed", 9102: "failed", 9103: "failed"}
+
+    assert other_tenant.post(recover, json={"since": since}).status_code == 404
+    assert tenant.post(f"agents/{agent}/post-call-actions/999/recover", json={"since": since}).status_code == 404
+    for bad in ({}, {"since": "2026-12-01T09:00:00"}, {"since": "yesterday"}, {"since": since, "until": since}):
+        refused = tenant.post(recover, json=bad)
+        assert refused.status_code == 422 and refused.json()["error_description"], bad
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    assert tenant.post(recover, json={"since": future}).json()["recovered"] == 0
+
+    receiver.behaviour = always(200)  # back up
+    recovered = tenant.post(recover, json={"since": since})
+    assert recovered.status_code == 202
+    assert recovered.json() == {"status": "success", "recovered": 3, "call_ids": [9101, 9102, 9103], "more": False}
+    _deliver_queued()
+    for call_id in (9101, 9102, 9103):
+        [delivery] = tenant.get(f"calls/logs/{call_id}/deliveries").json()["deliveries"]
+        assert delivery["status"] == "succeeded"
+        assert [a["outcome"] for a in delivery["attempts"]] == ["failed", "succeeded"]
+    assert tenant.post(recover, json={"since": since}).json()["recovered"] == 0  # nothing left undelivered
+    assert [r.headers["webhook-id"] for r in receiver.received].count(records.webhook_id(9101, action["id"])) == 2
+
+
+def test_recover_refuses_a_disabled_action(tenant: Tenant, receiver: Receiver) -> None:
+    agent, action = _webhook(tenant, receiver.url)
+    patched = tenant.patch(f"agents/{agent}/post-call-actions/{action['id']}", json={"enabled": False})
+    assert patched.status_code == 200, patched.text
+    refused = tenant.post(f"agents/{agent}/post-call-actions/{action['id']}/recover",
+                          json={"since": datetime.now(UTC).isoformat()})
+    assert refused.status_code == 409 and refused.json()["error"] == "conflict"

@@ -287,6 +287,19 @@ def test_api_handler_replays_and_sends_test_events(synthesized: Synthesized) -> 
     assert {PostCallAction, Delivery} <= set(table_access(statements, synthesized))
 
 
+def test_api_handler_queries_an_actions_undelivered_deliveries_through_their_sparse_index(
+        synthesized: Synthesized) -> None:
+    _, table = table_resource(synthesized, Delivery)
+    [index] = [i for i in table["Properties"]["GlobalSecondaryIndexes"] if i["IndexName"] == "undelivered-by-action"]
+    assert [k["AttributeName"] for k in index["KeySchema"]] == ["undelivered_key", "finished_at"]
+    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    tables = {table_resource(synthesized, model)[0]: model for model in ALL_MODELS}
+    queried = {table_arn_target(resource, tables)[1]
+               for s in role_of(synthesized, "APIHandler") if "dynamodb:Query" in as_list(s["Action"])
+               for resource in as_list(s["Resource"])}
+    assert "undelivered-by-action" in queried
+
+
 def test_only_the_announcers_put_events_on_the_calls_bus(synthesized: Synthesized) -> None:
     stack = synthesized.stack
     bus = arn(logical_id(stack, stack.streaming.bus))
