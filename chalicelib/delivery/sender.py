@@ -59,35 +59,23 @@ class Runtime:
 
 @dataclass
 class ActionCache:
-    """Actions and their opened credentials, read once per batch (many deliveries share an action):
-    ``load`` reads every action a batch needs in one consistent ``BatchGetItem`` before the sends start."""
+    """A batch's actions and their opened credentials, read together in one consistent ``BatchGetItem``
+    (many deliveries share an action); an action that no longer exists is ``None``."""
 
     _items: dict[tuple[int, int, int], tuple[PostCallAction | None, dict[str, Any]]] = field(default_factory=dict)
 
     def load(self, keys: set[tuple[int, int, int]]) -> None:
-        missing = [key for key in keys if key not in self._items]
-        if not missing:
-            return
         found = {(a.account_id, a.agent_id, a.action_id): a for a in PostCallAction.batch_get(
-            [(f"{account_id}#{agent_id}", action_id) for account_id, agent_id, action_id in missing],
+            [(f"{account_id}#{agent_id}", action_id) for account_id, agent_id, action_id in keys],
             consistent_read=True)}
-        for key in missing:
-            self._remember(key, found.get(key))
+        for key in keys:
+            action = found.get(key)
+            opened = (secret_box_from_settings().open(action.sealed_secrets, account_id=key[0])
+                      if action is not None and action.sealed_secrets else {})
+            self._items[key] = (action, opened)
 
     def get(self, account_id: int, agent_id: int, action_id: int) -> tuple[PostCallAction | None, dict[str, Any]]:
-        key = (account_id, agent_id, action_id)
-        if key not in self._items:
-            try:
-                action = PostCallAction.get(f"{account_id}#{agent_id}", action_id, consistent_read=True)
-            except PostCallAction.DoesNotExist:
-                action = None
-            self._remember(key, action)
-        return self._items[key]
-
-    def _remember(self, key: tuple[int, int, int], action: PostCallAction | None) -> None:
-        opened = (secret_box_from_settings().open(action.sealed_secrets, account_id=key[0])
-                  if action is not None and action.sealed_secrets else {})
-        self._items[key] = (action, opened)
+        return self._items[(account_id, agent_id, action_id)]
 
 
 @dataclass(frozen=True)
@@ -114,15 +102,14 @@ def message_key(message: dict[str, Any]) -> Key:
     return records.call_key(int(message["account_id"]), int(message["call_id"])), int(message["action_id"])
 
 
-def deliver(message: dict[str, Any], runtime: Runtime, actions: ActionCache | None = None) -> Verdict:
+def deliver(message: dict[str, Any], runtime: Runtime) -> Verdict:
     """One message (replays, tests): the batch path with a batch of one."""
-    return deliver_batch([message], runtime, actions)[0]
+    return deliver_batch([message], runtime)[0]
 
 
-def deliver_batch(messages: list[dict[str, Any]], runtime: Runtime,
-                  actions: ActionCache | None = None) -> list[Verdict]:
+def deliver_batch(messages: list[dict[str, Any]], runtime: Runtime) -> list[Verdict]:
     """A verdict per message, in order."""
-    actions = actions or ActionCache()
+    actions = ActionCache()
     now = time.time()
     keys = [message_key(m) for m in messages]
     verdicts: dict[int, Verdict] = {}
