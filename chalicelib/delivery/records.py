@@ -21,6 +21,11 @@ def call_key(account_id: int, call_id: int) -> str:
     return f"{account_id}#{call_id}"
 
 
+def call_id_of(key: str) -> int:
+    """The call id in a ``call_key``."""
+    return int(key.split("#", 1)[1])
+
+
 def action_key(account_id: int, agent_id: int, action_id: int) -> str:
     """The undelivered-by-action index key of an action's deliveries."""
     return f"{account_id}#{agent_id}#{action_id}"
@@ -52,7 +57,11 @@ def unpack_event(blob: bytes) -> dict[str, Any]:
 
 def message(item: Delivery) -> dict[str, Any]:
     """The deliveries queue message for ``item`` (the item holds everything else)."""
-    return {"account_id": item.account_id, "call_id": item.call_id, "action_id": item.action_id}
+    return message_for(item.account_id, item.call_id, item.action_id)
+
+
+def message_for(account_id: int, call_id: int, action_id: int) -> dict[str, Any]:
+    return {"account_id": account_id, "call_id": call_id, "action_id": action_id}
 
 
 def to_json(item: Delivery) -> dict[str, Any]:

@@ -96,10 +96,10 @@ def recover(account_id: int, agent_id: int, action_id: int, body: RecoverRequest
         records.action_key(account_id, agent_id, action_id), Delivery.finished_at >= body.since.timestamp(),
         limit=RECOVER_LIMIT + 1))
     # the index holds keys only: the call id is in the item's key
-    call_ids = [int(item.call_key.split("#", 1)[1]) for item in found[:RECOVER_LIMIT]
+    call_ids = [records.call_id_of(item.call_key) for item in found[:RECOVER_LIMIT]
                 if _reopen(item, only_undelivered=True) is None]
     if call_ids:
-        queues.send_many(queues.DELIVERIES, [{"account_id": account_id, "call_id": call_id, "action_id": action_id}
+        queues.send_many(queues.DELIVERIES, [records.message_for(account_id, call_id, action_id)
                                              for call_id in call_ids])
     return Recovered(recovered=len(call_ids), call_ids=call_ids, more=len(found) > RECOVER_LIMIT)
 
