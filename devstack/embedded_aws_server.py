@@ -4,7 +4,6 @@ request routing made cheap (below), served with keep-alive connections (see ``ke
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 
 from devstack import moto_sqs
@@ -30,11 +29,6 @@ def cache_jsonpath_parses() -> None:
     jsonpath_ng.ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ng.ext.parse)
 
 
-def quiet_request_log() -> None:
-    """werkzeug logs a line per request (a tenth of the server's time under load); errors still show."""
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("-H", "--host", default="127.0.0.1")
@@ -42,7 +36,6 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     os.environ.setdefault("MOTO_PORT", str(args.port))  # moto builds some URLs (queue URLs) from it
     install()
-    quiet_request_log()
     moto_sqs.install()  # receives stay fast with deep queues
     cache_backend_names()
     cache_jsonpath_parses()

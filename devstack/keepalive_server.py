@@ -78,7 +78,8 @@ class KeepAliveWsgiHandler(MotoRequestHandler):
         status, headers = started
         return status, headers, b"".join(written)
 
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+    def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002 - werkzeug's signature
+        """No line per request, nor per idle connection timing out (app errors print their traceback)."""
         return
 
 

@@ -84,9 +84,9 @@ def test_an_account_may_import_a_number_another_account_also_holds(tenant: Tenan
 
 
 def test_concurrent_requests_from_two_accounts_each_see_their_own_request(tenant: Tenant, other_tenant: Tenant) -> None:
-    """The local gateway serves requests at once, as several Lambda containers would: each request
-    keeps its own body, path and authorizer context however the threads interleave (the interleaving
-    that would mix them up is forced in the test below)."""
+    """The local gateway serves requests at once, as several Lambda containers would, and concurrent
+    requests of two accounts each create and read their own agents. Whether a mix-up shows here depends
+    on thread timing (it rarely does); the test below forces the interleaving that would cause one."""
     from concurrent.futures import ThreadPoolExecutor
 
     def create(job: tuple[Tenant, int]) -> tuple[int, str, int]:
