@@ -1,4 +1,7 @@
-"""The SQS queues (one definition for infra/, the local stack and the code that sends to them)."""
+"""The SQS queues (one definition for infra/, the local stack and the code that sends to them).
+
+Queue URLs are looked up once per process and name (``queue_url`` is cached).
+"""
 from __future__ import annotations
 
 import json
@@ -7,7 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import boto3
+from chalicelib import aws_clients
 
 
 @dataclass(frozen=True)
@@ -40,9 +43,8 @@ def dlq_name(spec: QueueSpec) -> str:
     return f"{queue_name(spec)}-dlq"
 
 
-@lru_cache(maxsize=None)
 def _client() -> Any:
-    return boto3.client("sqs")
+    return aws_clients.client("sqs")
 
 
 @lru_cache(maxsize=None)
@@ -74,18 +76,3 @@ def hold_back(spec: QueueSpec, receipt_handle: str, seconds: int) -> None:
     """Make a received message visible again after ``seconds`` (at most SQS's 12 hours)."""
     _client().change_message_visibility(QueueUrl=queue_url(queue_name(spec)), ReceiptHandle=receipt_handle,
                                         VisibilityTimeout=max(0, min(int(seconds), 43_200)))
-
-
-def create_all() -> dict[str, str]:
-    """Create every queue with its DLQ (the local stack; infra/ creates them in AWS); returns key -> ARN."""
-    client = _client()
-    arns: dict[str, str] = {}
-    for spec in ALL_QUEUES:
-        dlq = client.create_queue(QueueName=dlq_name(spec))["QueueUrl"]
-        dlq_arn = client.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        url = client.create_queue(QueueName=queue_name(spec), Attributes={
-            "VisibilityTimeout": str(spec.visibility_timeout),
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(spec.max_receive_count)}),
-        })["QueueUrl"]
-        arns[spec.key] = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    return arns

@@ -5,6 +5,8 @@ import json
 import os
 from typing import Any
 
+from chalicelib import aws_clients
+
 DEFAULT_BUCKET = "parley-recordings"
 URL_EXPIRY_S = 3600
 
@@ -21,17 +23,13 @@ def transcript_key(account_id: int, call_id: int) -> str:
     return f"transcripts/{account_id}/{call_id}.json"
 
 
-def s3_client(session: Any = None) -> Any:
-    """An S3 client that presigns with SigV4 (KMS-encrypted objects accept nothing else)."""
-    import boto3
-    from botocore.config import Config
-
-    # A session of its own: boto3's default session is not safe to create clients from in several threads.
-    return (session or boto3.session.Session()).client("s3", config=Config(signature_version="s3v4"))
+def s3_client() -> Any:
+    """The process's S3 client (presigns with SigV4, which KMS-encrypted objects require)."""
+    return aws_clients.s3()
 
 
 def _s3(client: Any = None) -> Any:
-    return client or s3_client()
+    return client or aws_clients.s3()
 
 
 def store(account_id: int, call_id: int, wav: bytes, transcript: dict[str, Any], client: Any = None) -> dict[str, str]:
@@ -50,12 +48,3 @@ def presigned_url(recording: dict[str, Any] | None, client: Any = None, expires_
         return None
     return _s3(client).generate_presigned_url(
         "get_object", Params={"Bucket": recording["bucket"], "Key": recording["key"]}, ExpiresIn=expires_in)
-
-
-def create_bucket(client: Any = None) -> None:
-    """Create the bucket (local stack and tests; infra/ creates it in AWS)."""
-    s3 = _s3(client)
-    try:
-        s3.create_bucket(Bucket=bucket_name())
-    except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
-        pass

@@ -12,7 +12,7 @@ import json
 import os
 from typing import Any, Protocol
 
-import boto3
+from chalicelib import aws_clients
 
 from chalicelib.config import Settings
 
@@ -30,7 +30,7 @@ def _context(account_id: int) -> dict[str, str]:
 class KmsSecretBox:
     def __init__(self, key_id: str, client: Any | None = None) -> None:
         self._key_id = key_id
-        self._client = client or boto3.client("kms")
+        self._client = client or aws_clients.client("kms")
 
     def seal(self, secrets: dict[str, Any], *, account_id: int) -> bytes:
         result = self._client.encrypt(

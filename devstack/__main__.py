@@ -74,22 +74,14 @@ def main(argv: list[str] | None = None) -> int:
         _configure_environment(aws, f"http://127.0.0.1:{args.api_port}", carrier.url, args.streaming_port)
         # Imported only now: the models read their table names from the environment.
         import app as app_module
-        from chalicelib import queues
-        from chalicelib.db.tables import create_all
+        from chalicelib import event_bus, recordings
         from chalicelib.domain.accounts import create_account
         from devstack.api_gateway import ApiGatewayServer
         from devstack.runner import runner_for_app
 
-        from chalicelib import call_events, recordings
+        from devstack import local_resources
 
-        from chalicelib.delivery.local_setup import verify_sender
-
-        create_all()
-        queue_arns = queues.create_all()
-        recordings.create_bucket()
-        call_events.create_bus()
-        call_events.create_routes(queue_arns)
-        verify_sender()
+        local_resources.create_all()
         if _voice_enabled():
             print("Loading the speech and language models (streaming service)...", flush=True)
             streaming = StreamingProcess.start(args.streaming_port, log_path=state_dir / "streaming.log")
@@ -110,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             "streaming_url": os.environ["PARLEY_STREAMING_URL"] if streaming is not None else None,
             "streaming_health_url": f"{streaming.url}/healthz" if streaming is not None else None,
             "recordings_bucket": recordings.bucket_name(),
-            "event_bus": call_events.bus_name(),
+            "event_bus": event_bus.bus_name(),
         }
         args.state_file.parent.mkdir(parents=True, exist_ok=True)
         args.state_file.write_text(json.dumps(stack, indent=2) + "\n")

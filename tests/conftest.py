@@ -31,18 +31,9 @@ def aws() -> Iterator[None]:
     install()  # DynamoDB semantics under concurrency (see devstack/moto_dynamodb.py)
     moto_sqs.install()  # receives stay fast with deep queues
     with mock_aws():
-        from chalicelib import queues
-        from chalicelib.db.tables import create_all
+        from devstack import local_resources
 
-        create_all()
-        arns = queues.create_all()
-        from chalicelib import call_events, recordings
-        from chalicelib.delivery.local_setup import verify_sender
-
-        recordings.create_bucket()
-        call_events.create_bus()
-        call_events.create_routes(arns)
-        verify_sender()
+        local_resources.create_all()
         yield
 
 

@@ -5,7 +5,7 @@ from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, RouteSpec, api_route
 from chalicelib.domain import providers
-from chalicelib.errors import NotFound
+from chalicelib.domain.errors import NotFound
 from chalicelib.schemas.providers import (
     AllProviders,
     LlmList,

@@ -12,7 +12,8 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib.api.auth import api_key_auth
 from chalicelib.config import Settings
-from chalicelib.errors import ApiError, InvalidJson, PayloadTooLarge, ValidationFailed
+from chalicelib.api.errors import InvalidJson, PayloadTooLarge, error_body, error_headers, status_for
+from chalicelib.domain.errors import DomainError, ValidationFailed
 from chalicelib.observability import logger
 
 
@@ -37,15 +38,15 @@ class ApiRequest:
     headers: dict[str, str]
 
 
-def json_response(body: Any, status_code: int = 200) -> Response:
+def json_response(body: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
     if isinstance(body, BaseModel):
         body = body.model_dump(mode="json", exclude_none=False)
     return Response(body=json.dumps(body), status_code=status_code,
-                    headers={"Content-Type": "application/json"})
+                    headers={"Content-Type": "application/json", **(headers or {})})
 
 
-def error_response(error: ApiError) -> Response:
-    return json_response(error.to_body(), error.status_code)
+def error_response(error: DomainError) -> Response:
+    return json_response(error_body(error), status_for(error), error_headers(error))
 
 
 def describe_validation_error(error: ValidationError, prefix: str = "") -> ValidationFailed:
@@ -126,7 +127,7 @@ def api_route(bp: Blueprint, path: str, method: str, spec: RouteSpec) -> Callabl
                     query=query, headers=dict(request.headers),
                 )
                 result = handler(api_request, **ids)
-            except ApiError as error:
+            except DomainError as error:
                 return error_response(error)
             if isinstance(result, Response):
                 return result

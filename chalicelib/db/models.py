@@ -277,3 +277,11 @@ ALL_MODELS: tuple[type[Model], ...] = (
     CampaignLine,
     Delivery,
 )
+
+
+def ttl_attribute_name(model: type[Model]) -> str | None:
+    """The attribute DynamoDB's TTL reads for ``model`` (infra/ and the local stack enable it), if any."""
+    for attribute in model.get_attributes().values():
+        if isinstance(attribute, TTLAttribute):
+            return attribute.attr_name
+    return None

@@ -16,7 +16,7 @@ from chalicelib import queues
 from chalicelib.db.models import Delivery, PostCallAction
 from chalicelib.db.transactions import cancellation_codes, transaction
 from chalicelib.delivery import records
-from chalicelib.delivery.events import DETAIL_TYPE
+from chalicelib.domain.call_completed import DETAIL_TYPE
 from chalicelib.observability import logger
 
 

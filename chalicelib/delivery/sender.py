@@ -22,7 +22,7 @@ from typing import Any
 
 from pynamodb.exceptions import PutError, TransactWriteError
 
-from chalicelib import queues
+from chalicelib import aws_clients, queues
 from chalicelib.db.models import Delivery, PostCallAction, utcnow
 from chalicelib.db.transactions import cancellation_codes, transaction
 from chalicelib.delivery import records, retry
@@ -45,12 +45,10 @@ class Runtime:
 
     @classmethod
     def from_env(cls) -> Runtime:
-        import boto3
-
         settings = DeliverySettings.from_env()
         return cls(settings=settings, http=SafeHttp(allowed_networks=settings.allowed_networks,
                                                    timeout_s=settings.timeout_s),
-                   ses=boto3.session.Session().client("ses"))
+                   ses=aws_clients.client("ses"))
 
     @property
     def lease_s(self) -> float:

@@ -10,7 +10,7 @@ from chalicelib.db.paging import page_of
 from chalicelib.db.sequences import next_id
 from chalicelib.db.transactions import transaction
 from chalicelib.domain import post_call_actions
-from chalicelib.errors import Conflict, NotFound
+from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.schemas.agents import AgentCreate, AgentList, AgentOut, AgentUpdate
 from chalicelib.schemas.common import Page
 from chalicelib.schemas.post_call_actions import ActionCreate

@@ -13,9 +13,9 @@ from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib import call_events, recordings
+from chalicelib import aws_clients, event_bus, recordings
 from chalicelib.db.models import Agent, Call, PostCallAction, utcnow
-from chalicelib.delivery import events
+from chalicelib.domain import call_completed
 from chalicelib.db import transactions
 from chalicelib.domain.call_state import TERMINAL, transition
 from chalicelib.observability import logger
@@ -32,9 +32,7 @@ class AwsClients:
 
     @classmethod
     def create(cls) -> AwsClients:
-        import boto3
-
-        clients = cls(s3=recordings.s3_client(), events=boto3.client("events"))
+        clients = cls(s3=aws_clients.s3(), events=aws_clients.client("events"))
         for model in (Call, Agent, PostCallAction):  # build PynamoDB's clients now, not on the first call
             model._get_connection().connection.client  # noqa: B018
         transactions.warm_up()
@@ -146,7 +144,7 @@ def complete(admission: Admission, analysis: dict[str, Any], clients: AwsClients
     """Record the post-call analysis and put ``call.completed`` (once per call); True when this put it."""
     call = Call.get(admission.account_id, admission.call_id, consistent_read=True)
     call.update(actions=[Call.analysis.set(analysis), Call.updated_at.set(utcnow())])
-    return events.announce(call, events_client=clients.events if clients else None,
+    return call_completed.announce(call, events_client=clients.events if clients else None,
                            s3=clients.s3 if clients else None)
 
 
@@ -154,6 +152,6 @@ def _announce(detail_type: str, admission: Admission, extra: dict[str, Any], cli
     detail = {"account_id": admission.account_id, "call_id": admission.call_id, "agent_id": admission.agent_id,
               "bulk_call_id": admission.bulk_call_id, "to_number": admission.to_number, **extra}
     try:
-        call_events.put(detail_type, detail, client=clients.events if clients else None)
+        event_bus.put(detail_type, detail, client=clients.events if clients else None)
     except Exception:  # the call record is the source of truth; a lost event is logged, not fatal
         logger.exception("event not delivered", extra={"detail_type": detail_type, "call_id": admission.call_id})

@@ -10,7 +10,7 @@ from chalicelib.db.sequences import next_id
 from chalicelib.domain import dialer
 from chalicelib.domain.agents import agent_key, get_agent
 from chalicelib.domain.phone_numbers import DIALABLE_PROVIDERS, get_number
-from chalicelib.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.schemas.calls import (
     CallLogList,
     CallOut,

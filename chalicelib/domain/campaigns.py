@@ -20,7 +20,7 @@ from chalicelib.db.transactions import transaction
 from chalicelib.domain import call_state, dialer
 from chalicelib.domain.agents import get_agent
 from chalicelib.domain.phone_numbers import DIALABLE_PROVIDERS, get_number
-from chalicelib.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.schemas.bulk_calls import (
     DATETIME_FORMAT,
     AddContacts,

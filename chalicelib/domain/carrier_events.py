@@ -5,16 +5,15 @@ from collections.abc import Mapping
 
 from chalicelib.db.models import Call, PhoneNumber
 from chalicelib.domain import call_state, dialer
-from chalicelib.errors import ApiError, NotFound
+from chalicelib.domain.errors import Forbidden, NotFound
 from chalicelib.observability import logger
 from chalicelib.secrets_box import secret_box_from_settings
 from chalicelib.telephony.twilio import STATUS_MAP, TwilioConfig, status_callback_url
 from chalicelib.telephony.twilio_signature import is_valid_signature
 
 
-class BadSignature(ApiError):
-    status_code = 403
-    error = "invalid_signature"
+class BadSignature(Forbidden):
+    code = "invalid_signature"
 
 
 def apply_twilio_status(account_id: int, call_id: int, params: Mapping[str, str], signature: str | None,

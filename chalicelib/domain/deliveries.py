@@ -12,7 +12,7 @@ from chalicelib.delivery import records, sender
 from chalicelib.delivery.contract import DeliveryRequest
 from chalicelib.delivery.sample import sample_call_completed
 from chalicelib.domain.post_call_actions import get_action, new_signing_secret
-from chalicelib.errors import Conflict, NotFound
+from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.schemas.deliveries import (
     RECOVER_LIMIT,
     DeliveryList,

@@ -19,7 +19,7 @@ from chalicelib import queues
 from chalicelib.db.models import Call, Campaign, CampaignLine, PhoneNumber, utcnow
 from chalicelib.db.sequences import next_id
 from chalicelib.db.transactions import cancellation_codes, failed_tables, transaction
-from chalicelib.delivery import events
+from chalicelib.domain import call_completed
 from chalicelib.domain import call_state
 from chalicelib.domain.daily_window import seconds_until_allowed
 from chalicelib.observability import logger
@@ -152,7 +152,7 @@ def finish(call: Call, status: str, details: dict[str, Any] | None = None) -> ca
             queues.send(queues.DIALER, retry_message, delay_seconds=retry_message["delay"])
     outcome = call_state.transition(call, status, details=details, retry_allowed=retry_message is not None)
     if outcome.applied:
-        events.announce_if_silent(call)  # a call with a conversation is announced after its analysis
+        call_completed.announce_if_silent(call)  # a call with a conversation is announced after its analysis
     if outcome.applied and call.bulk_call_id is not None:
         after_call(call.account_id, call.bulk_call_id)
     return outcome

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from chalicelib.db.models import IdempotencyRecord
-from chalicelib.errors import ValidationFailed
+from chalicelib.domain.errors import ValidationFailed
 
 TTL_SECONDS = 24 * 3600
 MAX_KEY_LENGTH = 255

@@ -7,7 +7,7 @@ from chalicelib.db.models import Agent, PhoneNumber, UniqueClaim
 from chalicelib.db.paging import page_of
 from chalicelib.db.sequences import next_id
 from chalicelib.db.transactions import failed_tables, transaction
-from chalicelib.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.schemas.common import Page
 from chalicelib.schemas.phone_numbers import (
     Attach,

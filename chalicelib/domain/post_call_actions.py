@@ -11,7 +11,7 @@ from chalicelib.db.models import Agent, PostCallAction, utcnow
 from chalicelib.db.sequences import next_id
 from chalicelib.db.transactions import failed_tables, transaction
 from chalicelib.domain import idempotency
-from chalicelib.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.schemas.post_call_actions import (
     DEFAULT_TRIGGER_STATUSES,
     ActionCreate,

@@ -54,9 +54,9 @@ def _secret_value(arn: str) -> str:
     """The stream-token secret from Secrets Manager (deployments keep it out of the environment)."""
     if not arn:
         return ""
-    import boto3
+    from chalicelib import aws_clients
 
-    return boto3.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+    return aws_clients.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
 
 
 def status_callback_url(config: TwilioConfig, account_id: int, call_id: int) -> str:

@@ -12,7 +12,7 @@ The streaming service announces calls that had a conversation (after the analysi
 (carrier status callbacks) and the dialer announce calls that ended without media (busy, no answer,
 failed). All of them put the same event: source ``parley.calls``, detail-type ``call.completed``.
 
-The rules come from ``chalicelib.call_events.ROUTES``, as the local stack's do. The rule's target retries
+The rules come from ``chalicelib.event_bus.ROUTES``, as the local stack's do. The rule's target retries
 for 24 hours (EventBridge's maximum); an event it still cannot deliver lands in
 the call-events DLQ (its body is the event, as on the queue, so a redrive to call-events replays it), where
 the DLQ alarm sees it. The queues are SSE-SQS encrypted, which EventBridge can write to without a key grant.
@@ -42,7 +42,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from chalicelib.call_events import ROUTES
+from chalicelib.event_bus import ROUTES
 from parley_infra.permissions import allow_email_sending
 from parley_infra.queues import ParleyQueues
 from parley_infra.settings import DeliverySettings, StageSettings
@@ -102,7 +102,7 @@ _PATTERN_FIELDS = {"source": "source", "detail-type": "detail_type", "detail": "
 
 
 def event_pattern(pattern: dict[str, Any]) -> events.EventPattern:
-    """A ``chalicelib.call_events.ROUTES`` pattern (EventBridge JSON) as a CDK ``EventPattern``."""
+    """A ``chalicelib.event_bus.ROUTES`` pattern (EventBridge JSON) as a CDK ``EventPattern``."""
     unknown = sorted(set(pattern) - set(_PATTERN_FIELDS))
     if unknown:
         raise ValueError(f"event pattern fields {unknown} are not supported here; add them to _PATTERN_FIELDS")
@@ -110,7 +110,7 @@ def event_pattern(pattern: dict[str, Any]) -> events.EventPattern:
 
 
 class CallEventRouting(Construct):
-    """A rule on the calls bus per ``chalicelib.call_events.ROUTES`` entry (the local stack creates the same
+    """A rule on the calls bus per ``chalicelib.event_bus.ROUTES`` entry (the local stack creates the same
     rules from it), each targeting its queue: today ``call-completed`` -> the call-events queue."""
 
     def __init__(

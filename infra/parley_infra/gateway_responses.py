@@ -1,6 +1,6 @@
 """API Gateway's own error responses, in Parley's JSON error shape.
 
-The bodies come from ``devstack.api_gateway.GATEWAY_ERRORS`` (what the local stack serves), so local
+The bodies come from ``chalicelib.api.gateway_errors.GATEWAY_ERRORS`` (what the local stack serves too), so local
 and deployed APIs answer a missing route or a rejected key identically.
 
 They are written into the REST API's OpenAPI definition (``x-amazon-apigateway-gateway-responses``)
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from devstack.api_gateway import GATEWAY_ERRORS, gateway_error
+from chalicelib.api.gateway_errors import GATEWAY_ERRORS, gateway_error
 
 EXTENSION = "x-amazon-apigateway-gateway-responses"
 CONTENT_TYPE = "application/json"

@@ -46,7 +46,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.region_info import FactName
 from constructs import Construct
 
-from chalicelib.call_events import SOURCE as CALL_EVENT_SOURCE
+from chalicelib.event_bus import SOURCE as CALL_EVENT_SOURCE
 from parley_infra.keys import ParleyKeys
 from parley_infra.permissions import (
     TABLE_READ,

@@ -98,7 +98,7 @@ def load_models(table_prefix: str) -> tuple[type[Model], ...]:
 
 def table_spec(model: type[Model]) -> TableSpec:
     """Describe ``model``'s table: name, key schema, indexes and TTL attribute."""
-    from chalicelib.db.tables import ttl_attribute_name
+    from chalicelib.db.models import ttl_attribute_name
 
     attributes = model.get_attributes().values()
     partition_key = _key(attributes, hash_key=True)

@@ -75,9 +75,9 @@ def main() -> int:
     install()
     moto_sqs.install()  # receives stay fast with deep queues
     with mock_aws():
-        from chalicelib.db.tables import create_all
+        from devstack.local_resources import create_tables
 
-        create_all()
+        create_tables()
         from app import app
 
         results: dict[int, list[float]] = {size: [] for size in SIZES}

@@ -89,10 +89,10 @@ def call_end_to_webhook(calls: int) -> list[float]:
 def worker_throughput(deliveries: int) -> dict[str, float]:
     import boto3
 
-    from chalicelib import call_events, queues, workers
+    from chalicelib import queues, workers
     from chalicelib.delivery import fanout, sender
     from chalicelib.delivery.contract import DeliverySettings
-    from chalicelib.delivery.local_setup import verify_sender
+    from devstack import local_resources
     from chalicelib.delivery.safe_http import SafeHttp
     from chalicelib.secrets_box import LocalSecretBox
     from devstack.runner import LocalRunner, QueueConsumer
@@ -106,8 +106,8 @@ def worker_throughput(deliveries: int) -> dict[str, float]:
         time.sleep(0.01)
     try:
         with bench_stack("bench-postcall", "bench-secret", env={"PARLEY_LOCAL_SECRET_KEY": LocalSecretBox.generate_key()}):
-            call_events.create_routes(queues.create_all())
-            verify_sender()
+            local_resources.create_routes(local_resources.create_queues())
+            local_resources.verify_sender()
             make_agent(1, 1)
             add_action(1, 1, type="webhook", url=f"http://127.0.0.1:{port.value}/hooks")
             batch = fanout.FanOut()

@@ -31,12 +31,11 @@ def bench_stack(table_prefix: str, secret: str, env: dict[str, str] | None = Non
                        "PARLEY_STREAM_TOKEN_SECRET": secret, "PARLEY_DRAIN_TIMEOUT_S": "5", **(env or {})})
     stack = BenchStack(secret)
     try:
-        from chalicelib import call_events, recordings
-        from chalicelib.db.tables import create_all
+        from devstack import local_resources
 
-        create_all()
-        recordings.create_bucket()
-        call_events.create_bus()
+        local_resources.create_tables()
+        local_resources.create_bucket()
+        local_resources.create_bus()
         yield stack
     finally:
         if stack.streaming is not None:

@@ -28,7 +28,7 @@ from parley_infra.queues import queue_names
 from parley_infra.settings import DeliverySettings, StageSettings
 from parley_infra.streaming import EVENT_SOURCE, RECORDING_PREFIXES
 
-from chalicelib import call_events, recordings
+from chalicelib import event_bus, recordings
 from chalicelib.db.models import ALL_MODELS, Delivery, PhoneNumber, PostCallAction
 from chalicelib.queues import CALL_EVENTS, DELIVERIES, QueueSpec
 from tests.infra.conftest import SES_SENDER, Synthesized
@@ -124,14 +124,14 @@ def test_rule_routes_call_completed_from_the_calls_bus_to_the_call_events_queue(
 
 
 def test_rules_are_the_apps_routes_and_match_what_it_puts(synthesized: Synthesized) -> None:
-    from chalicelib.delivery.events import DETAIL_TYPE
+    from chalicelib.domain.call_completed import DETAIL_TYPE
 
-    (pattern, queue_key) = call_events.ROUTES["call-completed"]
-    assert set(call_events.ROUTES) == {"call-completed"}  # one rule per route (the_rule checks there is one)
+    (pattern, queue_key) = event_bus.ROUTES["call-completed"]
+    assert set(event_bus.ROUTES) == {"call-completed"}  # one rule per route (the_rule checks there is one)
     assert the_rule(synthesized)[1]["Properties"]["EventPattern"] == pattern
     assert queue_key == CALL_EVENTS.key
-    assert pattern == {"source": [call_events.SOURCE], "detail-type": [DETAIL_TYPE]}
-    assert EVENT_SOURCE == call_events.SOURCE  # the streaming service announces with the same source
+    assert pattern == {"source": [event_bus.SOURCE], "detail-type": [DETAIL_TYPE]}
+    assert EVENT_SOURCE == event_bus.SOURCE  # the streaming service announces with the same source
     with pytest.raises(ValueError, match="not supported"):
         event_pattern({"source": ["parley.calls"], "account": ["123456789012"]})
 

@@ -43,7 +43,7 @@ def test_load_models_refuses_a_prefix_the_models_were_not_imported_with() -> Non
 
 
 def test_gateway_response_bodies_must_not_use_template_variables(monkeypatch: pytest.MonkeyPatch) -> None:
-    import devstack.api_gateway as gateway
+    import chalicelib.api.gateway_errors as gateway
 
     monkeypatch.setitem(gateway.GATEWAY_ERRORS, "DEFAULT_4XX", (400, "bad", "costs $5"))
     with pytest.raises(ValueError, match="must not contain"):

@@ -7,8 +7,8 @@ import pytest
 from aws_cdk.assertions import Annotations, Match
 
 from chalicelib.db.models import ALL_MODELS, ApiKey, Call, IdempotencyRecord
-from chalicelib.db.tables import ttl_attribute_name
-from devstack.api_gateway import GATEWAY_ERRORS
+from chalicelib.db.models import ttl_attribute_name
+from chalicelib.api.gateway_errors import GATEWAY_ERRORS
 from tests.infra.conftest import Synthesized
 from tests.infra.helpers import (
     SAM_FUNCTION,

@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 
-from chalicelib import call_events, queues, workers
+from chalicelib import event_bus, queues, workers
 from chalicelib.db.models import Agent, Delivery, PostCallAction
 from chalicelib.delivery import sender
 from chalicelib.delivery.contract import DeliverySettings
@@ -64,7 +64,7 @@ def put_events(details: list[dict[str, Any]]) -> None:
     """Put call.completed events on the bus, ten per request (the rule routes them to the call-events queue)."""
     client = boto3.client("events")
     for start in range(0, len(details), 10):
-        answer = client.put_events(Entries=[call_events.entry("call.completed", d) for d in details[start:start + 10]])
+        answer = client.put_events(Entries=[event_bus.entry("call.completed", d) for d in details[start:start + 10]])
         assert not answer.get("FailedEntryCount"), answer
 
 

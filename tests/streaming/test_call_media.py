@@ -7,7 +7,7 @@ import threading
 import boto3
 import pytest
 
-from chalicelib import call_events, recordings
+from chalicelib import event_bus, recordings
 from chalicelib.db.models import Agent, Call
 from chalicelib.domain import call_media
 from chalicelib.domain.call_media import MediaResult, Rejected
@@ -31,8 +31,8 @@ def bus_queue(aws: None) -> str:
     sqs, events = boto3.client("sqs"), boto3.client("events")
     url = sqs.create_queue(QueueName="call-events-probe")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="probe", EventBusName=call_events.bus_name(), EventPattern=json.dumps({"source": [call_events.SOURCE]}))
-    events.put_targets(Rule="probe", EventBusName=call_events.bus_name(), Targets=[{"Id": "q", "Arn": arn}])
+    events.put_rule(Name="probe", EventBusName=event_bus.bus_name(), EventPattern=json.dumps({"source": [event_bus.SOURCE]}))
+    events.put_targets(Rule="probe", EventBusName=event_bus.bus_name(), Targets=[{"Id": "q", "Arn": arn}])
     return url
 
 
@@ -88,7 +88,7 @@ def test_finalize_stores_recording_and_transcript_completes_the_call_and_announc
 def test_complete_records_the_analysis_and_announces_call_completed_once_per_schema(call: Call, bus_queue: str) -> None:
     import jsonschema
 
-    from chalicelib.delivery.events import SCHEMA_PATH
+    from chalicelib.domain.call_completed import SCHEMA_PATH
 
     admission = call_media.admit("77", stream_tokens.issue(SECRET, 4, 77), "MZ1", SECRET)
     call_media.started(admission)

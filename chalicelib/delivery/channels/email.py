@@ -10,6 +10,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib import aws_clients
 from chalicelib.delivery.channels.text import (
     CallReport,
     build_report,
@@ -60,9 +61,7 @@ class EmailChannel:
 
     def _client(self) -> Any:
         if self._ses is None:
-            import boto3
-
-            self._ses = boto3.client("ses")
+            self._ses = aws_clients.client("ses")
         return self._ses
 
 

@@ -9,15 +9,13 @@ condition first, so two paths racing at the end of a call announce it once.
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from functools import lru_cache
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib import call_events, recordings
+from chalicelib import aws_clients, event_bus, recordings
 from chalicelib.db.models import Agent, Call, PhoneNumber, utcnow
 from chalicelib.observability import logger
 
@@ -28,17 +26,9 @@ RECORDING_URL_TTL = timedelta(days=7)  # SigV4's maximum; shorter when the signi
 MAX_DETAIL_BYTES = 200_000  # EventBridge takes 256 KB per entry: room for the envelope
 
 
-_CLIENTS_LOCK = threading.Lock()
-
-
-@lru_cache(maxsize=1)
 def _default_clients() -> tuple[Any, Any]:
-    """(events, s3) clients made once per process (making one costs tens of ms; using one is thread-safe)."""
-    import boto3
-
-    with _CLIENTS_LOCK:
-        session = boto3.session.Session()
-        return session.client("events"), recordings.s3_client(session)
+    """(events, s3): the process's shared clients."""
+    return aws_clients.client("events"), aws_clients.s3()
 
 
 def full_conversation(transcript: list[dict[str, Any]]) -> str:
@@ -133,7 +123,7 @@ def announce(call: Call, *, events_client: Any = None, s3: Any = None) -> bool:
         return False
     detail = build_detail(call, s3=s3)
     try:
-        call_events.put(DETAIL_TYPE, detail, client=events_client or _default_clients()[0])
+        event_bus.put(DETAIL_TYPE, detail, client=events_client or _default_clients()[0])
     except Exception:
         # Release the claim so a later path (or a retry of this one) can announce it.
         call.update(actions=[Call.completed_event_at.remove()])

@@ -2,7 +2,7 @@
 
 Source ``parley.calls``; detail-types ``call.started`` and ``call.completed`` (its detail is documented in
 ``docs/events/``). Every detail carries a ``version`` so subscribers can evolve with it. ``ROUTES`` are the
-rules that feed our own queues from the bus (infra/ deploys the same patterns).
+rules that feed our own queues from the bus (infra/ deploys them; the local stack creates them too).
 """
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import json
 import os
 from datetime import UTC, datetime
 from typing import Any
+
+from chalicelib import aws_clients
 
 SOURCE = "parley.calls"
 VERSION = "1"
@@ -31,32 +33,8 @@ def entry(detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
 
 
 def put(detail_type: str, detail: dict[str, Any], client: Any = None) -> None:
-    import boto3
-
-    events = client or boto3.session.Session().client("events")  # thread-safe without a shared client
+    events = client or aws_clients.client("events")
     answer = events.put_events(Entries=[entry(detail_type, detail)])
     if answer.get("FailedEntryCount"):
         failure = answer["Entries"][0]
         raise RuntimeError(f"EventBridge refused {detail_type}: {failure.get('ErrorCode')} {failure.get('ErrorMessage')}")
-
-
-def create_bus(client: Any = None) -> None:
-    """Create the bus (local stack and tests; infra/ creates it in AWS)."""
-    import boto3
-
-    events = client or boto3.client("events")
-    try:
-        events.create_event_bus(Name=bus_name())
-    except events.exceptions.ResourceAlreadyExistsException:
-        pass
-
-
-def create_routes(queue_arns: dict[str, str], client: Any = None) -> None:
-    """Create ``ROUTES``' rules on the bus, each targeting its queue (local stack and tests)."""
-    import boto3
-
-    events = client or boto3.client("events")
-    for suffix, (pattern, queue_key) in ROUTES.items():
-        name = f"{bus_name()}-{suffix}"
-        events.put_rule(Name=name, EventBusName=bus_name(), EventPattern=json.dumps(pattern), State="ENABLED")
-        events.put_targets(Rule=name, EventBusName=bus_name(), Targets=[{"Id": queue_key, "Arn": queue_arns[queue_key]}])
