@@ -1,25 +1,21 @@
-#!/usr/bin/env python3
-"""CDK entry point: ``python app.py`` (what ``cdk synth`` / ``cdk deploy`` run) synthesizes offline.
+"""CDK entry point: ``python -m parley_infra`` (what ``cdk synth`` / ``cdk deploy`` run, see cdk.json) synthesizes
+offline.
 
 The stage comes from ``-c stage=<name>`` (default in cdk.json: ``dev``) or ``PARLEY_STAGE``; the other
 context keys (``twilioApiUrl``, ``streamingUrl``, ``publicApiUrl``, ``alarmTopicArn`` and the streaming
-service's ``streamingCertificateArn``, ``streamingDomainName``...) are described in README.md. The stack is environment-agnostic: no account or region lookups happen at synth time.
+service's ``streamingCertificateArn``, ``streamingDomainName``...) are described in infra/README.md. The stack
+is environment-agnostic: no account or region lookups happen at synth time. The repository is installed as a
+workspace (``pip install -e .``), so ``import app`` is the repository's Chalice app wherever this runs.
 """
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from pathlib import Path
 
-INFRA_DIR = Path(__file__).resolve().parent
-# The repository root goes first: Chalice imports the Chalice app as the module ``app``, which must
-# be the root's app.py, not this file.
-sys.path[:0] = [str(INFRA_DIR.parent), str(INFRA_DIR)]
+import aws_cdk as cdk
 
-import aws_cdk as cdk  # noqa: E402
-
-from parley_infra.settings import StageSettings  # noqa: E402
+from parley_infra.settings import StageSettings
 
 
 def main() -> None:
