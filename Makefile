@@ -6,11 +6,13 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: dev test openapi bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt streaming-fargate/requirements.txt
+$(STAMP): requirements.txt requirements-dev.txt streaming-fargate/requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# llama.cpp's native CPU detection crashes on some machines: build it portable.
 	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PY) -m pip install --quiet -r requirements-dev.txt
+	# The repository itself, editable: app, chalicelib, streaming, parley_infra, devstack and cli import by name.
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 dev: $(STAMP)

@@ -72,15 +72,6 @@ class ChildServer:
                 self.process.kill()
 
 
-def _with_streaming_package() -> dict[str, str]:
-    """This environment, with ``streaming-fargate`` (the ``streaming`` package) and the repo importable."""
-    root = Path(__file__).resolve().parents[1]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root / "streaming-fargate"), str(root),
-                                                      env.get("PYTHONPATH")]))
-    return env
-
-
 class EmbeddedAws(ChildServer):
     """moto server (DynamoDB made atomic per request) on loopback; moto would bind 0.0.0.0 by default."""
 
@@ -103,7 +94,7 @@ class CarrierProcess(ChildServer):
         voice = ["--voice", "--recordings-dir", str(recordings_dir)] if recordings_dir is not None else []
         return cls.launch(["devstack.carrier_sim", "--host", "127.0.0.1", "--port", str(port),
                            "--answer-delay", str(answer_delay), "--talk-time", talk_time, *voice], port,
-                          "/sim/stats", env=_with_streaming_package(), log_path=log_path)
+                          "/sim/stats", log_path=log_path)
 
 
 class StreamingProcess(ChildServer):
@@ -119,4 +110,4 @@ class StreamingProcess(ChildServer):
     @classmethod
     def start(cls, port: int, log_path: Path | None = None, timeout: float = 180.0) -> "StreamingProcess":
         return cls.launch(["streaming", "--host", "127.0.0.1", "--port", str(port)], port, "/healthz",
-                          timeout=timeout, env=_with_streaming_package(), log_path=log_path)
+                          timeout=timeout, log_path=log_path)

@@ -47,10 +47,6 @@ from typing import Any, ClassVar, NamedTuple
 
 import aiohttp
 
-_STREAMING_PACKAGE = str(Path(__file__).resolve().parents[1] / "streaming-fargate")
-if _STREAMING_PACKAGE not in sys.path:  # the streaming service's package, for its audio helpers
-    sys.path.insert(0, _STREAMING_PACKAGE)
-
 from streaming.audio import mulaw_to_pcm16, pcm16_to_mulaw, resample
 
 log = logging.getLogger("parley.media_client")

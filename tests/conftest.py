@@ -10,8 +10,6 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-# The streaming service is its own package (streaming-fargate/streaming), importable as ``streaming``.
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "streaming-fargate"))
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")

@@ -129,7 +129,7 @@ def _check_app_module() -> None:
     origin = Path(spec.origin).resolve() if spec and spec.origin else None
     if origin != REPO_ROOT / "app.py":
         raise RuntimeError(
-            f"'import app' resolves to {origin}, not {REPO_ROOT / 'app.py'}: put the repo root first on sys.path"
+            f"'import app' resolves to {origin}, not {REPO_ROOT / 'app.py'}: install the workspace (pip install -e .)"
         )
 
 

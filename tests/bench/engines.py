@@ -22,9 +22,6 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                                "streaming-fargate"))
-
 from streaming.audio import resample
 from streaming.engines.base import ChatMessage, LlmOptions
 

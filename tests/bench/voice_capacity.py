@@ -27,7 +27,6 @@ import aiohttp
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "streaming-fargate"))
 
 FRAME_S = 0.02
 CYCLE_FRAMES = 250  # a caller turn every 5 s

@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "streaming-fargate"))
 
 SENTENCES = [
     "What time do you open tomorrow morning?",

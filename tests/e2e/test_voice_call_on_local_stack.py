@@ -18,8 +18,6 @@ import pytest
 import requests
 from omnidimension import Client
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "streaming-fargate"))
-
 pytestmark = pytest.mark.slow
 
 TWILIO_SID = "AC" + "e2" * 16

@@ -16,11 +16,6 @@ from typing import Any
 
 import pytest
 
-INFRA_DIR = Path(__file__).resolve().parents[2] / "infra"
-if str(INFRA_DIR) not in sys.path:
-    # Appended, not prepended: ``import app`` must keep resolving to the repository's app.py.
-    sys.path.append(str(INFRA_DIR))
-
 
 SES_SENDER = "Parley Calls <no-reply@mail.example.com>"
 """``sesSender`` of the session's stack (every other setting is the default)."""

@@ -7,7 +7,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
-from parley_infra.gateway_responses import gateway_responses  # on sys.path via tests/infra/conftest.py
+from parley_infra.gateway_responses import gateway_responses
 from parley_infra.nag import enable_nag
 from parley_infra.settings import StageSettings
 from parley_infra.tables import load_models, table_spec
