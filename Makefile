@@ -1,10 +1,10 @@
-# Parley: `make dev` runs the local stack, `make test` installs and runs every test.
+# Parley: `make dev` runs the local stack, `make test` installs everything, runs the static checks and every test.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test openapi bench clean
+.PHONY: dev test check openapi bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt streaming-fargate/requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,13 @@ $(STAMP): requirements.txt requirements-dev.txt streaming-fargate/requirements.t
 dev: $(STAMP)
 	$(PY) -m devstack
 
-test: $(STAMP)
+# Static checks first (ruff, then mypy; both configured in pyproject.toml), then the whole pytest suite.
+test: check
 	$(PY) -m pytest
+
+check: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 bench: $(STAMP)
 	$(PY) -m tests.bench.live_status
