@@ -23,11 +23,9 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 def aws() -> Iterator[None]:
     from moto import mock_aws
 
-    from devstack import moto_sqs
-    from devstack.moto_dynamodb import install
+    from devstack import moto_patches
 
-    install()  # DynamoDB semantics under concurrency (see devstack/moto_dynamodb.py)
-    moto_sqs.install()  # receives stay fast with deep queues
+    moto_patches.install()  # DynamoDB atomic under concurrency, SQS fast with deep queues (see the module)
     with mock_aws():
         from devstack import local_resources
 

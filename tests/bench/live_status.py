@@ -69,11 +69,9 @@ def _measure(app, bulk_call_id: int) -> list[float]:  # noqa: ANN001
 def main() -> int:
     from moto import mock_aws
 
-    from devstack import moto_sqs
-    from devstack.moto_dynamodb import install
+    from devstack import moto_patches
 
-    install()
-    moto_sqs.install()  # receives stay fast with deep queues
+    moto_patches.install()  # DynamoDB atomic under concurrency, SQS fast with deep queues
     with mock_aws():
         from devstack.local_resources import create_tables
 
