@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from chalicelib.domain.errors import NotSupported
 from chalicelib.schemas.common import (
     Flag,
     LongText,
@@ -121,10 +122,31 @@ class AgentFields(Strict):
     timezone: Timezone | None = None
 
 
+NOT_HONOURED_YET = ("filler", "background_track", "voicemail", "web_search")
+"""Sections that are validated and stored but not acted on by calls yet: enabling one is refused."""
+
+
+def refuse_not_honoured(body: Any) -> None:
+    """Raise ``NotSupported`` naming the first section of ``NOT_HONOURED_YET`` the body enables.
+
+    Only request bodies call this: stored agents are read as they are (``enabled: false`` or absent is fine).
+    """
+    for name in NOT_HONOURED_YET:
+        section = getattr(body, name, None)
+        if section is not None and getattr(section, "enabled", False):
+            raise NotSupported(f"{name}: enabled is not supported yet (calls do not honour {name}); "
+                               "send enabled: false or leave it out", field=name)
+
+
 class AgentCreate(AgentFields):
     name: ShortText
     context_breakdown: Annotated[list[ContextBlock], Field(min_length=1, max_length=50)]
     post_call_actions: LegacyPostCallActions | None = None
+
+    @model_validator(mode="after")
+    def _not_honoured_yet(self) -> "AgentCreate":
+        refuse_not_honoured(self)
+        return self
 
 
 class AgentUpdate(AgentFields):
@@ -142,6 +164,11 @@ class AgentUpdate(AgentFields):
 
     name: ShortText | None = None
     context_breakdown: Annotated[list[ContextBlock], Field(min_length=1, max_length=50)] | None = None
+
+    @model_validator(mode="after")
+    def _not_honoured_yet(self) -> "AgentUpdate":
+        refuse_not_honoured(self)
+        return self
 
 
 class AgentOut(Out):
