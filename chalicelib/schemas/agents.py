@@ -1,4 +1,8 @@
-"""Agent bodies, field for field with the ``omnidimension`` SDK's ``agent.create``."""
+"""Agent bodies, field for field with the ``omnidimension`` SDK's ``agent.create``.
+
+The settings sections (transcriber, model, voice, ...) are the domain's typed model of an agent's stored
+config (``chalicelib.domain.agent_settings``), which the streaming service reads too.
+"""
 from __future__ import annotations
 
 from datetime import datetime
@@ -7,50 +11,20 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from chalicelib.domain.errors import NotSupported
-from chalicelib.schemas.common import (
-    Flag,
-    LongText,
-    Out,
-    Section,
-    ShortText,
-    Strict,
-    Timezone,
+from chalicelib.domain.agent_settings import (
+    AgentFields,
+    BackgroundTrack,
+    ContextBlock,
+    EndCall,
+    Filler,
+    LlmModel,
+    Transcriber,
+    Voice,
+    Voicemail,
+    WebSearch,
 )
-
-Temperature = Annotated[float, Field(ge=0, le=2)]
-Provider = Annotated[str, Field(min_length=1, max_length=64)]
-
-
-class ContextBlock(Strict):
-    title: Annotated[str, Field(min_length=1, max_length=200)]
-    body: LongText
-    is_enabled: Flag = True
-
-
-class Transcriber(Section):
-    provider: Provider | None = None
-    silence_timeout_ms: Annotated[int, Field(ge=100, le=10_000)] | None = None
-    should_apply_noise_reduction: Flag | None = None
-    language: Annotated[str, Field(min_length=2, max_length=16)] | None = None
-
-
-class LlmModel(Section):
-    model: Provider | None = None
-    temperature: Temperature | None = None
-    max_tokens: Annotated[int, Field(ge=1, le=8192)] | None = None
-
-
-class Voice(Section):
-    provider: Provider | None = None
-    voice_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
-    speech_speed: Annotated[float, Field(ge=0.25, le=4)] | None = None
-
-
-class WebSearch(Section):
-    enabled: Flag = False
-    provider: Provider = "DuckDuckGo"
-
+from chalicelib.domain.errors import NotSupported
+from chalicelib.schemas.common import Flag, Out, ShortText, Strict
 
 IncludeItem = Literal["summary", "extracted_variables", "fullConversation", "sentiment", "recording_url"]
 
@@ -79,47 +53,6 @@ class LegacyPostCallActions(Strict):
 
     email: LegacyEmailAction | None = None
     webhook: LegacyWebhookAction | None = None
-
-
-class Filler(Section):
-    enabled: Flag = False
-    after_sec: Annotated[float, Field(ge=0, le=30)] | None = None
-
-
-class BackgroundTrack(Section):
-    enabled: Flag = False
-    name: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    volume: Annotated[float, Field(ge=0, le=1)] = 0.2
-
-
-class Voicemail(Section):
-    enabled: Flag = False
-    message: Annotated[str, Field(max_length=2000)] | None = None
-
-
-class EndCall(Section):
-    enabled: Flag = False
-    condition: Annotated[str, Field(max_length=2000)] | None = None
-    message: Annotated[str, Field(max_length=2000)] | None = None
-
-
-class AgentFields(Strict):
-    """Everything an agent is, except its name and prompt (shared by create and update)."""
-
-    welcome_message: Annotated[str, Field(max_length=2000)] | None = None
-    call_type: Literal["Incoming", "Outgoing"] | None = None
-    is_interruption_allowed: Flag | None = None
-    is_welcome_message_dynamic: Flag | None = None
-    is_welcome_message_interruption: Flag | None = None
-    transcriber: Transcriber | None = None
-    model: LlmModel | None = None
-    voice: Voice | None = None
-    web_search: WebSearch | None = None
-    filler: Filler | None = None
-    background_track: BackgroundTrack | None = None
-    voicemail: Voicemail | None = None
-    end_call: EndCall | None = None
-    timezone: Timezone | None = None
 
 
 NOT_HONOURED_YET = ("filler", "background_track", "voicemail", "web_search")
