@@ -5,9 +5,9 @@ from collections.abc import Mapping
 
 from chalicelib.db.models import Call, PhoneNumber
 from chalicelib.domain import call_state, dialer
-from chalicelib.domain.errors import Forbidden, NotFound
+from chalicelib.domain.carrier_tokens import OpenedTokens, twilio_auth_token
+from chalicelib.domain.errors import Forbidden
 from chalicelib.observability import logger
-from chalicelib.secrets_box import secret_box_from_settings
 from chalicelib.telephony.twilio import STATUS_MAP, TwilioConfig, status_callback_url
 from chalicelib.telephony.twilio_signature import is_valid_signature
 
@@ -16,19 +16,42 @@ class BadSignature(Forbidden):
     code = "invalid_signature"
 
 
-def apply_twilio_status(account_id: int, call_id: int, params: Mapping[str, str], signature: str | None,
-                        config: TwilioConfig | None = None) -> str:
-    """Verify and apply one Twilio status callback; returns the call's status afterwards."""
-    config = config or TwilioConfig.from_env()
+REFUSED = "X-Twilio-Signature does not match this callback"
+"""The one answer to a callback that is unsigned, forged, or for an account or call that does not exist."""
+
+
+def _callback_token(account_id: int, call_id: int, tokens: OpenedTokens | None) -> str | None:
+    """The auth token the callback must be signed with, or None when there is no such call or number.
+
+    Cheap on purpose (it runs before the signature is checked): eventually consistent reads (the call's
+    number never changes) and the token from the per-process cache (no KMS call while it is fresh).
+    """
     try:
-        call = Call.get(account_id, call_id, consistent_read=True)
-        number = PhoneNumber.get(account_id, call.from_number_id)
+        found = Call.get(account_id, call_id, attributes_to_get=["from_number_id"])
+        if found.from_number_id is None:
+            return None
+        number = PhoneNumber.get(account_id, found.from_number_id, attributes_to_get=["sealed_credentials"])
     except (Call.DoesNotExist, PhoneNumber.DoesNotExist):
-        raise NotFound("no such call", field="call_id") from None
-    token = secret_box_from_settings().open(number.sealed_credentials, account_id=account_id).get("auth_token", "")
+        return None
+    return twilio_auth_token(account_id, int(found.from_number_id), number.sealed_credentials, tokens) or None
+
+
+def apply_twilio_status(account_id: int, call_id: int, params: Mapping[str, str], signature: str | None,
+                        config: TwilioConfig | None = None, *, tokens: OpenedTokens | None = None) -> str:
+    """Verify and apply one Twilio status callback; returns the call's status afterwards.
+
+    Unsigned, forged and unknown (account, call) callbacks all raise the same ``BadSignature``, so the
+    answer tells a caller nothing about which calls exist.
+    """
+    config = config or TwilioConfig.from_env()
+    token = _callback_token(account_id, call_id, tokens) if signature else None
     url = status_callback_url(config, account_id, call_id)
-    if not signature or not is_valid_signature(token, url, dict(params), signature):
-        raise BadSignature("X-Twilio-Signature does not match this callback")
+    if token is None or not signature or not is_valid_signature(token, url, dict(params), signature):
+        raise BadSignature(REFUSED)
+    try:  # verified: now the call as it is, for the transition
+        call = Call.get(account_id, call_id, consistent_read=True)
+    except Call.DoesNotExist:
+        raise BadSignature(REFUSED) from None
     if call.carrier_sid and params.get("CallSid") not in (None, call.carrier_sid):
         raise BadSignature("CallSid does not belong to this call")
     carrier_status = params.get("CallStatus", "")
