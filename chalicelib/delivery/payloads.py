@@ -40,9 +40,10 @@ are kept as written.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from chalicelib.delivery import templates
 
 EVENT_TYPE = "call.completed"
 
@@ -60,8 +61,6 @@ _ANALYSIS_ITEMS = frozenset({"summary", "sentiment", "extracted_variables"})
 _DEFAULTS: dict[str, Any] = {"event_type": EVENT_TYPE, "version": "1", "test": False,
                              "extracted_variables": {}, "transcript": [], "transcript_truncated": False,
                              "call_context": {}, "analysis_errors": []}
-_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
-_MISSING = object()
 
 
 def _field(event: Mapping[str, Any], key: str) -> Any:
@@ -107,59 +106,17 @@ def template_variables(event: Mapping[str, Any]) -> dict[str, Any]:
     return variables
 
 
-def _lookup(variables: Mapping[str, Any], path: str) -> Any:
-    """The value at a dotted ``path``; ``_MISSING`` when any step does not exist."""
-    if path in variables:  # a flat name wins (a call_context key may itself contain a dot)
-        return variables[path]
-    head, _, rest = path.partition(".")
-    value: Any = variables.get(head, _MISSING)
-    while rest and value is not _MISSING:
-        if isinstance(value, Mapping) and rest in value:
-            return value[rest]
-        step, _, rest = rest.partition(".")
-        if isinstance(value, Mapping):
-            value = value.get(step, _MISSING)
-        elif isinstance(value, list) and step.isdigit() and int(step) < len(value):
-            value = value[int(step)]
-        else:
-            value = _MISSING
-    return value
-
-
-def _as_text(value: Any) -> str:
-    if value is _MISSING or value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))  # true, 42.0, {"a":1}
-
-
-def _render_string(text: str, variables: Mapping[str, Any]) -> Any:
-    whole = _PLACEHOLDER.fullmatch(text)
-    if whole is not None:
-        value = _lookup(variables, whole.group(1))
-        return "" if value is _MISSING else value
-    return _PLACEHOLDER.sub(lambda m: _as_text(_lookup(variables, m.group(1))), text)
-
-
-def _render(node: Any, variables: Mapping[str, Any]) -> Any:
-    if isinstance(node, str):
-        return _render_string(node, variables)
-    if isinstance(node, Mapping):
-        return {key: _render(value, variables) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_render(value, variables) for value in node]
-    return node
-
-
 def render_template(template: Any, event: Mapping[str, Any]) -> Any:
     """``template`` with ``{{path}}`` replaced in every string value, however deeply nested.
 
     A string that is exactly one placeholder becomes the variable's JSON value (number, object,
     list, null); placeholders inside longer text are stringified (objects as compact JSON, null as
     ""). An unknown variable renders as "" rather than failing the delivery: a typo in a template
-    should show up in the receiver's data, not as a call whose results never arrive."""
-    return _render(template, template_variables(event))
+    should show up in the receiver's data, not as a call whose results never arrive.
+
+    Linear in the template's size; raises ``templates.RenderedTooLarge`` as soon as the output passes
+    ``templates.MAX_RENDERED_BYTES`` (see ``chalicelib.delivery.templates``)."""
+    return templates.render(template, template_variables(event))
 
 
 def payload_for(config: Mapping[str, Any], event: Mapping[str, Any]) -> Any:
@@ -179,5 +136,11 @@ def encode(payload: Any) -> bytes:
 
 
 def body_for(config: Mapping[str, Any], event: Mapping[str, Any]) -> bytes:
-    """The webhook body bytes for an action's ``config`` and a ``call.completed`` ``event``."""
-    return encode(payload_for(config, event))
+    """The webhook body bytes for an action's ``config`` and a ``call.completed`` ``event``.
+
+    A ``payload_template`` rendering to more than ``templates.MAX_RENDERED_BYTES`` raises
+    ``templates.RenderedTooLarge`` (the webhook channel records it as a final failure)."""
+    body = encode(payload_for(config, event))
+    if config.get("payload_template") and len(body) > templates.MAX_RENDERED_BYTES:
+        raise templates.RenderedTooLarge(templates.MAX_RENDERED_BYTES)
+    return body

@@ -5,8 +5,9 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from chalicelib.delivery.templates import MAX_RENDERED_BYTES, MAX_TEMPLATE_BYTES, template_size
 from chalicelib.schemas.agents import ExtractedVariable, IncludeItem
 from chalicelib.schemas.common import E164_PATTERN, Flag, Out, Strict
 
@@ -14,6 +15,7 @@ ActionType = Literal["webhook", "email", "slack", "salesforce", "hubspot", "clou
 ACTION_TYPES: tuple[str, ...] = ActionType.__args__  # type: ignore[attr-defined]
 CallStatus = Literal["completed", "failed", "busy", "no_answer"]
 Url = Annotated[str, Field(pattern=r"^https?://[^\s/]+[^\s]*$", max_length=2048)]
+Recipient = Annotated[str, Field(min_length=3, max_length=254)]
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _E164 = re.compile(E164_PATTERN)
 
@@ -29,25 +31,34 @@ class ActionFields(Strict):
     enabled: Flag | None = None
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     url: Url | None = None
-    recipients: Annotated[list[Annotated[str, Field(min_length=3, max_length=254)]], Field(min_length=1, max_length=50)] | None = None
+    recipients: Annotated[list[Recipient], Field(min_length=1, max_length=50)] | None = None
     include: Annotated[list[IncludeItem], Field(max_length=5)] | None = None
     extracted_variables: Annotated[list[ExtractedVariable], Field(max_length=50)] | None = None
     trigger_call_statuses: Annotated[list[CallStatus], Field(min_length=1, max_length=4)] | None = None
     payload_template: dict[str, Any] | None = Field(
         default=None,
         description="Custom webhook body: any JSON object whose strings may use call variables, "
-        "e.g. {{summary}}, {{extracted_variables.date}}, {{call_context.customer_name}}.",
+        "e.g. {{summary}}, {{extracted_variables.date}}, {{call_context.customer_name}}. At most "
+        f"{MAX_TEMPLATE_BYTES} bytes as compact JSON; a delivery whose rendered body passes "
+        f"{MAX_RENDERED_BYTES} bytes fails without being sent.",
     )
     credentials: dict[str, Annotated[str, Field(min_length=1, max_length=4096)]] | None = Field(
         default=None, description="Channel credentials (write-only, sealed at rest)."
     )
+
+    @field_validator("payload_template")
+    @classmethod
+    def _template_size(cls, template: dict[str, Any] | None) -> dict[str, Any] | None:
+        if template is not None and (size := template_size(template)) > MAX_TEMPLATE_BYTES:
+            raise ValueError(f"is {size} bytes as compact JSON; at most {MAX_TEMPLATE_BYTES} are allowed")
+        return template
 
 
 class ActionCreate(ActionFields):
     type: ActionType
 
     @model_validator(mode="after")
-    def _channel_requirements(self) -> "ActionCreate":
+    def _channel_requirements(self) -> ActionCreate:
         check_channel(self.type, self)
         return self
 

@@ -13,14 +13,15 @@ Wire format (one attempt):
     <payloads.body_for(config, event): byte-identical on every attempt>
 
 Outcome: 2xx ok; 410 Gone -> ``gone`` (the engine disables the action), not retried; any other
-status retried; a refused target (SSRF rules) is not retried; timeouts and connection errors are.
+status retried; a refused target (SSRF rules) is not retried; timeouts and connection errors are; a
+``payload_template`` rendering over ``templates.MAX_RENDERED_BYTES`` fails at once, not retried (nothing is sent).
 """
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from chalicelib.delivery import payloads, signing
+from chalicelib.delivery import payloads, signing, templates
 from chalicelib.delivery.channels.text import http_for
 from chalicelib.delivery.contract import AttemptResult, DeliveryRequest
 from chalicelib.delivery.safe_http import HttpFailure, HttpResponse, Refused, SafeHttp
@@ -70,7 +71,10 @@ class WebhookChannel:
         secrets = signing_secrets(request.credentials)
         if not secrets:
             return AttemptResult(ok=False, error="the webhook action has no signing secret", retryable=False)
-        body = payloads.body_for(request.config, request.event)
+        try:
+            body = payloads.body_for(request.config, request.event)
+        except templates.RenderedTooLarge as too_large:  # the same on every attempt: not retried
+            return AttemptResult(ok=False, error=str(too_large), retryable=False)
         try:
             signature_headers = signing.headers(secrets, request.webhook_id, body)
         except ValueError as error:
