@@ -44,8 +44,9 @@ class EngineNotInstalled(EngineError, LookupError):
         self.kind = kind
         self.name = name
         self.missing = tuple(missing)
+        setting = "PARLEY_VAD" if kind == "vad" else f"PARLEY_{kind.upper()}_DEFAULT"
         super().__init__(f"{kind} engine {name!r} needs {', '.join(self.missing)}, not installed here "
-                         f"(pick another with PARLEY_{kind.upper()}_DEFAULT)",
+                         f"(pick another, e.g. with {setting})",
                          engine=name, code="EngineNotInstalled", retryable=False)
 
 
