@@ -34,7 +34,7 @@ bench: $(STAMP)
 	$(PY) -m tests.bench.post_call
 
 openapi: $(STAMP)
-	$(PY) -m chalicelib.api.openapi
+	$(PY) -m cli.openapi
 
 clean:
 	rm -rf $(VENV) .dev .pytest_cache infra/cdk.out

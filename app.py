@@ -1,6 +1,12 @@
-"""Parley's Chalice app: REST API routes (blueprints in chalicelib/api/) and, later, event handlers."""
-from chalice import Chalice
+"""Parley's Chalice app: the REST API (one blueprint per resource, in chalicelib/api/), the SQS consumers and
+the campaign schedule. Every handler delegates to chalicelib/ (``chalicelib.workers`` for the event handlers);
+the local stack's runner invokes these same handlers."""
+from typing import Any
 
+from chalice import Chalice, Rate
+from chalice.app import CloudWatchEvent, SQSEvent
+
+from chalicelib import queues, workers
 from chalicelib.api import (
     agents,
     bulk_calls,
@@ -25,32 +31,29 @@ for module in (agents, post_call_actions, phone_numbers, calls, deliveries, bulk
                openapi):
     app.register_blueprint(module.bp, url_prefix=API)
 
+
 # SQS consumers and schedules (the local stack's runner invokes these same handlers).
-from chalice import Rate  # noqa: E402
-
-from chalicelib import queues, workers  # noqa: E402
-
 
 @app.on_sqs_message(queue=queues.queue_name(queues.DIALER), batch_size=10)
-def dialer_worker(event):  # noqa: ANN001, ANN201
+def dialer_worker(event: SQSEvent) -> dict[str, Any]:
     return workers.dial_batch(event.to_dict())
 
 
 @app.on_sqs_message(queue=queues.queue_name(queues.CAMPAIGN_OPS), batch_size=5)
-def campaign_ops_worker(event):  # noqa: ANN001, ANN201
+def campaign_ops_worker(event: SQSEvent) -> dict[str, Any]:
     return workers.campaign_ops_batch(event.to_dict())
 
 
 @app.on_sqs_message(queue=queues.queue_name(queues.CALL_EVENTS), batch_size=10)
-def call_events_worker(event):  # noqa: ANN001, ANN201
+def call_events_worker(event: SQSEvent) -> dict[str, Any]:
     return workers.call_events_batch(event.to_dict())
 
 
 @app.on_sqs_message(queue=queues.queue_name(queues.DELIVERIES), batch_size=10)
-def delivery_worker(event):  # noqa: ANN001, ANN201
+def delivery_worker(event: SQSEvent) -> dict[str, Any]:
     return workers.delivery_batch(event.to_dict())
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
-def campaign_scheduler(event):  # noqa: ANN001, ANN201
+def campaign_scheduler(event: CloudWatchEvent) -> dict[str, Any]:
     return workers.start_due_campaigns(event.to_dict())

@@ -22,7 +22,8 @@ from chalicelib import queues
 from chalicelib.delivery import fanout, sender
 from chalicelib.domain import campaigns, dialer
 from chalicelib.observability import logger
-from chalicelib.telephony.adapter import TelephonyAdapter, adapter_from_settings
+from chalicelib.telephony.adapter import TelephonyAdapter
+from chalicelib.telephony.carriers import adapter_from_settings
 
 
 class HeldBack(Exception):

@@ -28,7 +28,7 @@ the installed moto is another minor version (re-check each patch below against t
 8. moto's server routing lists moto's package directory on every request (~150 ``isdir`` calls, a third
    of its time under load); the list never changes, so it is computed once.
 
-Tested with moto 5.1 (``TESTED_MOTO_MINOR``).
+Tested with moto 5.2 (5.2.5; ``TESTED_MOTO_MINOR``).
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-TESTED_MOTO_MINOR = "5.1"
+TESTED_MOTO_MINOR = "5.2"
 """The moto ``major.minor`` these patches were written and tested against (pinned in requirements-dev.txt)."""
 
 _LOCK = threading.RLock()

@@ -12,7 +12,7 @@ from chalicelib.schemas.calls import (
     Dispatched,
     LogsQuery,
 )
-from chalicelib.telephony.adapter import adapter_from_settings
+from chalicelib.telephony.carriers import adapter_from_settings
 
 bp = Blueprint(__name__)
 TAG = "Calls"

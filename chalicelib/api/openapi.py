@@ -1,7 +1,8 @@
-"""The OpenAPI 3.1 document, built from the routes' ``RouteSpec``s and pydantic models.
+"""The OpenAPI 3.1 document, built from the routes' ``RouteSpec``s and pydantic models of the app it is given.
 
-``python -m chalicelib.api.openapi`` rewrites ``chalicelib/api/openapi.json``; a test fails when the
-committed file and the code disagree. The Lambda serves the committed file.
+``make openapi`` (``python -m cli.openapi``) rewrites ``chalicelib/api/openapi.json``; a test fails when the
+committed file and the code disagree. The Lambda serves the committed file. This module never imports the
+app (the app registers this module's blueprint): whoever builds the document passes the app in.
 """
 from __future__ import annotations
 
@@ -139,10 +140,3 @@ def _operation_id(method: str, path: str) -> str:
 
 def render(app: Any) -> str:
     return json.dumps(build_document(app), indent=2, sort_keys=True) + "\n"
-
-
-if __name__ == "__main__":
-    from app import app as chalice_app
-
-    DOCUMENT_PATH.write_text(render(chalice_app))
-    print(f"wrote {DOCUMENT_PATH}")

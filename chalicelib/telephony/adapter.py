@@ -1,4 +1,4 @@
-"""The telephony adapter interface that call dispatch hands calls to."""
+"""The telephony adapter interface that call dispatch hands calls to (``carriers`` picks the configured one)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,14 +26,3 @@ class NotConnected:
     def place_call(self, call: Call, from_number: PhoneNumber) -> Placement:
         return Placement(status="queued",
                          message="call queued; no carrier adapter is connected in this deployment yet")
-
-
-def adapter_from_settings() -> TelephonyAdapter:
-    """The configured carrier: Twilio (or any Twilio-compatible API) unless PARLEY_TELEPHONY=none."""
-    import os
-
-    if os.environ.get("PARLEY_TELEPHONY", "twilio") == "none":
-        return NotConnected()
-    from chalicelib.telephony.twilio import TwilioAdapter, TwilioConfig
-
-    return TwilioAdapter(TwilioConfig.from_env())

@@ -39,7 +39,7 @@ class TwilioConfig:
     stream_token_secret: str
 
     @classmethod
-    def from_env(cls) -> "TwilioConfig":
+    def from_env(cls) -> TwilioConfig:
         return cls(
             api_url=os.environ.get("PARLEY_TWILIO_API_URL", TWILIO_API_URL).rstrip("/"),
             public_api_url=os.environ.get("PARLEY_PUBLIC_API_URL", "http://127.0.0.1:8600").rstrip("/"),

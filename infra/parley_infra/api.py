@@ -100,7 +100,24 @@ def chalice_stage_config(settings: StageSettings, environment: Mapping[str, str]
     }
 
 
-def include_chalice_app(stack: Stack, stage_config: Mapping[str, Any], work_dir: Path) -> Chalice:
+class PackagedChalice(Chalice):
+    """``chalice.cdk.Chalice`` that also says where ``chalice package`` wrote the app (``package_dir``).
+
+    Chalice packages into a new ``<cwd>/chalice.out/<random id>/`` and keeps that path to itself; this finds
+    the one package the construct added. Should a Chalice release package elsewhere, synth fails here.
+    """
+
+    def __init__(self, scope: Stack, construct_id: str, *, source_dir: str, stage_config: dict[str, Any]) -> None:
+        out_dir = Path.cwd() / "chalice.out"
+        before = set(out_dir.glob("*/sam.json"))
+        super().__init__(scope, construct_id, source_dir=source_dir, stage_config=stage_config)
+        added = set(out_dir.glob("*/sam.json")) - before
+        if len(added) != 1:
+            raise RuntimeError(f"expected Chalice to add one package with a sam.json under {out_dir}: {sorted(added)}")
+        self.package_dir: Path = added.pop().parent
+
+
+def include_chalice_app(stack: Stack, stage_config: Mapping[str, Any], work_dir: Path) -> PackagedChalice:
     """Package the app at the repository root and include its SAM template in ``stack``.
 
     The construct sits directly in the stack because Chalice names its stage after its scope.
@@ -116,7 +133,7 @@ def include_chalice_app(stack: Stack, stage_config: Mapping[str, Any], work_dir:
         os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
     try:
         with contextlib.chdir(work_dir):
-            return Chalice(stack, "Api", source_dir=str(REPO_ROOT), stage_config=dict(stage_config))
+            return PackagedChalice(stack, "Api", source_dir=str(REPO_ROOT), stage_config=dict(stage_config))
     finally:
         # Loading the app copies the stage's environment variables into os.environ; undo that.
         os.environ.clear()
@@ -133,13 +150,13 @@ def _check_app_module() -> None:
         )
 
 
-def packaged_template(chalice_app: Chalice) -> dict[str, Any]:
+def packaged_template(chalice_app: PackagedChalice) -> dict[str, Any]:
     """The SAM template ``chalice package`` wrote, as JSON.
 
     Read from the package rather than through the included L1 resources: the jsii property getters
     cannot read a SAM function's ``Events`` (they fail on the union of event types).
     """
-    return json.loads((Path(chalice_app._sam_package_dir) / "sam.json").read_text())
+    return json.loads((chalice_app.package_dir / "sam.json").read_text())
 
 
 def sam_functions(chalice_app: Chalice) -> dict[str, sam.CfnFunction]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
@@ -65,6 +66,32 @@ def test_nag_fails_synth_on_an_unacknowledged_finding(tmp_path) -> None:  # noqa
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         app.synth()
     assert "AwsSolutions-KMS5" in (tmp_path / "validation-report.json").read_text()
+
+
+def test_packaged_chalice_finds_the_package_chalice_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chalice keeps its package directory private; ``PackagedChalice`` finds the one it adds under
+    ``<cwd>/chalice.out``. A Chalice release that packages elsewhere fails this test (and synth)."""
+    import json
+
+    import chalice.api
+
+    from parley_infra.api import PackagedChalice, packaged_template
+
+    def package_app(project_dir: str, output_dir: str, stage: str, chalice_config: object = None) -> None:
+        """A stand-in for ``chalice package``: writes the files where Chalice asks for them."""
+        package = Path(output_dir)
+        package.mkdir(parents=True)
+        (package / "sam.json").write_text(json.dumps({"Resources": {"Probe": {"Type": "AWS::SNS::Topic"}}}))
+        (package / "deployment.zip").write_bytes(b"PK\x05\x06" + b"\0" * 18)  # an empty zip
+
+    monkeypatch.setattr(chalice.api, "package_app", package_app)
+    monkeypatch.chdir(tmp_path)
+    stack = cdk.Stack(cdk.App(outdir=str(tmp_path / "cdk.out")), "Parts")
+    first = PackagedChalice(stack, "Api", source_dir=str(tmp_path), stage_config={})
+    second = PackagedChalice(stack, "Again", source_dir=str(tmp_path), stage_config={})
+    assert first.package_dir.parent == second.package_dir.parent == tmp_path / "chalice.out"
+    assert first.package_dir != second.package_dir
+    assert packaged_template(first)["Resources"]["Probe"]["Type"] == "AWS::SNS::Topic"
 
 
 def test_chalice_stage_config_keeps_the_project_stage_and_owns_iam_and_environment() -> None:
