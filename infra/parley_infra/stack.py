@@ -5,7 +5,7 @@ Every function Chalice generates has its own role, granted what its code uses:
 ==================  ====================  ===========  =========================  ============  ======  ======
 function            tables                secrets key  queues: send               consume       bus     email
 ==================  ====================  ===========  =========================  ============  ======  ======
-APIHandler          read/write            seal, open   dialer, campaign-ops,      -             put     send
+APIHandler          read/write (*)        seal, open   dialer, campaign-ops,      -             put     send
                                                        deliveries
 ApiKeyAuth          GetItem keys          -            -                          -             -       -
 DialerWorker        read/write            open         dialer, campaign-ops       dialer        put     -
@@ -16,6 +16,8 @@ CallEventsWorker    read actions,         -            deliveries               
 DeliveryWorker      read/update actions,  open         deliveries DLQ             deliveries    -       send
                     read/write deliveries
 ==================  ====================  ===========  =========================  ============  ======  ======
+
+(*) every table but the API keys': keys are issued by the CLI (``cli.accounts``) and read by the authorizer.
 
 The API handler and the dialer place calls (Twilio credentials are sealed with the secrets key; the
 TwiML carries a stream token); the API handler also checks Twilio's signed status callbacks. Both put
@@ -216,10 +218,11 @@ class ParleyStack(Stack):
         """Each role's permissions (see the module's table)."""
         from chalicelib.db.models import Delivery, PostCallAction
 
-        all_tables = self.tables.arns()
+        # API keys are issued by the CLI (operator credentials) and read by the authorizer only.
+        app_tables = self.tables.arns([model for model in self.tables.tables if model is not api_key_model])
         for logical_id in (API_HANDLER, DIALER_WORKER, CAMPAIGN_OPS_WORKER, CAMPAIGN_SCHEDULER):
             role = self.roles[logical_id]
-            allow_tables(role, TABLE_READ_WRITE, all_tables, self.keys.data)
+            allow_tables(role, TABLE_READ_WRITE, app_tables, self.keys.data)
             sends = (*CAMPAIGN_QUEUES, DELIVERIES) if logical_id == API_HANDLER else CAMPAIGN_QUEUES  # replays
             allow_queue_sends(role, self.queues.arns(sends))
         allow_tables(self.roles[AUTHORIZER], TABLE_GET_ITEM, self.tables.arns([api_key_model]), self.keys.data)

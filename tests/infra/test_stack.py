@@ -205,13 +205,28 @@ def test_app_functions_reach_every_table_and_index(synthesized: Synthesized, fun
         if "dynamodb:Query" in as_list(statement["Action"])
         for resource in as_list(statement["Resource"])
     }
-    expected = {(table_id, None) for table_id in tables} | {
-        (table_id, index) for table_id, model in tables.items() for index in model._indexes
+    # Every table but the API keys': keys are issued by the CLI and read only by the authorizer.
+    expected = {(table_id, None) for table_id, model in tables.items() if model is not ApiKey} | {
+        (table_id, index) for table_id, model in tables.items() if model is not ApiKey for index in model._indexes
     }
     assert reached == expected
     assert not any(
         "dynamodb:Scan" in as_list(s["Action"]) for s in role_policies(synthesized, role_id)
     ), "every access is keyed by tenant; Scan is not granted"
+
+
+def test_only_the_authorizer_reaches_the_api_keys_table(synthesized: Synthesized) -> None:
+    """No function may write API keys (the CLI issues them); only the authorizer reads them."""
+    api_keys_table, _ = table_resource(synthesized, ApiKey)
+    for function, role_id in function_roles(synthesized).items():
+        targets = [
+            resource
+            for statement in role_policies(synthesized, role_id)
+            if any(action.startswith("dynamodb:") for action in as_list(statement["Action"]))
+            for resource in as_list(statement["Resource"])
+        ]
+        reaches = any(api_keys_table in repr(resource) for resource in targets)
+        assert reaches == (function == "ApiKeyAuth"), function
 
 
 def test_authorizer_only_reads_api_keys(synthesized: Synthesized) -> None:
