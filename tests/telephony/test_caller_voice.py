@@ -15,26 +15,21 @@ import time
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 import requests
 
 pytest.importorskip("aiohttp")
 from aiohttp import web
-from streaming.audio import mulaw_to_pcm16, pcm16_to_mulaw, rms
 
-from devstack.caller_voice import (
-    DEFAULT_SCRIPT,
-    DEFAULT_SCRIPT_JSON,
-    MediaLoop,
-    ScriptError,
-    caller_voice,
-    parse_script,
-    scripted_media_factory,
-)
 from devstack.carrier_sim import CarrierSimulator, SimRules
+from devstack.carrier_sim.caller_voice import MediaLoop, caller_voice, scripted_media_factory
+from devstack.carrier_sim.scripts import DEFAULT_SCRIPT, DEFAULT_SCRIPT_JSON, ScriptError, parse_script
+from streaming.audio import mulaw_to_pcm16, pcm16_to_mulaw, rms
 
 ACCOUNT, TOKEN = "AC" + "c3" * 16, "voice-token"
 FROM, TO = "+15005550006", "+15551230001"
@@ -61,6 +56,7 @@ class AgentLog:
     marks: list[str] = field(default_factory=list)
     dtmf: list[str] = field(default_factory=list)
     stopped: bool = False
+    stopped_at: float | None = None  # wall clock, to order the stop against status callbacks
 
     def kinds(self) -> list[str]:
         return [kind for _, kind in self.events]
@@ -135,7 +131,7 @@ class FakeAgent:
             elif event == "dtmf":
                 log.dtmf.append(data["dtmf"]["digit"])
             elif event == "stop":
-                log.stopped = True
+                log.stopped, log.stopped_at = True, time.time()
                 log.events.append((time.monotonic(), "stop"))
                 break
         return ws
@@ -153,11 +149,11 @@ def make_sim(tmp_path: Path, engine: str, rules: SimRules | None = None) -> Carr
     return CarrierSimulator(rules or SimRules(answer_delay=0.05), media_factory=factory).start()
 
 
-def place(sim: CarrierSimulator, agent: FakeAgent, to: str = TO) -> str:
+def place(sim: CarrierSimulator, agent: FakeAgent, to: str = TO, **params: str) -> str:
     twiml = (f'<Response><Connect><Stream url="{agent.url}"><Parameter name="call_id" value="7"/>'
              f'<Parameter name="to" value="{to}"/></Stream></Connect></Response>')
     response = requests.post(f"{sim.url}/2010-04-01/Accounts/{ACCOUNT}/Calls.json", auth=(ACCOUNT, TOKEN),
-                             data={"To": to, "From": FROM, "Twiml": twiml}, timeout=5)
+                             data={"To": to, "From": FROM, "Twiml": twiml, **params}, timeout=5)
     assert response.status_code == 201, response.text
     return response.json()["sid"]
 
@@ -183,7 +179,7 @@ def test_script_format() -> None:
     assert [s.kind for s in steps] == ["wait_agent", "wait_agent", "say", "barge_in", "pause", "dtmf", "hang_up"]
     assert steps[1].seconds == 0.5 and steps[1].timeout == 5 and steps[2].text == "Hello."
     assert parse_script([s.to_json() for s in steps]) == steps
-    assert DEFAULT_SCRIPT == parse_script(DEFAULT_SCRIPT_JSON) and len(DEFAULT_SCRIPT) == 7
+    assert parse_script(DEFAULT_SCRIPT_JSON) == DEFAULT_SCRIPT and len(DEFAULT_SCRIPT) == 7
     for bad in ("say hi", [{"say": ""}], [{"pause": -1}], [{"dtmf": "x"}], [{"shout": "hi"}],
                 [{"wait_agent": False}], [{"hang_up": True, "say": "bye"}]):
         with pytest.raises(ScriptError):
@@ -268,6 +264,79 @@ def test_stream_closed_by_the_server_ends_the_call_and_api_hang_up_stops_the_str
         while not agent.logs[before + 1].stopped:
             assert time.monotonic() < deadline, "the stream got no stop"
             time.sleep(0.05)
+    finally:
+        sim.stop()
+
+
+@dataclass
+class StatusCallbacks:
+    """A webhook endpoint recording when each status callback arrived (wall clock) and its parameters."""
+
+    url: str
+    received: list[tuple[float, dict[str, str]]]
+
+    def final_of(self, sid: str) -> float | None:
+        return next((at for at, p in self.received if p["CallSid"] == sid and p["CallStatus"] == "completed"), None)
+
+
+@pytest.fixture()
+def status_callbacks() -> Iterator[StatusCallbacks]:
+    received: list[tuple[float, dict[str, str]]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+            received.append((time.time(), {k: v[0] for k, v in parse_qs(body).items()}))
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield StatusCallbacks(f"http://127.0.0.1:{server.server_address[1]}/status", received)
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("delay", [1.5, -1.5], ids=["callback-after-stream-stop", "callback-before-stream-stop"])
+def test_final_callback_delay_orders_the_completed_callback_and_the_stream_stop(
+        tmp_path: Path, agent: FakeAgent, status_callbacks: StatusCallbacks, delay: float) -> None:
+    rules = SimRules(answer_delay=0.05, scripts={TO: [{"pause": 0.3}, {"hang_up": True}]},
+                     final_callback_delay=delay)
+    sim = make_sim(tmp_path, "tone", rules)
+    try:
+        assert requests.get(f"{sim.url}/sim/rules", timeout=5).json()["final_callback_delay"] == delay
+        before = len(agent.logs)
+        sid = place(sim, agent, StatusCallback=status_callbacks.url)
+        deadline = time.monotonic() + 10
+        while status_callbacks.final_of(sid) is None or len(agent.logs) <= before \
+                or agent.logs[before].stopped_at is None:
+            assert time.monotonic() < deadline, "no stop on the stream, or no completed callback"
+            time.sleep(0.05)
+        stopped_at, completed_at = agent.logs[before].stopped_at, status_callbacks.final_of(sid)
+        assert stopped_at is not None and completed_at is not None
+        if delay > 0:  # real carriers: the stream's stop, then the final status
+            assert stopped_at < completed_at
+        else:  # the reverse: the call is reported completed while its stream is still open
+            assert completed_at < stopped_at
+        call = wait_final(sim, sid)
+        assert call["ended_by"] == "callee" and call["media"]["script_finished"]
+        assert [cb["call_status"] for cb in call["callbacks"]] == ["completed"]
+        assert call["callbacks"][0]["http_status"] == 204
+    finally:
+        sim.stop()
+
+
+def test_final_callback_delay_is_validated(tmp_path: Path) -> None:
+    sim = make_sim(tmp_path, "tone")
+    try:
+        for bad in (True, "soon", 61, -61):
+            response = requests.put(f"{sim.url}/sim/rules", json={"final_callback_delay": bad}, timeout=5)
+            assert response.status_code == 400 and "final_callback_delay" in response.json()["error"], bad
+        assert "final_callback_delay" not in requests.get(f"{sim.url}/sim/rules", timeout=5).json()
     finally:
         sim.stop()
 

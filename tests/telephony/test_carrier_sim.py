@@ -83,7 +83,7 @@ class _ReceiverHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # no delayed-ACK stall between header and body writes
     server: Any
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     def _handle(self) -> None:

@@ -1,145 +1,39 @@
-"""The carrier simulator's callee with a voice: a scripted caller on the call's Media Stream.
+"""The Twilio stand-in's callee with a voice: a scripted caller on the call's Media Stream.
 
 When a simulated call is answered and its TwiML has ``<Connect><Stream>``, :class:`ScriptedCaller`
 opens the stream with :class:`~devstack.media_client.MediaStreamClient` (as Twilio would) and plays
-a caller script, speaking sentences synthesized with Piper (22.05 kHz, resampled to 8 kHz). All
-simulated calls share one background asyncio loop thread (:class:`MediaLoop`), one HTTP session and
-one 20 ms ticker. When the script ends the callee hangs up (``stop`` on the stream, the call
-``completed``); when the server closes the stream first, the call ends too (``<Connect>`` ends the
-call with its stream).
+a caller script (:mod:`devstack.carrier_sim.scripts`), speaking sentences synthesized with Piper
+(22.05 kHz, resampled to 8 kHz). All simulated calls share one background asyncio loop thread
+(:class:`MediaLoop`), one HTTP session and one 20 ms ticker. When the script ends the callee hangs up
+(``stop`` on the stream, the call ``completed``); when the server closes the stream first, the call
+ends too (``<Connect>`` ends the call with its stream). When the rules have the carrier report the
+call's end before its stream stops, the callee ends the call and the simulator stops the stream later.
 
-A script is a JSON list of steps, run in order (see :func:`parse_script`)::
-
-    [{"wait_agent": true},                       # agent talks, then is silent 0.8 s (the greeting)
-     {"say": "Hi, I would like to book a table."},  # speak; the next step starts once it is sent
-     {"barge_in_after": 0.8, "say": "Sorry..."},   # 0.8 s after the agent starts talking: interrupt
-     {"pause": 1.0},                              # stay quiet for 1 s
-     {"dtmf": "12#"},                             # key presses (one dtmf event per digit)
-     {"hang_up": true}]                           # end the call (also done when the script runs out)
-
-``wait_agent`` also takes ``{"silence": s, "timeout": s}`` (defaults 0.8 and 20); a wait that times
-out moves on. This module imports only the standard library at load time (the simulator validates
-scripts with it); the media client, numpy and Piper are imported when a call first needs them.
+:func:`scripted_media_factory` is the simulator's ``media_factory`` for all this. The media client,
+numpy and Piper are imported when a call first needs them.
 """
 from __future__ import annotations
 
 import asyncio
 import atexit
 import logging
-import math
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from devstack.carrier_sim.calls import SimCall
+from devstack.carrier_sim.media import MediaContext, MediaSession
+from devstack.carrier_sim.scripts import DEFAULT_SCRIPT, DEFAULT_WAIT_TIMEOUT, Step, parse_script
 
 if TYPE_CHECKING:
     import aiohttp
 
-    from devstack.carrier_sim import MediaContext, MediaSession, SimCall
     from devstack.media_client import MediaStreamClient
 
 log = logging.getLogger("parley.caller_voice")
-
-DEFAULT_SILENCE = 0.8
-DEFAULT_WAIT_TIMEOUT = 20.0
-MAX_PAUSE = 300.0
-
-
-# --------------------------------------------------------------------------------------------
-# Scripts
-# --------------------------------------------------------------------------------------------
-
-class ScriptError(ValueError):
-    """A caller script that cannot be run."""
-
-
-@dataclass(frozen=True)
-class Step:
-    """One script step. ``kind``: wait_agent, say, barge_in, pause, dtmf or hang_up."""
-
-    kind: str
-    text: str = ""
-    seconds: float = 0.0  # pause length, barge-in delay, or wait_agent's silence
-    timeout: float = DEFAULT_WAIT_TIMEOUT
-    digits: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        if self.kind == "wait_agent":
-            return {"wait_agent": {"silence": self.seconds, "timeout": self.timeout}}
-        if self.kind == "say":
-            return {"say": self.text}
-        if self.kind == "barge_in":
-            return {"barge_in_after": self.seconds, "say": self.text}
-        if self.kind == "pause":
-            return {"pause": self.seconds}
-        if self.kind == "dtmf":
-            return {"dtmf": self.digits}
-        return {"hang_up": True}
-
-
-def _seconds(value: Any, what: str, upper: float = MAX_PAUSE) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= upper \
-            or math.isnan(value):
-        raise ScriptError(f"{what} must be a number of seconds between 0 and {upper:g}, got {value!r}")
-    return float(value)
-
-
-def parse_step(data: Any) -> Step:
-    """Parse one step object (raises :class:`ScriptError`)."""
-    if not isinstance(data, Mapping):
-        raise ScriptError(f"a script step must be an object, got {data!r}")
-    keys = set(data)
-    if keys == {"say"} or keys == {"barge_in_after", "say"}:
-        text = data["say"]
-        if not isinstance(text, str) or not text.strip():
-            raise ScriptError("say needs a non-empty sentence")
-        if "barge_in_after" in data:
-            return Step("barge_in", text=text.strip(), seconds=_seconds(data["barge_in_after"], "barge_in_after"))
-        return Step("say", text=text.strip())
-    if keys == {"wait_agent"}:
-        value = data["wait_agent"]
-        if value is True:
-            return Step("wait_agent", seconds=DEFAULT_SILENCE)
-        if isinstance(value, Mapping) and set(value) <= {"silence", "timeout"}:
-            return Step("wait_agent", seconds=_seconds(value.get("silence", DEFAULT_SILENCE), "wait_agent.silence"),
-                        timeout=_seconds(value.get("timeout", DEFAULT_WAIT_TIMEOUT), "wait_agent.timeout"))
-        raise ScriptError('wait_agent must be true or {"silence": s, "timeout": s}')
-    if keys == {"pause"}:
-        return Step("pause", seconds=_seconds(data["pause"], "pause"))
-    if keys == {"dtmf"}:
-        digits = data["dtmf"]
-        if not isinstance(digits, str) or not digits or any(d not in "0123456789*#ABCD" for d in digits):
-            raise ScriptError(f"dtmf must be a string of 0-9 * # A-D, got {digits!r}")
-        return Step("dtmf", digits=digits)
-    if keys == {"hang_up"}:
-        if data["hang_up"] is not True:
-            raise ScriptError("hang_up must be true")
-        return Step("hang_up")
-    raise ScriptError(f"unknown script step {dict(data)!r}; use say, barge_in_after+say, wait_agent, pause, "
-                      "dtmf or hang_up")
-
-
-def parse_script(data: Any) -> tuple[Step, ...]:
-    """Parse a script (a JSON list of steps); raises :class:`ScriptError`."""
-    if not isinstance(data, Sequence) or isinstance(data, (str, bytes)):
-        raise ScriptError("a script must be a list of steps")
-    return tuple(parse_step(item) for item in data)
-
-
-DEFAULT_SCRIPT_JSON: list[dict[str, Any]] = [
-    {"wait_agent": True},
-    {"say": "Hi, I would like to book a table for two people tomorrow evening."},
-    {"barge_in_after": 0.8, "say": "Sorry, actually make that three people."},
-    {"wait_agent": True},
-    {"say": "Thank you, goodbye."},
-    {"pause": 1.0},
-    {"hang_up": True},
-]
-DEFAULT_SCRIPT = parse_script(DEFAULT_SCRIPT_JSON)
-
 
 # --------------------------------------------------------------------------------------------
 # The shared loop and the caller's voice
@@ -174,7 +68,7 @@ class MediaLoop:
         if self._session is not None and not self._session.closed and self.loop.is_running():
             try:
                 self.submit(self._session.close()).result(timeout)
-            except Exception as exc:  # noqa: BLE001 - best effort at exit
+            except Exception as exc:
                 log.debug("closing the caller-voice HTTP session failed: %r", exc)
 
     def session(self) -> aiohttp.ClientSession:
@@ -247,7 +141,7 @@ def caller_voice(engine: str = "piper") -> CallerVoice:
 # --------------------------------------------------------------------------------------------
 
 class ScriptedCaller:
-    """A :class:`~devstack.carrier_sim.MediaSession` that plays ``script`` on the call's stream.
+    """A :class:`~devstack.carrier_sim.media.MediaSession` that plays ``script`` on the call's stream.
 
     Calls without ``<Connect><Stream>`` (no stream, or a ``<Start>`` fork) behave as ``NoMedia``:
     the callee stays for the talk time and hangs up. ``recordings_dir`` (optional) receives
@@ -273,6 +167,8 @@ class ScriptedCaller:
         self._future: Future[None] | None = None
         self._answered = time.monotonic()
         self._stopped = False
+        self._left_open = False  # the script ended the call; the simulator stops the stream later
+        self._closing: asyncio.Future[None] | None = None
 
     # -- MediaSession ---------------------------------------------------------------------------
 
@@ -290,13 +186,17 @@ class ScriptedCaller:
     def stop(self) -> None:
         """The call ended (any reason): hang up the stream if it is still open. Never blocks."""
         self._stopped = True
-        if self.media_loop is not None and self._future is not None and not self._future.done():
-            self.media_loop.loop.call_soon_threadsafe(self._cancel_run)
+        if self.media_loop is not None and self._future is not None:
+            self.media_loop.loop.call_soon_threadsafe(self._on_stop)
 
-    def _cancel_run(self) -> None:
+    def _on_stop(self) -> None:
+        """On the loop: cancel the script, or close the stream a finished script left open."""
         task = getattr(self, "_task", None)
         if task is not None and not task.done():
             task.cancel()
+        elif self._left_open and self.client is not None:
+            self._left_open = False
+            self._closing = asyncio.ensure_future(self._close_stream(self.client))
 
     # -- the script ---------------------------------------------------------------------------
 
@@ -318,7 +218,7 @@ class ScriptedCaller:
                     asyncio.ensure_future(self.voice.phrase(step.text))
             try:
                 await client.connect(timeout=self.connect_timeout)
-            except Exception as exc:  # noqa: BLE001 - Twilio ends a <Connect> call whose stream fails
+            except Exception as exc:
                 self.error = f"stream connect failed: {type(exc).__name__}: {exc}"
                 ended_by = "stream-error"
                 return
@@ -338,10 +238,17 @@ class ScriptedCaller:
             log.exception("scripted caller failed on %s", ctx.call_sid)
             self.error = f"{type(exc).__name__}: {exc}"
         finally:
-            await client.hang_up()
-            self._save_recordings(client)
-            if not self._stopped:
+            if self._stopped or client.closed or client.connected_at is None or not ctx.stream_outlives_call:
+                await self._close_stream(client)
+                if not self._stopped:
+                    _end_call(ctx, ended_by)
+            else:  # the carrier reports the call's end first, and calls stop() when the stream's time is up
+                self._left_open = True
                 _end_call(ctx, ended_by)
+
+    async def _close_stream(self, client: MediaStreamClient) -> None:
+        await client.hang_up()
+        self._save_recordings(client)
 
     async def _play(self, client: MediaStreamClient, step: Step) -> None:
         assert self.voice is not None
