@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from chalicelib.domain.agent_settings import AgentSettings
 from streaming.engines.registry import EngineRegistry
-from streaming.pipeline.prompt import AgentProfile
 from streaming.pipeline.session import SessionEngines
 from streaming.settings import StreamingSettings
 
@@ -19,12 +19,13 @@ class EngineChoice:
     tts: str
     vad: str
     notes: list[str] = field(default_factory=list)
+    llm_model: str | None = None  # a model id the LLM engine is asked for (a Bedrock id); None: its default
 
     def to_json(self) -> dict[str, object]:
         return {"stt": self.stt, "llm": self.llm, "tts": self.tts, "vad": self.vad, "notes": self.notes}
 
 
-def choose(profile: AgentProfile, registry: EngineRegistry, settings: StreamingSettings) -> EngineChoice:
+def choose(agent: AgentSettings, registry: EngineRegistry, settings: StreamingSettings) -> EngineChoice:
     notes: list[str] = []
 
     def pick(kind: str, wanted: str | None, default: str) -> str:
@@ -35,15 +36,16 @@ def choose(profile: AgentProfile, registry: EngineRegistry, settings: StreamingS
         notes.append(f"{kind} engine {wanted!r} is not available here; used {default!r}")
         return default
 
-    llm_wanted = profile.llm
+    llm_wanted, llm_model = agent.llm_name, None
     if llm_wanted and llm_wanted.startswith(BEDROCK_PREFIXES):
-        profile.llm_model, llm_wanted = llm_wanted, "bedrock"
-    return EngineChoice(stt=pick("stt", profile.stt, settings.stt_default),
+        llm_model, llm_wanted = llm_wanted, "bedrock"
+    return EngineChoice(stt=pick("stt", agent.stt_provider, settings.stt_default),
                         llm=pick("llm", llm_wanted, settings.llm_default),
-                        tts=pick("tts", profile.tts, settings.tts_default), vad=settings.vad, notes=notes)
+                        tts=pick("tts", agent.tts_provider, settings.tts_default), vad=settings.vad, notes=notes,
+                        llm_model=llm_model)
 
 
 def build(choice: EngineChoice, registry: EngineRegistry) -> SessionEngines:
     """Blocking (may load models on first use): call from a worker thread."""
     return SessionEngines(vad=registry.vad(choice.vad), stt=registry.stt(choice.stt),
-                          llm=registry.llm(choice.llm), tts=registry.tts(choice.tts))
+                          llm=registry.llm(choice.llm), tts=registry.tts(choice.tts), llm_model=choice.llm_model)

@@ -20,12 +20,12 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from chalicelib.domain import call_media
+from chalicelib.domain.agent_settings import AgentSettings
 from chalicelib.domain.call_media import Admission, MediaResult, Rejected
 from streaming import engine_choice, post_call_analysis
 from streaming.engines.base import LlmOptions
 from streaming.engines.registry import EngineRegistry
 from streaming.pipeline.output import FrameClock, PacingStats
-from streaming.pipeline.prompt import AgentProfile
 from streaming.pipeline.session import VoiceSession
 from streaming.settings import StreamingSettings
 from streaming.transports import twilio
@@ -143,7 +143,7 @@ class TwilioCall:
             event = twilio.parse(message.data)
             if isinstance(event, twilio.Start):
                 return event
-            if isinstance(event, twilio.Stop):
+            if isinstance(event, twilio.StreamStopped):
                 return None
             self.state.counters["before_start" if not isinstance(event, twilio.Connected) else "connected"] += 1
 
@@ -155,11 +155,11 @@ class TwilioCall:
     async def _converse(self, start: twilio.Start) -> None:
         admission = self.admission
         assert admission is not None
-        profile = AgentProfile.from_config(admission.agent_name, admission.agent_config)
-        choice = engine_choice.choose(profile, self.state.registry, self.state.settings)
+        agent = AgentSettings.from_stored(admission.agent_config)
+        choice = engine_choice.choose(agent, self.state.registry, self.state.settings)
         engines = await asyncio.to_thread(engine_choice.build, choice, self.state.registry)
         sink = twilio.TwilioSink(self.ws, start.stream_sid)
-        self.session = VoiceSession(profile, admission.call_context, engines, sink, hang_up=self._agent_hang_up,
+        self.session = VoiceSession(agent, admission.call_context, engines, sink, hang_up=self._agent_hang_up,
                                     pacing=self.state.pacing, clock=self.state.clock)
         self.engines = choice
         await self.session.start()
@@ -190,7 +190,7 @@ class TwilioCall:
                 session.on_mark(event.name)
             elif isinstance(event, twilio.Dtmf):
                 await session.on_dtmf(event.digit)
-            elif isinstance(event, twilio.Stop):
+            elif isinstance(event, twilio.StreamStopped):
                 self.ended_by = "caller"
                 return
             elif isinstance(event, twilio.Malformed):
@@ -249,7 +249,7 @@ class TwilioCall:
             return
         try:
             variables = await asyncio.to_thread(lifecycle.variables, admission) if lifecycle.variables else []
-            model = self.session.profile.llm_model if self.session is not None else None
+            model = self.engines.llm_model if self.engines is not None else None
             analysis = await post_call_analysis.analyze(result.transcript, variables, self._analysis_llm(),
                                                         options=LlmOptions(temperature=0.0, model=model),
                                                         timeout_s=self.state.settings.analysis_timeout_s)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from chalicelib.domain.agent_settings import DEFAULT_SILENCE_TIMEOUT_MS
 from streaming.audio import mulaw_to_pcm16, resample
 from streaming.engines.base import VadStream
 from streaming.pipeline.frames import (
@@ -18,8 +19,6 @@ from streaming.pipeline.frames import (
     SpeechStarted,
     TurnFrame,
 )
-
-DEFAULT_SILENCE_TIMEOUT_MS = 500
 
 
 @dataclass(frozen=True)

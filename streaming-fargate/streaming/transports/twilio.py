@@ -59,8 +59,8 @@ class Mark:
 
 
 @dataclass(frozen=True)
-class Stop:
-    pass
+class StreamStopped:
+    """``stop``: the carrier ended the stream (the call hung up or the stream was stopped)."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class Unknown:
     event: str
 
 
-Inbound = Connected | Start | Media | Dtmf | Mark | Stop | Malformed | Unknown
+Inbound = Connected | Start | Media | Dtmf | Mark | StreamStopped | Malformed | Unknown
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
 
 
@@ -125,7 +125,7 @@ def parse(text: str | bytes) -> Inbound:
         if event == "connected":
             return Connected()
         if event == "stop":
-            return Stop()
+            return StreamStopped()
     except (KeyError, TypeError, AttributeError, binascii.Error, ValueError):
         return Malformed(f"{event} event is missing fields or has bad values")
     return Unknown(event=event[:40])

@@ -1,0 +1,111 @@
+"""Reply generation: LLM tokens -> speakable phrases -> TTS audio, streamed into an utterance as it comes.
+
+TTS starts on the first phrase while the LLM is still writing the rest; each phrase's audio goes to the
+utterance chunk by chunk, so the output can play it before the phrase is complete.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.domain.agent_settings import AgentSettings
+from streaming.engines.base import ChatMessage, LlmEngine, LlmOptions, SttStream, TtsEngine
+from streaming.pipeline.metrics import TurnMetrics
+from streaming.pipeline.output import Utterance
+from streaming.pipeline.phrases import PhraseSplitter
+from streaming.pipeline.prompt import messages_for
+
+
+@dataclass(eq=False)
+class AgentReply:
+    """The agent's answer to one caller turn (or to keypad digits): the caller's words, then the agent's audio."""
+
+    metrics: TurnMetrics
+    utterance: Utterance
+    stt: SttStream | None
+    user_started_at: float
+    user_text: str | None = None
+    committed: bool = False  # the user turn is in the conversation
+    task: asyncio.Task[None] | None = None
+    source: str = "speech"
+
+    def engine_time(self, stage: str, started: float, ended: float) -> None:
+        self.metrics.engine_s[stage] = self.metrics.engine_s.get(stage, 0.0) + (ended - started)
+
+
+class ReplyGenerator:
+    """Writes the agent's replies with the LLM and speaks them (and fixed texts) with TTS."""
+
+    def __init__(self, agent: AgentSettings, call_context: dict[str, Any], llm: LlmEngine, tts: TtsEngine,
+                 llm_model: str | None = None) -> None:
+        self.agent = agent
+        self.call_context = call_context
+        self.llm = llm
+        self.tts = tts
+        self.options = LlmOptions(temperature=agent.temperature, max_tokens=agent.max_tokens, model=llm_model)
+
+    def prompt(self, history: list[ChatMessage]) -> list[ChatMessage]:
+        """What the LLM is given: the agent's instructions, the call's variables, then ``history``."""
+        return messages_for(self.agent, self.call_context, history)
+
+    async def generate(self, reply: AgentReply, history: list[ChatMessage]) -> None:
+        """Answer ``history``: LLM tokens become phrases, each phrase is spoken as soon as it is cut."""
+        phrases: asyncio.Queue[str | None] = asyncio.Queue()
+        splitter = PhraseSplitter()
+        speaker = asyncio.create_task(self._speak_phrases(reply, phrases))
+        llm_started = time.monotonic()
+        first_phrase = True
+        stream = self.llm.stream(self.prompt(history), self.options)
+        try:
+            async for token in stream:
+                if reply.metrics.llm_first_token is None:
+                    reply.metrics.mark("llm_first_token", time.monotonic())
+                for phrase in splitter.push(token):
+                    if first_phrase:
+                        reply.engine_time("llm", llm_started, time.monotonic())
+                        first_phrase = False
+                    phrases.put_nowait(phrase)
+            for phrase in splitter.flush():
+                if first_phrase:
+                    reply.engine_time("llm", llm_started, time.monotonic())
+                    first_phrase = False
+                phrases.put_nowait(phrase)
+        finally:
+            with contextlib.suppress(Exception):
+                await stream.aclose()  # type: ignore[attr-defined]
+            phrases.put_nowait(None)
+        reply.utterance.hang_up_after = splitter.end_call
+        await speaker
+
+    async def _speak_phrases(self, reply: AgentReply, phrases: asyncio.Queue[str | None]) -> None:
+        first = True
+        while (text := await phrases.get()) is not None:
+            started = time.monotonic()
+            phrase = reply.utterance.new_phrase(text)
+            async for pcm in self._tts(text):
+                if first:
+                    now = time.monotonic()
+                    reply.metrics.mark("tts_first_audio", now)
+                    reply.engine_time("tts", started, now)
+                    first = False
+                reply.utterance.add_audio(phrase, pcm, self.tts.sample_rate)
+            reply.utterance.end_phrase(phrase)
+
+    async def speak(self, utterance: Utterance, text: str) -> None:
+        """Speak a fixed text (the welcome message) sentence by sentence; the utterance is done after it."""
+        try:
+            splitter = PhraseSplitter()
+            for sentence in splitter.push(text) + splitter.flush():
+                phrase = utterance.new_phrase(sentence)
+                async for pcm in self._tts(sentence):
+                    utterance.add_audio(phrase, pcm, self.tts.sample_rate)
+                utterance.end_phrase(phrase)
+        finally:
+            utterance.done()
+
+    def _tts(self, text: str) -> AsyncIterator[bytes]:
+        return self.tts.synthesize(text, self.agent.voice_id, self.agent.speech_speed)

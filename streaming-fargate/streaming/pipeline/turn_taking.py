@@ -1,0 +1,193 @@
+"""Turn taking: each caller turn (or keypad entry) gets one agent reply, drafted early when it can be.
+
+At a pause, a batch STT engine transcribes and the reply is drafted while the silence runs on: held,
+not played. At the end of the turn the draft is released (or, with no draft, the reply starts now).
+Speech resuming drops the draft. A reply still being prepared when the caller adds words is cancelled
+and its words are carried into the next turn, so the agent answers everything the caller said.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from streaming.engines.base import ChatMessage, SttEngine, SttStream
+from streaming.pipeline.conversation import Conversation
+from streaming.pipeline.frames import EndOfTurn, SpeechPaused
+from streaming.pipeline.metrics import TurnMetrics
+from streaming.pipeline.output import AgentOutput, Utterance
+from streaming.pipeline.replies import AgentReply, ReplyGenerator
+
+log = logging.getLogger("parley.streaming.session")
+
+
+class TurnTaking:
+    def __init__(self, stt: SttEngine, language: str, silence_timeout_ms: int, output: AgentOutput,
+                 conversation: Conversation, generator: ReplyGenerator, errors: list[str],
+                 spawn: Callable[[Awaitable[None]], None]) -> None:
+        self.stt_engine = stt
+        self.language = language
+        self.silence_timeout_ms = silence_timeout_ms
+        self.output = output
+        self.conversation = conversation
+        self.generator = generator
+        self.errors = errors  # a failed reply is noted here (the call record), the call stays up
+        self.metrics: list[TurnMetrics] = []  # one per committed caller turn
+        self._spawn = spawn
+        self._stt: SttStream | None = None  # the caller's current utterance
+        self._draft: AgentReply | None = None  # speculative, not yet released
+        self._replies: set[AgentReply] = set()
+        self._carry_text = ""
+        self._user_started_at = 0.0
+        self._turns = 0
+
+    # ---------------------------------------------------------------- caller speech
+
+    @property
+    def listening(self) -> bool:
+        """A caller utterance is being transcribed."""
+        return self._stt is not None
+
+    def feed(self, audio: bytes) -> None:
+        if self._stt is not None:
+            self._stt.feed(audio)
+
+    def caller_started(self, first_speech_at: float) -> None:
+        self._user_started_at = first_speech_at
+        if self._stt is None:
+            self._stt = self.stt_engine.open(self.language)
+
+    def answer_all_words(self) -> None:
+        """A reply still being prepared answers words the caller is now adding to: start over with both."""
+        for reply in list(self._replies):
+            if not reply.utterance.started and reply is not self._draft:
+                if reply.user_text and not reply.committed:
+                    self._carry_text = f"{reply.user_text} {self._carry_text}".strip()
+                self._cancel_reply(reply)
+
+    def caller_paused(self, event: SpeechPaused) -> None:
+        if not self.stt_engine.streaming and self._stt is not None and self._draft is None:
+            reply = self._new_reply(TurnMetrics(turn=self._turns + 1, end_of_speech=event.last_speech_at,
+                                                silence_timeout_ms=self.silence_timeout_ms, speculative=True),
+                                    stt=self._stt)
+            self._draft = reply
+            self._start_reply(reply)
+
+    def caller_resumed(self) -> None:
+        if self._draft is not None:
+            self._cancel_reply(self._draft)
+            self._draft = None
+
+    def end_of_turn(self, event: EndOfTurn) -> None:
+        self._turns += 1
+        stt, self._stt = self._stt, None
+        draft, self._draft = self._draft, None
+        if draft is not None and draft.stt is stt:
+            draft.metrics.end_of_turn = event.at
+            draft.metrics.turn = self._turns
+            draft.utterance.released.set()
+            self._commit_user(draft)
+            if draft.task is not None and draft.task.done() and draft.stt is not None:
+                self._spawn(_close_stt(draft.stt))
+            return
+        if stt is None:
+            return
+        metrics = TurnMetrics(turn=self._turns, end_of_speech=event.last_speech_at, end_of_turn=event.at,
+                              silence_timeout_ms=self.silence_timeout_ms)
+        reply = self._new_reply(metrics, stt=stt)
+        reply.utterance.released.set()
+        self._start_reply(reply)
+
+    def keypad_turn(self, digits: str, at: float) -> None:
+        self._turns += 1
+        reply = self._new_reply(TurnMetrics(turn=self._turns, end_of_speech=at, end_of_turn=at, silence_timeout_ms=0),
+                                stt=None, source="dtmf")
+        reply.user_text = f"(The caller pressed keypad keys: {digits})"
+        reply.utterance.released.set()
+        self._start_reply(reply)
+
+    def cancel_replies(self) -> None:
+        """Barge-in: every reply but the draft (which answers the words being spoken now) is dropped."""
+        for reply in list(self._replies):
+            if reply is not self._draft:
+                self._cancel_reply(reply)
+
+    def cancel_all(self) -> list[asyncio.Task[None]]:
+        """The call is over: cancel every reply; returns their tasks to await."""
+        tasks = [reply.task for reply in self._replies if reply.task is not None]
+        for task in tasks:
+            task.cancel()
+        return tasks
+
+    async def close(self) -> None:
+        if self._stt is not None:
+            await _close_stt(self._stt)
+
+    # ---------------------------------------------------------------- replies
+
+    def _new_reply(self, metrics: TurnMetrics, stt: SttStream | None, source: str = "speech") -> AgentReply:
+        utterance = Utterance(interruptible=True)
+        reply = AgentReply(metrics=metrics, utterance=utterance, stt=stt, user_started_at=self._user_started_at,
+                           source=source)
+        utterance.on_first_frame = lambda at: reply.metrics.mark("first_audio_out", at)
+        return reply
+
+    def _start_reply(self, reply: AgentReply) -> None:
+        self._replies.add(reply)
+        self.output.enqueue(reply.utterance)
+        reply.task = asyncio.create_task(self._run_reply(reply), name=f"reply-{reply.metrics.turn}")
+        reply.task.add_done_callback(lambda _t: self._replies.discard(reply))
+
+    def _cancel_reply(self, reply: AgentReply) -> None:
+        self.output.drop_unstarted(reply.utterance)
+        if reply.task is not None:
+            reply.task.cancel()
+        self._replies.discard(reply)
+
+    async def _run_reply(self, reply: AgentReply) -> None:
+        metrics = reply.metrics
+        try:
+            if reply.user_text is None and reply.stt is not None:
+                started = time.monotonic()
+                metrics.mark("stt_started", started)
+                text = (await reply.stt.transcript()).strip()
+                ended = time.monotonic()
+                metrics.stt_final = ended
+                reply.engine_time("stt", started, ended)
+                reply.user_text = f"{self._carry_text} {text}".strip() if text else ""
+            if not reply.user_text:
+                self.output.drop_unstarted(reply.utterance)
+                return
+            if reply.utterance.released.is_set():
+                self._commit_user(reply)
+            else:  # a draft: answer the words heard so far, not yet in the conversation
+                history = [*self.conversation.history(), ChatMessage("user", reply.user_text)]
+                await self.generator.generate(reply, history)
+                return
+            await self.generator.generate(reply, self.conversation.history())
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # an engine failed: say so in the call record, keep the call up
+            log.exception("reply failed")
+            self.errors.append(f"turn {metrics.turn}: {type(error).__name__}: {error}"[:300])
+            self.output.drop_unstarted(reply.utterance)
+        finally:
+            if reply.stt is not None and reply.stt is not self._stt and reply is not self._draft:
+                await _close_stt(reply.stt)
+            reply.utterance.done()
+
+    def _commit_user(self, reply: AgentReply) -> None:
+        if reply.committed or not reply.user_text:
+            return
+        reply.committed = True
+        self._carry_text = ""
+        self.metrics.append(reply.metrics)
+        self.conversation.add_user(reply.user_text, reply.user_started_at, reply.metrics.end_of_speech,
+                                   source=reply.source)
+
+
+async def _close_stt(stt: SttStream) -> None:
+    with contextlib.suppress(Exception):
+        await stt.close()
