@@ -15,7 +15,8 @@ body, each hop checked the same way. Connections are pooled; the object is threa
 
 Details worth knowing:
 
-* ``timeout_s`` bounds the whole ``request`` call (every redirect hop, connect and body read).
+* ``timeout_s`` bounds the whole ``request`` call: every redirect hop, each with its connect, send, headers
+  and body under one deadline (``deadlines``: a receiver dripping bytes cannot stretch it).
 * Response bodies are capped at ``MAX_BODY_BYTES`` (64 KiB); ``HttpResponse.truncated`` says so.
 * Credentials (``Authorization``, ``Cookie``, ``Proxy-Authorization``) are dropped when a redirect
   leaves the original scheme/host/port, so a receiver cannot bounce a channel's token elsewhere.
@@ -32,6 +33,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from http.client import HTTPException
 from typing import Any
 from urllib.parse import unquote, urljoin
 
@@ -46,6 +48,8 @@ from urllib3.exceptions import (
     SSLError,
 )
 from urllib3.util import parse_url
+
+from chalicelib.delivery.deadlines import Deadlines, pool_for
 
 try:  # certifi ships with botocore's dependency tree; fall back to the system store without it
     import certifi
@@ -194,6 +198,7 @@ class SafeHttp:
         self._ca_certs = ca_certs or _CA_CERTS
         self._pools: OrderedDict[tuple[str, str, int, str], urllib3.HTTPConnectionPool] = OrderedDict()
         self._lock = threading.Lock()
+        self._deadlines = Deadlines()
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -288,21 +293,13 @@ class SafeHttp:
             if pool is not None:
                 self._pools.move_to_end(key)
                 return pool
-            pool = self._new_pool(target, ip)
+            pool = pool_for(target.scheme, ip, target.port, target.host, self._deadlines, self._ca_certs,
+                            _POOL_MAXSIZE)
             self._pools[key] = pool
             evicted = self._pools.popitem(last=False)[1] if len(self._pools) > _MAX_POOLS else None
         if evicted is not None:
             evicted.close()
         return pool
-
-    def _new_pool(self, target: _Target, ip: str) -> urllib3.HTTPConnectionPool:
-        """A pool that connects to the checked ``ip``; TLS is verified against the URL's host."""
-        common: dict[str, Any] = {"maxsize": _POOL_MAXSIZE, "block": False, "retries": False}
-        if target.scheme == "http":
-            return urllib3.HTTPConnectionPool(ip, target.port, **common)
-        return urllib3.HTTPSConnectionPool(
-            ip, target.port, cert_reqs="CERT_REQUIRED", ca_certs=self._ca_certs,
-            server_hostname=target.host, assert_hostname=target.host, **common)
 
     def _exchange(self, method: str, target: _Target, ip: str, body: bytes | None, headers: dict[str, str],
                   deadline: float, budget: float) -> tuple[int, dict[str, str], bytes, bool]:
@@ -316,6 +313,7 @@ class SafeHttp:
         if not any(k.lower() == "user-agent" for k in wire_headers):
             wire_headers["User-Agent"] = "Parley/1"
         pool = self._pool(target, ip)
+        expiry = self._deadlines.begin(time.monotonic() + remaining)  # one deadline for the whole exchange
         try:
             response = pool.urlopen(method.upper(), target.request_uri, body=body, headers=wire_headers,
                                     retries=False, redirect=False, assert_same_host=False,
@@ -325,9 +323,15 @@ class SafeHttp:
                 data, truncated = _read_capped(response, deadline, budget)
                 complete = not truncated
             finally:
-                _finish(response, reusable=complete)
-        except (HTTPError, OSError) as error:  # OSError: raw socket errors urllib3 did not wrap
-            raise HttpFailure(_describe(error, budget)) from None
+                expired = self._deadlines.finish(expiry)  # before the connection can go back to the pool
+                _finish(response, reusable=complete and not expired)
+        except (HTTPError, HTTPException, OSError) as error:  # OSError: raw socket errors urllib3 did not wrap
+            timed_out = self._deadlines.finish(expiry)
+            raise HttpFailure(f"timeout after {budget} s" if timed_out else _describe(error, budget)) from None
+        finally:
+            self._deadlines.finish(expiry)
+        if expired:  # the socket was shut down at the deadline: what was read may be cut short
+            raise HttpFailure(f"timeout after {budget} s")
         lowered = {k.lower(): v for k, v in response.headers.items()}
         return response.status, lowered, data, truncated
 
