@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     from devstack.keepalive_server import KeepAliveWsgiServer
 
     app = DomainDispatcherApplication(create_backend_app)
-    app.debug = True  # type: ignore[attr-defined] - as moto's server sets it
+    app.debug = True  # type: ignore[attr-defined]  # as moto's server sets it
     server = KeepAliveWsgiServer((args.host, args.port), app)
     try:
         server.serve_forever(poll_interval=0.5)

@@ -262,4 +262,4 @@ def _cache_backend_names() -> None:
     from moto import backends
 
     names = tuple(backends.list_of_moto_modules())
-    backends.list_of_moto_modules = lambda: names  # type: ignore[assignment]
+    backends.list_of_moto_modules = lambda: names

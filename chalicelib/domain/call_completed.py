@@ -16,6 +16,7 @@ from typing import Any
 from pynamodb.exceptions import UpdateError
 
 from chalicelib import aws_clients, event_bus, recordings
+from chalicelib.credential_expiry import signing_credentials_expiry
 from chalicelib.db.models import Agent, Call, PhoneNumber, utcnow
 from chalicelib.observability import logger
 
@@ -48,10 +49,9 @@ def _signed_url(key_holder: dict[str, Any] | None, key: str, s3: Any) -> tuple[s
     url = recordings.presigned_url({"bucket": key_holder["bucket"], "key": key_holder[key]}, client=s3,
                                    expires_in=int(RECORDING_URL_TTL.total_seconds()))
     expires = datetime.now(UTC) + RECORDING_URL_TTL
-    credentials_expiry = getattr(getattr(s3, "_request_signer", None), "_credentials", None)
-    expiry_time = getattr(credentials_expiry, "_expiry_time", None)  # temporary (role) credentials only
-    if isinstance(expiry_time, datetime):
-        expires = min(expires, expiry_time.astimezone(UTC))
+    credentials_expire = signing_credentials_expiry(s3)
+    if credentials_expire is not None:
+        expires = min(expires, credentials_expire)
     return url, expires.replace(microsecond=0).isoformat()
 
 

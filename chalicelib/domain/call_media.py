@@ -15,8 +15,8 @@ from pynamodb.exceptions import UpdateError
 
 from chalicelib import aws_clients, event_bus, recordings
 from chalicelib.db.models import Agent, Call, PostCallAction, utcnow
+from chalicelib.db.warm_up import warm_up
 from chalicelib.domain import call_completed
-from chalicelib.db import transactions
 from chalicelib.domain.call_state import TERMINAL, transition
 from chalicelib.observability import logger
 from chalicelib.telephony import stream_tokens
@@ -33,9 +33,7 @@ class AwsClients:
     @classmethod
     def create(cls) -> AwsClients:
         clients = cls(s3=aws_clients.s3(), events=aws_clients.client("events"))
-        for model in (Call, Agent, PostCallAction):  # build PynamoDB's clients now, not on the first call
-            model._get_connection().connection.client  # noqa: B018
-        transactions.warm_up()
+        warm_up(Call, Agent, PostCallAction)  # build PynamoDB's clients now, not on the first call
         return clients
 
 
