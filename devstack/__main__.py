@@ -67,8 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     aws = EmbeddedAws.start(args.aws_port)
     state_dir = args.state_file.parent
     state_dir.mkdir(parents=True, exist_ok=True)
-    carrier = CarrierProcess.start(args.carrier_port, recordings_dir=state_dir / "recordings" if _voice_enabled() else None,
-                                   log_path=state_dir / "carrier.log")
+    recordings_dir = state_dir / "recordings" if _voice_enabled() else None
+    carrier = CarrierProcess.start(args.carrier_port, recordings_dir=recordings_dir, log_path=state_dir / "carrier.log")
     server = runner = streaming = None
     try:
         _configure_environment(aws, f"http://127.0.0.1:{args.api_port}", carrier.url, args.streaming_port)
@@ -76,10 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         import app as app_module
         from chalicelib import event_bus, recordings
         from chalicelib.domain.accounts import create_account
+        from devstack import local_resources
         from devstack.api_gateway import ApiGatewayServer
         from devstack.runner import runner_for_app
-
-        from devstack import local_resources
 
         local_resources.create_all()
         if _voice_enabled():

@@ -16,11 +16,12 @@ from chalice.local import ForbiddenError, LocalGateway, LocalGatewayException, N
 from chalicelib.api.gateway_errors import gateway_error
 from chalicelib.observability import logger
 
+
 class ApiGatewayHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: "ApiGatewayServer"
+    server: ApiGatewayServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:  # the stdlib signature
         return
 
     def _handle(self) -> None:
@@ -67,6 +68,7 @@ def serve_requests_concurrently(app: Any) -> None:
 
 class ApiGatewayServer(ThreadingHTTPServer):
     daemon_threads = True
+    allow_reuse_address = True  # a restart binds while the last run's connections sit in TIME-WAIT
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, concurrency: int = 4) -> None:
         super().__init__((host, port), ApiGatewayHandler)
@@ -81,7 +83,8 @@ class ApiGatewayServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host}:{port}"
 
-    def dispatch(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def dispatch(self, method: str, path: str, headers: dict[str, str],
+                 body: bytes) -> tuple[int, dict[str, str], bytes]:
         try:
             with self._containers:
                 response = self._gateway.handle_request(method=method, path=path, headers=headers, body=body)

@@ -2,7 +2,6 @@
 each bound to 127.0.0.1 and stopped with the stack."""
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -25,7 +24,13 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """Whether a server of the stack can listen on ``port`` now.
+
+    With ``SO_REUSEADDR``, as the stack's servers bind: connections the previous run left in TIME-WAIT do
+    not count (a restart within a minute must just work); a socket listening on the port does.
+    """
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -46,7 +51,7 @@ class ChildServer:
 
     @classmethod
     def launch(cls, module_args: list[str], port: int, ready_path: str, timeout: float = 30.0,
-               env: dict[str, str] | None = None, log_path: Path | None = None) -> "ChildServer":
+               env: dict[str, str] | None = None, log_path: Path | None = None) -> ChildServer:
         output = log_path.open("ab") if log_path is not None else subprocess.DEVNULL
         process = subprocess.Popen([sys.executable, "-m", *module_args], env=env,
                                    stdout=output, stderr=subprocess.STDOUT if log_path else subprocess.DEVNULL)
@@ -80,7 +85,7 @@ class EmbeddedAws(ChildServer):
         return self.url
 
     @classmethod
-    def start(cls, port: int) -> "EmbeddedAws":
+    def start(cls, port: int) -> EmbeddedAws:
         return cls.launch(["devstack.embedded_aws_server", "-H", "127.0.0.1", "-p", str(port)], port, "/moto-api/")
 
 
@@ -89,7 +94,7 @@ class CarrierProcess(ChildServer):
 
     @classmethod
     def start(cls, port: int, answer_delay: float = 0.5, talk_time: str = "1.0",
-              recordings_dir: Path | None = None, log_path: Path | None = None) -> "CarrierProcess":
+              recordings_dir: Path | None = None, log_path: Path | None = None) -> CarrierProcess:
         """``recordings_dir`` set: answered calls with a ``<Stream>`` get a scripted caller's voice."""
         voice = ["--voice", "--recordings-dir", str(recordings_dir)] if recordings_dir is not None else []
         return cls.launch(["devstack.carrier_sim", "--host", "127.0.0.1", "--port", str(port),
@@ -108,6 +113,6 @@ class StreamingProcess(ChildServer):
         return f"ws://127.0.0.1:{self.port}/twilio"
 
     @classmethod
-    def start(cls, port: int, log_path: Path | None = None, timeout: float = 180.0) -> "StreamingProcess":
+    def start(cls, port: int, log_path: Path | None = None, timeout: float = 180.0) -> StreamingProcess:
         return cls.launch(["streaming", "--host", "127.0.0.1", "--port", str(port)], port, "/healthz",
                           timeout=timeout, log_path=log_path)

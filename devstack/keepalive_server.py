@@ -35,7 +35,7 @@ class KeepAliveWsgiHandler(MotoRequestHandler):
         environ.update({"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))})
         try:
             status, headers, payload = self._call_app(environ)
-        except Exception:  # noqa: BLE001 - the app's bug becomes a 500, as werkzeug's server does
+        except Exception:  # the app's bug becomes a 500, as werkzeug's server does
             traceback.print_exc(file=sys.stderr)
             status, headers, payload = "500 INTERNAL SERVER ERROR", [("Content-Type", "text/plain")], b"internal error"
             self.close_connection = True
@@ -78,7 +78,7 @@ class KeepAliveWsgiHandler(MotoRequestHandler):
         status, headers = started
         return status, headers, b"".join(written)
 
-    def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002 - werkzeug's signature
+    def log(self, type: str, message: str, *args: Any) -> None:  # werkzeug's signature
         """No line per request, nor per idle connection timing out (app errors print their traceback)."""
         return
 
@@ -87,11 +87,12 @@ class KeepAliveWsgiServer(ThreadingHTTPServer):
     """What ``MotoRequestHandler`` expects of werkzeug's server, plus the app."""
 
     daemon_threads = True
+    allow_reuse_address = True  # a restart binds while the last run's connections sit in TIME-WAIT
     multithread, multiprocess, ssl_context, passthrough_errors = True, False, None, False
 
     def __init__(self, address: tuple[str, int], app: Any) -> None:
         super().__init__(address, KeepAliveWsgiHandler)
         self.app = app
 
-    def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002 - werkzeug's signature
+    def log(self, type: str, message: str, *args: Any) -> None:  # werkzeug's signature
         return

@@ -3,7 +3,7 @@
 moto is the embedded AWS of ``make dev`` and of the tests. Stock moto is not thread-safe and some of its
 operations cost O(table or queue size); these patches replace a few of its internals. They reach into
 moto's private classes, so they are tied to the moto version they were written against:
-``requirements-dev.txt`` pins moto to ``TESTED_MOTO_MINOR`` and ``tests/test_moto_patches.py`` fails when
+``requirements-dev.txt`` pins moto to ``TESTED_MOTO_MINOR`` and ``tests/test_third_party_adapters.py`` fails when
 the installed moto is another minor version (re-check each patch below against the new code, then bump).
 
 ``install()`` (the tests and the local stack's moto server) applies:

@@ -138,7 +138,8 @@ class LocalRunner:
     def _tick(self, schedule: Schedule) -> None:
         while not self._stop.wait(schedule.every_seconds):
             event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
-                     "source": "aws.events", "account": "123456789012", "region": "us-east-1", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                     "source": "aws.events", "account": "123456789012", "region": "us-east-1",
+                     "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                      "resources": [], "detail": {}}
             try:
                 schedule.handler(event, _Context())
