@@ -205,15 +205,3 @@ class EngineRegistry:
         for kind, name in pairs:
             self.get(kind, name)
 
-
-_default: EngineRegistry | None = None
-_default_guard = threading.Lock()
-
-
-def default_registry() -> EngineRegistry:
-    """The process-wide registry (created on first use)."""
-    global _default
-    with _default_guard:
-        if _default is None:
-            _default = EngineRegistry()
-        return _default

@@ -15,7 +15,6 @@ from typing import Any, NamedTuple
 
 from aiohttp import web
 
-EXPECTED_FORMAT = {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
 MAX_MEDIA_BYTES = 8000  # one second of audio per message is already far beyond what Twilio sends
 
 
