@@ -1,1 +1,2 @@
-"""The local stack: embedded AWS (moto server), the Chalice app, and (later) the workers and simulators."""
+"""The local stack (``python -m devstack``): embedded AWS (moto server), the Chalice app behind a local API
+Gateway, the event-source runner, the carrier simulator and the streaming service, all on 127.0.0.1."""
