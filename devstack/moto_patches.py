@@ -15,7 +15,7 @@ the installed moto is another minor version (re-check each patch below against t
    touched: moto deep-copies every touched table to roll back a cancelled transaction and restores the
    copies, which with concurrent requests discards other requests' writes and costs O(table size).
 3. DynamoDB item operations (GetItem, Query, PutItem, ...) answered with plain JSON instead of moto's
-   model-driven serializer (a fifth of the server's time under load); the bytes on the wire are the same.
+   model-driven serializer (a fifth of the server's time under load); botocore reads the same result.
 4. SQS receive filters that read the clock once per receive, not once per message (a receive from a
    queue of thousands of messages took tens of milliseconds).
 5. SQS ``Queue.attributes`` computed per key when read: moto rebuilt the whole map (counting every message
@@ -28,7 +28,8 @@ the installed moto is another minor version (re-check each patch below against t
 8. moto's server routing lists moto's package directory on every request (~150 ``isdir`` calls, a third
    of its time under load); the list never changes, so it is computed once.
 
-Tested with moto 5.2 (5.2.5; ``TESTED_MOTO_MINOR``).
+Tested with moto 5.2 (5.2.5; ``TESTED_MOTO_MINOR``). One more place leans on moto's internals without
+patching them: ``devstack/keepalive_server.py`` subclasses moto's ``MotoRequestHandler`` (its WSGI environ).
 """
 from __future__ import annotations
 
