@@ -1,15 +1,16 @@
 """The media side of a call's life: admitting its stream, and finalizing it exactly once.
 
 Admission checks the stream's signed token, then claims the call for that stream (a conditional
-write, so a replayed or duplicated stream is refused). Finalizing stores the recording and the
-transcript in S3, writes the results on the call under a ``media_finalized_at`` condition (the one
-write that makes it exactly once, whichever process gets there), moves the call through the state
-machine. ``complete`` then records the post-call analysis and announces ``call.completed``.
+write, so a second stream, or a replay of the first one's ``start``, is refused: one stream per call).
+Finalizing stores the recording (uploaded from its file, in parts) and the transcript in S3, writes the
+results on the call under a ``media_finalized_at`` condition (the one write that makes it exactly once,
+whichever process gets there), moves the call through the state machine. ``complete`` then records
+the post-call analysis and announces ``call.completed``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from pynamodb.exceptions import UpdateError
 
@@ -61,7 +62,7 @@ class MediaResult:
     ended_by: str  # "caller" | "agent" | "stream_dropped" | "shutdown" | "error"
     transcript: list[dict[str, Any]]
     turn_metrics: list[dict[str, Any]]
-    wav: bytes
+    wav: bytes | IO[bytes]  # the WAV recording, or a file object to read it from (during finalize only)
     duration_s: float
     conversation: dict[str, Any] = field(default_factory=dict)
 
@@ -85,7 +86,7 @@ def admit(call_id: str, token: str, stream_sid: str, secret: str) -> Admission:
         raise Rejected(f"call already ended ({call.status})")
     try:
         call.update(actions=[Call.media_stream_sid.set(stream_sid)],
-                    condition=Call.media_stream_sid.does_not_exist() | (Call.media_stream_sid == stream_sid))
+                    condition=Call.media_stream_sid.does_not_exist())
     except UpdateError:
         raise Rejected("call already has a media stream") from None
     try:
@@ -130,7 +131,8 @@ def finalize(admission: Admission, result: MediaResult, clients: AwsClients | No
 def variables_to_extract(admission: Admission) -> list[dict[str, str]]:
     """The extracted variables the agent's enabled post-call actions ask for (first prompt per key wins)."""
     wanted: dict[str, str] = {}
-    for action in PostCallAction.query(f"{admission.account_id}#{admission.agent_id}"):
+    # Only ``config``: the task role may not read an action's sealed secrets (an IAM attribute condition).
+    for action in PostCallAction.query(f"{admission.account_id}#{admission.agent_id}", attributes_to_get=["config"]):
         if not action.config.get("enabled", True):
             continue
         for variable in action.config.get("extracted_variables") or []:

@@ -19,8 +19,14 @@ def issue(secret: str, account_id: int, call_id: int, ttl_seconds: int = 3600, n
 
 
 def verify(secret: str, token: str, call_id: int, now: float | None = None) -> dict | None:
-    """The token's claims if it is authentic, for ``call_id`` and unexpired; otherwise None."""
-    payload, _, signature = (token or "").partition(".")
+    """The token's claims if it is authentic, for ``call_id`` and unexpired; otherwise None.
+
+    Any malformed token (not ASCII, not ``payload.signature``, bad base64 or JSON) is simply not authentic.
+    """
+    token = token or ""
+    if not token.isascii():  # tokens are base64url; compare_digest refuses non-ASCII str (TypeError)
+        return None
+    payload, _, signature = token.partition(".")
     if not payload or not hmac.compare_digest(signature, _sign(secret, payload)):
         return None
     try:

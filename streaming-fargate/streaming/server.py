@@ -1,5 +1,10 @@
 """The streaming service's HTTP server: ``/twilio`` media streams, ``/healthz``, ``/stats``.
 
+Only ``/twilio`` is reachable through the public load balancer (``parley_infra.streaming`` forwards that
+path alone); ``/healthz`` is for the load balancer's health checks, ``/stats`` for operators inside the VPC.
+Each task takes at most ``max_streams`` media sockets: past it, a stream is answered 503 before the
+WebSocket upgrade, so it costs no session.
+
 SIGTERM drains: health turns 503 (the load balancer stops sending calls), new streams are refused,
 live calls get ``drain_timeout_s`` to end on their own, then are hung up and finalized.
 """
@@ -14,7 +19,7 @@ import time
 
 from aiohttp import web
 
-from streaming.engines.registry import EngineRegistry
+from streaming.engines.registry import EngineRegistry, Kind
 from streaming.settings import StreamingSettings, stream_token_secret
 from streaming.twilio_call import Lifecycle, ServiceState, TwilioCall
 
@@ -28,10 +33,19 @@ async def twilio_stream(request: web.Request) -> web.StreamResponse:
     if state.draining:
         return web.json_response({"error": "draining", "error_description": "this server is shutting down"},
                                  status=503)
-    ws = web.WebSocketResponse(heartbeat=state.settings.heartbeat_s, max_msg_size=MAX_MESSAGE_BYTES,
-                               autoping=True)
-    await ws.prepare(request)
-    await TwilioCall(state, ws).run()
+    if state.streams >= state.settings.max_streams:
+        state.counters["refused_busy"] += 1
+        return web.json_response({"error": "busy", "error_description":
+                                  f"this server is at its limit of {state.settings.max_streams} streams"},
+                                 status=503, headers={"Retry-After": "1"})
+    state.streams += 1  # no await since the check: the count cannot be overtaken
+    try:
+        ws = web.WebSocketResponse(heartbeat=state.settings.heartbeat_s, max_msg_size=MAX_MESSAGE_BYTES,
+                                   autoping=True)
+        await ws.prepare(request)
+        await TwilioCall(state, ws).run()
+    finally:
+        state.streams -= 1
     return ws
 
 
@@ -43,7 +57,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def stats(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    return web.json_response({"active_calls": len(state.active), "finalizing": len(state.finalizing),
+    return web.json_response({"active_calls": len(state.active), "open_streams": state.streams,
+                              "finalizing": len(state.finalizing),
                               "draining": state.draining, "counters": dict(state.counters),
                               "pacing": state.pacing.to_json(),
                               "engines_loaded": [f"{kind}:{name}" for kind, name in state.registry.loaded()]})
@@ -115,9 +130,10 @@ async def serve(app: web.Application, host: str, port: int) -> None:
     """Run until SIGTERM/SIGINT, then drain and exit."""
     state = app[STATE]
     if state.settings.preload:
-        await asyncio.to_thread(state.registry.preload, {
+        defaults: dict[Kind, list[str]] = {
             "stt": [state.settings.stt_default], "llm": [state.settings.llm_default],
-            "tts": [state.settings.tts_default], "vad": [state.settings.vad]})
+            "tts": [state.settings.tts_default], "vad": [state.settings.vad]}
+        await asyncio.to_thread(state.registry.preload, defaults)
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

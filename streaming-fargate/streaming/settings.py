@@ -18,6 +18,10 @@ class StreamingSettings:
     metrics_interval_s: float = 10.0
     preload: bool = True  # load the default engines before accepting calls
     analysis_timeout_s: float = 60.0  # post-call analysis; past it the call is announced without it
+    max_streams: int = 150  # open media streams per task; past it new ones get 503 before the upgrade
+    idle_timeout_s: float = 30.0  # an admitted stream with no media this long is closed (1008)
+    max_audio_rate: float = 1.5  # caller audio faster than this times real time is closed (1008)...
+    audio_rate_window_s: float = 10.0  # ...measured over windows of this length
 
     @classmethod
     def from_env(cls) -> StreamingSettings:
@@ -30,6 +34,10 @@ class StreamingSettings:
             drain_timeout_s=float(env("PARLEY_DRAIN_TIMEOUT_S", str(cls.drain_timeout_s))),
             preload=env("PARLEY_PRELOAD_ENGINES", "1") != "0",
             analysis_timeout_s=float(env("PARLEY_ANALYSIS_TIMEOUT_S", str(cls.analysis_timeout_s))),
+            max_streams=int(env("PARLEY_MAX_STREAMS", str(cls.max_streams))),
+            idle_timeout_s=float(env("PARLEY_STREAM_IDLE_TIMEOUT_S", str(cls.idle_timeout_s))),
+            max_audio_rate=float(env("PARLEY_MAX_AUDIO_RATE", str(cls.max_audio_rate))),
+            audio_rate_window_s=float(env("PARLEY_AUDIO_RATE_WINDOW_S", str(cls.audio_rate_window_s))),
         )
 
 

@@ -2,8 +2,11 @@
 
 ``start`` must come first with a supported codec and the call's signed ``call_id``/``token``
 parameters; otherwise the stream is closed (1003 for a codec we cannot take, 1008 for a refused
-admission) and nothing is written. Once admitted, the call is finalized exactly once however the
-stream ends: ``stop`` from the carrier, the agent hanging up, a dropped socket, or a shutdown.
+admission, a second stream for a live call, or a hostile message) and nothing is written. Once admitted,
+the call is finalized exactly once however the stream ends: ``stop`` from the carrier, the agent hanging
+up, a dropped socket, a shutdown, or the stream closed by policy (1008): no media for ``idle_timeout_s``,
+caller audio faster than ``max_audio_rate`` times real time, or a hostile message. Keypad digits beyond
+:class:`~streaming.transports.limits.DtmfLimit` are dropped.
 """
 from __future__ import annotations
 
@@ -25,10 +28,12 @@ from chalicelib.domain.call_media import Admission, MediaResult, Rejected
 from streaming import engine_choice, post_call_analysis
 from streaming.engines.base import LlmOptions
 from streaming.engines.registry import EngineRegistry
+from streaming.pipeline.keypad import DTMF_SETTLE_S
 from streaming.pipeline.output import FrameClock, PacingStats
 from streaming.pipeline.session import VoiceSession
 from streaming.settings import StreamingSettings
 from streaming.transports import twilio
+from streaming.transports.limits import AudioRateLimit, DtmfLimit
 
 log = logging.getLogger("parley.streaming.call")
 CLOSE_UNSUPPORTED = 1003
@@ -72,6 +77,7 @@ class ServiceState:
     pacing: PacingStats = field(default_factory=PacingStats)
     clock: FrameClock = field(default_factory=FrameClock)
     draining: bool = False
+    streams: int = 0  # open media sockets, admitted or not (``settings.max_streams`` caps them)
 
 
 class TwilioCall:
@@ -98,13 +104,18 @@ class TwilioCall:
                 await self._reject(CLOSE_UNSUPPORTED, problem)
                 return
             try:
-                self.admission = await asyncio.to_thread(
+                admission = await asyncio.to_thread(
                     self.state.lifecycle.admit, start.parameters.get("call_id", ""),
                     start.parameters.get("token", ""), start.stream_sid, self.state.token_secret)
             except Rejected as error:
                 counters["rejected_admission"] += 1
                 await self._reject(CLOSE_POLICY, str(error))
                 return
+            if self._live_here(admission):  # one live stream per call here (the call record's claim: in any task)
+                counters["rejected_duplicate"] += 1
+                await self._reject(CLOSE_POLICY, "the call already has a live media stream")
+                return
+            self.admission = admission
             self.state.active[id(self)] = self
             counters["calls_started"] += 1
             await self._converse(start)
@@ -117,6 +128,10 @@ class TwilioCall:
                 await self._end()
             finally:
                 self.state.active.pop(id(self), None)
+
+    def _live_here(self, admission: Admission) -> bool:
+        return any(call.admission is not None and (call.admission.account_id, call.admission.call_id)
+                   == (admission.account_id, admission.call_id) for call in self.state.active.values())
 
     async def hang_up_for_shutdown(self) -> None:
         self._shutdown = True
@@ -133,7 +148,7 @@ class TwilioCall:
                 return None
             try:
                 message = await self.ws.receive(timeout=remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             if message.type != WSMsgType.TEXT:
                 if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
@@ -143,6 +158,10 @@ class TwilioCall:
             event = twilio.parse(message.data)
             if isinstance(event, twilio.Start):
                 return event
+            if isinstance(event, twilio.Malformed) and event.fatal:
+                self.state.counters["refused_malformed"] += 1
+                await self._reject(CLOSE_POLICY, event.reason)
+                return None
             if isinstance(event, twilio.StreamStopped):
                 return None
             self.state.counters["before_start" if not isinstance(event, twilio.Connected) else "connected"] += 1
@@ -166,7 +185,7 @@ class TwilioCall:
         self._spawn(self._announce_started(admission))
         try:
             await asyncio.wait_for(self._pump(self.session), timeout=self.state.settings.max_call_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.ended_by = "max_duration"
 
     async def _announce_started(self, admission: Admission) -> None:
@@ -177,23 +196,47 @@ class TwilioCall:
             log.exception("could not mark the call started")
 
     async def _pump(self, session: VoiceSession) -> None:
-        counters = self.state.counters
-        async for message in self.ws:
+        counters, settings = self.state.counters, self.state.settings
+        now = time.monotonic()
+        rate = AudioRateLimit(settings.max_audio_rate, settings.audio_rate_window_s, window_start=now)
+        keypad = DtmfLimit(settle_s=DTMF_SETTLE_S)
+        idle_deadline = now + settings.idle_timeout_s
+        while True:
+            try:
+                message = await self.ws.receive(timeout=max(idle_deadline - time.monotonic(), 0.001))
+            except TimeoutError:
+                if time.monotonic() >= idle_deadline:
+                    await self._close_by_policy("idle", f"no media for {settings.idle_timeout_s:g} s", "closed_idle")
+                    return
+                continue
+            if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                break
             if message.type != WSMsgType.TEXT:
                 counters["malformed"] += 1
                 continue
             event = twilio.parse(message.data)
             if isinstance(event, twilio.Media):
                 if event.track in ("inbound", "inbound_track") and event.payload:
-                    await session.on_audio(event.payload, time.monotonic())
+                    now = time.monotonic()
+                    idle_deadline = now + settings.idle_timeout_s
+                    if rate.exceeded(len(event.payload), now):
+                        await self._close_by_policy("audio_too_fast", "audio faster than real time", "refused_too_fast")
+                        return
+                    await session.on_audio(event.payload, now)
             elif isinstance(event, twilio.Mark):
                 session.on_mark(event.name)
             elif isinstance(event, twilio.Dtmf):
-                await session.on_dtmf(event.digit)
+                if keypad.admit(event.digit, time.monotonic()):
+                    await session.on_dtmf(event.digit)
+                else:
+                    counters["dtmf_dropped"] += 1
             elif isinstance(event, twilio.StreamStopped):
                 self.ended_by = "caller"
                 return
             elif isinstance(event, twilio.Malformed):
+                if event.fatal:
+                    await self._close_by_policy("protocol_error", event.reason, "refused_malformed")
+                    return
                 counters["malformed"] += 1
             elif isinstance(event, twilio.Unknown):
                 counters["unknown_events"] += 1
@@ -201,6 +244,12 @@ class TwilioCall:
             self.ended_by = "agent"
         elif self._shutdown:
             self.ended_by = "shutdown"
+
+    async def _close_by_policy(self, ended_by: str, reason: str, counter: str) -> None:
+        """End an admitted stream that broke a rule (1008 with ``reason``); the call is then finalized."""
+        self.ended_by = ended_by
+        self.state.counters[counter] += 1
+        await self._reject(CLOSE_POLICY, reason)
 
     async def _agent_hang_up(self) -> None:
         self._agent_hung_up = True
@@ -239,6 +288,9 @@ class TwilioCall:
             self.state.counters["finalize_errors"] += 1
             log.exception("finalizing the call failed")
             return
+        finally:
+            if session is not None:
+                session.recorder.close()  # the recording was read (uploaded) by finalize
         if first:
             await self._complete(admission, result)
 
@@ -280,5 +332,5 @@ class TwilioCall:
             "frames_out": output.frames_sent, "late_frames": output.late_frames, "clears": output.clears,
         }
         return MediaResult(ended_by=self.ended_by, transcript=session.conversation.to_json(),
-                           turn_metrics=[m.to_json() for m in session.metrics], wav=session.recorder.wav(),
+                           turn_metrics=[m.to_json() for m in session.metrics], wav=session.recorder.wav_stream(),
                            duration_s=session.recorder.duration_s, conversation=conversation)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator
@@ -60,7 +61,8 @@ class RecordingLifecycle:
         if admission.call_id in self.done:
             return False
         self.done.add(admission.call_id)
-        self.finalized.append((admission.call_id, result))
+        wav = result.wav if isinstance(result.wav, bytes) else result.wav.read()  # as storing it would
+        self.finalized.append((admission.call_id, dataclasses.replace(result, wav=wav)))
         return True
 
     def variables(self, admission: Admission) -> list[dict[str, str]]:

@@ -12,7 +12,7 @@ from streaming.server import STATE
 from tests.streaming.harness import SECRET, RecordingLifecycle, TwilioSide, quiet, running_server, tone
 
 
-def run(coro):  # noqa: ANN001, ANN201
+def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 60))
 
 
@@ -151,7 +151,7 @@ def test_dtmf_digits_reach_the_llm_as_text() -> None:
         from streaming.engines.registry import EngineRegistry
 
         class Listening(InstantLlm):
-            async def stream(self, messages, options):  # noqa: ANN001, ANN202
+            async def stream(self, messages, options):
                 seen.append(messages[-1].content)
                 async for token in super().stream(messages, options):
                     yield token
@@ -210,7 +210,7 @@ def test_a_dropped_socket_still_finalizes_the_call_exactly_once() -> None:
     assert call_id == 61 and result.ended_by == "stream_dropped"
 
 
-def app_counters(app) -> dict:  # noqa: ANN001
+def app_counters(app) -> dict:
     from streaming.server import STATE
 
     return dict(app[STATE].counters)

@@ -1,12 +1,20 @@
 """Stereo call recording: caller on the left channel, agent on the right, both at 8 kHz.
 
 Both tracks are kept as mu-law (one byte per sample) in time order: caller frames arrive
-continuously; agent frames are placed at the time they were sent, silence in between.
+continuously; agent frames are placed at the time they were sent, silence in between. Each track is
+spooled: the first ``SPOOL_MEMORY_BYTES`` stay in memory, the rest goes to an unnamed temporary file,
+so a call's memory does not grow with its length (a 4 h call is ~115 MB per track on disk).
+
+:meth:`StereoRecorder.wav_stream` reads the recording back as a 16-bit PCM WAV file, converted a
+chunk at a time, for an upload that never holds the whole file (S3 multipart). :meth:`close`
+releases the spools once the recording is stored.
 """
 from __future__ import annotations
 
 import io
-import wave
+import struct
+import tempfile
+from typing import IO
 
 import numpy as np
 
@@ -14,41 +22,113 @@ from streaming.audio import mulaw_to_pcm16
 
 RATE = 8000
 MULAW_SILENCE = b"\xff"
+SPOOL_MEMORY_BYTES = 256 * 1024
+"""Per track, what stays in memory before the spool moves to disk (~33 s of audio)."""
+CHUNK_SAMPLES = 64 * 1024
+"""Samples converted per step when reading the WAV back (256 KiB of stereo PCM)."""
+
+
+class _Track:
+    """One channel's mu-law bytes, appended in order, readable back at any offset."""
+
+    def __init__(self) -> None:
+        self._spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115
+        self.length = 0
+
+    def append(self, data: bytes) -> None:
+        self._spool.write(data)
+        self.length += len(data)
+
+    def pad_to(self, length: int) -> None:
+        """Silence up to ``length`` bytes, written a chunk at a time."""
+        while self.length < length:
+            self.append(MULAW_SILENCE * min(length - self.length, CHUNK_SAMPLES))
+
+    def read(self, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes from ``offset`` (fewer at the end of the track)."""
+        self._spool.seek(offset)
+        data = self._spool.read(size)
+        self._spool.seek(0, io.SEEK_END)
+        return data
+
+    def close(self) -> None:
+        self._spool.close()
 
 
 class StereoRecorder:
     def __init__(self, t0: float, max_seconds: int = 4 * 3600) -> None:
         self.t0 = t0
-        self.caller = bytearray()
-        self.agent = bytearray()
+        self.caller = _Track()
+        self.agent = _Track()
         self.max_bytes = max_seconds * RATE
 
     def caller_frame(self, mulaw: bytes) -> None:
-        if len(self.caller) < self.max_bytes:
-            self.caller += mulaw
+        if self.caller.length < self.max_bytes:
+            self.caller.append(mulaw)
 
     def agent_frame(self, mulaw: bytes, at: float) -> None:
         position = int((at - self.t0) * RATE)
         position -= position % 160
-        if len(self.agent) < position:
-            self.agent += MULAW_SILENCE * (position - len(self.agent))
-        if len(self.agent) < self.max_bytes:
-            self.agent += mulaw
+        position = min(position, self.max_bytes)
+        self.agent.pad_to(position)
+        if self.agent.length < self.max_bytes:
+            self.agent.append(mulaw)
+
+    @property
+    def samples(self) -> int:
+        return max(self.caller.length, self.agent.length)
 
     @property
     def duration_s(self) -> float:
-        return max(len(self.caller), len(self.agent)) / RATE
+        return self.samples / RATE
 
-    def wav(self) -> bytes:
-        length = max(len(self.caller), len(self.agent))
-        left = np.frombuffer(mulaw_to_pcm16(bytes(self.caller).ljust(length, MULAW_SILENCE)), dtype=np.int16)
-        right = np.frombuffer(mulaw_to_pcm16(bytes(self.agent).ljust(length, MULAW_SILENCE)), dtype=np.int16)
-        stereo = np.empty(2 * length, dtype=np.int16)
-        stereo[0::2], stereo[1::2] = left, right
-        buffer = io.BytesIO()
-        with wave.open(buffer, "wb") as out:
-            out.setnchannels(2)
-            out.setsampwidth(2)
-            out.setframerate(RATE)
-            out.writeframes(stereo.tobytes())
-        return buffer.getvalue()
+    def wav_stream(self) -> io.BufferedReader:
+        """The recording as a WAV file to read (once, front to back) while the recorder is open.
+
+        Buffered: a ``read(n)`` returns ``n`` bytes until the end, as S3's managed upload expects of its parts.
+        """
+        return io.BufferedReader(WavStream(self.caller, self.agent, self.samples), buffer_size=CHUNK_SAMPLES * 4)
+
+    def close(self) -> None:
+        """Release the spooled audio (the recording cannot be read afterwards)."""
+        self.caller.close()
+        self.agent.close()
+
+
+def wav_header(samples: int, channels: int = 2, rate: int = RATE) -> bytes:
+    """The 44-byte RIFF header of a 16-bit PCM WAV holding ``samples`` frames."""
+    data_bytes = samples * channels * 2
+    return struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + data_bytes, b"WAVE", b"fmt ", 16, 1, channels, rate,
+                       rate * channels * 2, channels * 2, 16, b"data", data_bytes)
+
+
+class WavStream(io.RawIOBase):
+    """A readable, non-seekable WAV file produced from the two mu-law tracks a chunk at a time."""
+
+    def __init__(self, caller: _Track, agent: _Track, samples: int) -> None:
+        super().__init__()
+        self._caller, self._agent = caller, agent
+        self._samples = samples
+        self._next_sample = 0
+        self._pending = memoryview(wav_header(samples))
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        if not self._pending and self._next_sample < self._samples:
+            self._pending = memoryview(self._convert_next_chunk())
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+    def _convert_next_chunk(self) -> bytes:
+        start = self._next_sample
+        size = min(CHUNK_SAMPLES, self._samples - start)
+        self._next_sample += size
+        stereo = np.empty(2 * size, dtype=np.int16)
+        for channel, track in enumerate((self._caller, self._agent)):
+            mulaw = track.read(start, size).ljust(size, MULAW_SILENCE)
+            stereo[channel::2] = np.frombuffer(mulaw_to_pcm16(mulaw), dtype=np.int16)
+        return stereo.astype("<i2").tobytes()

@@ -3,13 +3,16 @@
 Inbound events: ``connected``, ``start`` (stream/call ids, ``customParameters``, ``mediaFormat``),
 ``media`` (base64 8 kHz mu-law, 20 ms per message), ``dtmf``, ``mark`` (a mark we sent was played,
 or dropped by ``clear``) and ``stop``. Outbound: ``media``, ``mark`` and ``clear``, each carrying the
-``streamSid``. Parsing never raises on bad input: it answers :class:`Malformed` instead.
+``streamSid``. Parsing never raises on bad input: it answers :class:`Malformed` instead, marked
+``fatal`` when the message is hostile rather than broken (JSON nested past the interpreter's recursion
+limit): the stream is then closed.
 """
 from __future__ import annotations
 
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -36,7 +39,8 @@ class Start:
         encoding, rate = fmt.get("encoding"), fmt.get("sampleRate")
         channels = fmt.get("channels", 1)
         if encoding != "audio/x-mulaw" or rate != 8000 or channels != 1:
-            return f"unsupported media format {encoding!r} {rate!r} Hz x{channels!r}; expected audio/x-mulaw 8000 Hz mono"
+            return (f"unsupported media format {encoding!r} {rate!r} Hz x{channels!r}; "
+                    "expected audio/x-mulaw 8000 Hz mono")
         return None
 
 
@@ -65,6 +69,7 @@ class StreamStopped:
 @dataclass(frozen=True)
 class Malformed:
     reason: str
+    fatal: bool = False  # hostile: close the stream rather than skip the message
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,8 @@ class Unknown:
 
 Inbound = Connected | Start | Media | Dtmf | Mark | StreamStopped | Malformed | Unknown
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
+STREAM_SID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+"""What a ``streamSid`` may look like (Twilio's are ``MZ`` and 32 hex digits); it is stored on the call."""
 
 
 _PAYLOAD_KEY = '"payload":"'
@@ -93,6 +100,13 @@ def parse(text: str | bytes) -> Inbound:
                 return Malformed("media payload is not base64")
             return Media(payload=payload, track="inbound") if len(payload) <= MAX_MEDIA_BYTES \
                 else Malformed("media payload too large")
+    try:
+        return _parse_json(text)
+    except RecursionError:
+        return Malformed("message nested too deeply", fatal=True)
+
+
+def _parse_json(text: str | bytes) -> Inbound:
     try:
         message = json.loads(text)
     except (ValueError, UnicodeDecodeError):
@@ -115,11 +129,13 @@ def parse(text: str | bytes) -> Inbound:
         if event == "start":
             start = message["start"]
             parameters = start.get("customParameters") or {}
-            if not isinstance(parameters, dict):
-                return Malformed("customParameters is not an object")
-            return Start(stream_sid=str(message.get("streamSid") or start["streamSid"]), call_sid=str(start.get("callSid", "")),
-                         account_sid=str(start.get("accountSid", "")),
-                         parameters={str(k): str(v) for k, v in parameters.items()},
+            if not isinstance(parameters, dict) or not all(isinstance(v, str) for v in parameters.values()):
+                return Malformed("customParameters is not an object of strings")
+            stream_sid = message.get("streamSid") or start["streamSid"]
+            if not isinstance(stream_sid, str) or not STREAM_SID.fullmatch(stream_sid):
+                return Malformed("start event has a bad streamSid")
+            return Start(stream_sid=stream_sid, call_sid=_text(start.get("callSid")),
+                         account_sid=_text(start.get("accountSid")), parameters=parameters,
                          media_format=start.get("mediaFormat") if isinstance(start.get("mediaFormat"), dict) else {})
         if event == "connected":
             return Connected()
@@ -128,6 +144,10 @@ def parse(text: str | bytes) -> Inbound:
     except (KeyError, TypeError, AttributeError, binascii.Error, ValueError):
         return Malformed(f"{event} event is missing fields or has bad values")
     return Unknown(event=event[:40])
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 class TwilioSink:
