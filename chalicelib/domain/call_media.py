@@ -18,6 +18,7 @@ from chalicelib import aws_clients, event_bus, recordings
 from chalicelib.db.models import Agent, Call, PostCallAction, utcnow
 from chalicelib.db.warm_up import warm_up
 from chalicelib.domain import call_completed
+from chalicelib.domain.call_end import end_call
 from chalicelib.domain.call_state import TERMINAL, transition
 from chalicelib.observability import logger
 from chalicelib.telephony import stream_tokens
@@ -122,9 +123,8 @@ def finalize(admission: Admission, result: MediaResult, clients: AwsClients | No
     except UpdateError:
         logger.info("call already finalized", extra={"call_id": admission.call_id})
         return False
-    if call.status not in TERMINAL:
-        transition(call, "completed", details={"ended_by": result.ended_by,
-                                               "duration_s": round(result.duration_s, 2)})
+    if call.status not in TERMINAL:  # the carrier's completed callback may come first, or after: the same end
+        end_call(call, "completed", details={"ended_by": result.ended_by, "duration_s": round(result.duration_s, 2)})
     return True
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from chalicelib.db.models import Call, PhoneNumber
-from chalicelib.domain import call_state, dialer
+from chalicelib.domain import call_state
+from chalicelib.domain.call_end import end_call
 from chalicelib.domain.carrier_tokens import OpenedTokens, twilio_auth_token
 from chalicelib.domain.errors import Forbidden
 from chalicelib.observability import logger
@@ -65,5 +66,5 @@ def apply_twilio_status(account_id: int, call_id: int, params: Mapping[str, str]
     if status in call_state.TERMINAL:
         if carrier_status == "canceled":
             details["reason"] = "canceled"
-        return dialer.finish(call, status, details).status
+        return end_call(call, status, details).status
     return call_state.transition(call, status, details=details).status

@@ -2,15 +2,16 @@
 
 The campaign's ``in_progress`` counter is the slot count: dialling is one transaction that takes a
 slot (``in_progress < concurrent_call_limit``), moves the contact out of ``queued`` and creates the
-call. Contacts are fed into the queue as a window: ``concurrent_call_limit`` at start, then one more
-each time a call ends, so messages rarely wait on a full campaign. Stale or duplicated messages fail
-their conditions and are dropped: a contact is dialled at most once per attempt.
+call. Contacts are fed into the queue as a window (``campaign_feed``): ``concurrent_call_limit`` at
+start, then one more each time a call ends (``call_end``), so messages rarely wait on a full campaign.
+Stale or duplicated messages fail their conditions and are dropped: a contact is dialled at most once
+per attempt. A call the carrier refuses to place ends through ``call_end`` like any other.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
@@ -19,8 +20,9 @@ from chalicelib import queues
 from chalicelib.db.models import Call, Campaign, CampaignLine, PhoneNumber, utcnow
 from chalicelib.db.sequences import next_id
 from chalicelib.db.transactions import cancellation_codes, failed_tables, transaction
-from chalicelib.domain import call_completed
 from chalicelib.domain import call_state
+from chalicelib.domain.call_end import end_call
+from chalicelib.domain.campaign_feed import after_call, dial_message, enqueue_next, request_sweep
 from chalicelib.domain.daily_window import seconds_until_allowed
 from chalicelib.observability import logger
 from chalicelib.telephony.adapter import TelephonyAdapter
@@ -38,35 +40,6 @@ class Verdict:
     note: str = ""
 
 
-def dial_message(campaign: Campaign, line_id: int, attempt: int, not_before: int | None = None) -> dict[str, Any]:
-    return {"account_id": campaign.account_id, "bulk_call_id": campaign.bulk_call_id, "line_id": line_id,
-            "attempt": attempt, "not_before": not_before}
-
-
-def enqueue_next(campaign: Campaign, count: int, fresh: bool = False) -> int:
-    """Feed up to ``count`` more fresh contacts into the dial queue; returns how many were sent.
-    ``fresh``: the caller just read ``campaign`` consistently, so the first try skips the re-read."""
-    for attempt in range(20):
-        if attempt or not fresh:
-            campaign.refresh(consistent_read=True)
-        start = int(campaign.enqueued_upto or 0)
-        end = min(start + count, int(campaign.next_line_id or 0))
-        if end <= start:
-            return 0
-        try:
-            campaign.update(actions=[Campaign.enqueued_upto.set(end)], condition=Campaign.enqueued_upto == start)
-        except UpdateError:
-            continue
-        queues.send_many(queues.DIALER, [dial_message(campaign, i, 1) for i in range(start + 1, end + 1)])
-        return end - start
-    raise RuntimeError(f"campaign {campaign.bulk_call_id}: could not advance the dial window")
-
-
-def request_sweep(campaign: Campaign, kind: str, after: int = 0) -> None:
-    queues.send(queues.CAMPAIGN_OPS, {"op": kind, "account_id": campaign.account_id,
-                                      "bulk_call_id": campaign.bulk_call_id, "after": after})
-
-
 def handle_dial(message: dict[str, Any], telephony: TelephonyAdapter, now: float | None = None) -> Verdict:
     now = now or time.time()
     try:
@@ -76,7 +49,7 @@ def handle_dial(message: dict[str, Any], telephony: TelephonyAdapter, now: float
     if campaign.status in ("cancelled", "completed", "paused", "draft", "scheduled"):
         return Verdict(True, note=f"campaign {campaign.status}")  # resume/start re-feeds waiting contacts
     wait = seconds_until_allowed((campaign.settings or {}).get("daily_time_control"),
-                                 datetime.fromtimestamp(now, timezone.utc))
+                                 datetime.fromtimestamp(now, UTC))
     if wait is None:
         try:
             campaign.update(actions=[Campaign.status.set("paused")], condition=Campaign.status == "in_progress")
@@ -135,59 +108,10 @@ def place(call: Call, telephony: TelephonyAdapter) -> None:
         placement = telephony.place_call(call, number)
     except Exception as error:  # the carrier said no, or could not be reached
         logger.warning("call placement failed", extra={"call_id": call.call_id, "error": type(error).__name__})
-        finish(call, "failed", {"reason": f"placement failed: {error}"[:500]})
+        end_call(call, "failed", {"reason": f"placement failed: {error}"[:500]})
         return
     if placement.carrier_sid:
         call.update(actions=[Call.carrier_sid.set(placement.carrier_sid)])
-
-
-def finish(call: Call, status: str, details: dict[str, Any] | None = None) -> call_state.Outcome:
-    """Apply a terminal status; for campaign calls, retry if configured and feed the next contact."""
-    retry_message = None
-    if call.bulk_call_id is not None and status in call_state.RETRYABLE:
-        retry_message = _retry_message(call)
-        if retry_message:
-            # Sent before the transition: if the transition loses, the message finds the line not
-            # queued (or at another attempt) and is dropped; if it wins, the retry is already queued.
-            queues.send(queues.DIALER, retry_message, delay_seconds=retry_message["delay"])
-    outcome = call_state.transition(call, status, details=details, retry_allowed=retry_message is not None)
-    if outcome.applied:
-        call_completed.announce_if_silent(call)  # a call with a conversation is announced after its analysis
-    if outcome.applied and call.bulk_call_id is not None:
-        after_call(call.account_id, call.bulk_call_id)
-    return outcome
-
-
-def _retry_message(call: Call) -> dict[str, Any] | None:
-    campaign = Campaign.get(call.account_id, call.bulk_call_id)
-    retry = (campaign.settings or {}).get("retry_config") or {}
-    if not retry.get("auto_retry"):
-        return None
-    attempt = int((call.details or {}).get("attempt", 1))
-    if attempt > int(retry.get("retry_limit", 1)):
-        return None
-    delay = retry.get("retry_delay_seconds")
-    if delay is None:
-        delay = int(retry.get("retry_schedule_days", 0) * 86400 + retry.get("retry_schedule_hours", 0) * 3600)
-    message = dial_message(campaign, call.line_id, attempt + 1, not_before=int(time.time() + delay))
-    message["delay"] = min(int(delay), 900)
-    return message
-
-
-def after_call(account_id: int, bulk_call_id: int) -> None:
-    """A slot was freed: feed the next contact, and close the campaign when nothing is left."""
-    campaign = Campaign.get(account_id, bulk_call_id, consistent_read=True)
-    if campaign.status != "in_progress":
-        return
-    if enqueue_next(campaign, 1, fresh=True):
-        return
-    if int(campaign.queued) == 0 and int(campaign.in_progress) == 0:
-        try:
-            campaign.update(actions=[Campaign.status.set("completed"), Campaign.updated_at.set(utcnow())],
-                            condition=(Campaign.status == "in_progress") & (Campaign.queued == 0)
-                            & (Campaign.in_progress == 0))
-        except UpdateError:
-            pass
 
 
 def handle_sweep(message: dict[str, Any]) -> None:
