@@ -55,6 +55,8 @@ class ApiKey(Model):
     prefix = UnicodeAttribute()
     name = UnicodeAttribute(default="default")
     created_at = UTCDateTimeAttribute(default=utcnow)
+    usage_key = UnicodeAttribute(null=True)
+    """The account's API Gateway key value (its usage-plan throttle); the authorizer returns it."""
 
 
 class Sequence(Model):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Aws, RemovalPolicy, Stack
+from aws_cdk import Aws, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -32,6 +32,11 @@ from parley_infra.settings import REPO_ROOT, SERVICE_NAME, StageSettings
 
 REST_API = "RestAPI"
 """Logical id Chalice gives the REST API in its SAM template."""
+
+API_KEY_SOURCE = "x-amazon-apigateway-api-key-source"
+USAGE_KEY = "api_key"
+USAGE_KEY_DEFINITION: Mapping[str, str] = {"type": "apiKey", "name": "x-api-key", "in": "header"}
+"""How the OpenAPI extensions say "this method requires an API Gateway key" (here, from the authorizer)."""
 
 PLACEHOLDER_ROLE_ARN = "arn:aws:iam::000000000000:role/parley-role-assigned-by-infra"
 """Chalice needs a role ARN when it does not manage roles; every function's role is replaced."""
@@ -78,6 +83,9 @@ class FunctionSetup:
     timeout: int | None = None
     """Seconds; None keeps the stage's ``lambda_timeout``. Set here because Chalice only reads per-function
     settings from ``.chalice/config.json``, never from the stage config infra passes it."""
+    reserved_concurrency: int | None = None
+    """Reserved concurrent executions (a queue worker's share, also its event source's ``MaximumConcurrency``);
+    None: the account's unreserved pool."""
 
 
 def chalice_stage_config(settings: StageSettings, environment: Mapping[str, str]) -> dict[str, Any]:
@@ -193,6 +201,8 @@ def configure_functions(chalice_app: Chalice, setups: Mapping[str, FunctionSetup
         function.role = setup.role.role_arn
         if setup.timeout is not None:
             function.timeout = setup.timeout
+        if setup.reserved_concurrency is not None:
+            function.reserved_concurrent_executions = setup.reserved_concurrency
         for key, value in setup.environment.items():
             chalice_app.add_environment_variable(key, value, logical_id)
         # Deploy the function after its log group and its role's policy, so no invocation runs
@@ -227,11 +237,51 @@ def configure_rest_api(chalice_app: Chalice, settings: StageSettings) -> logs.Lo
             "LoggingLevel": "ERROR",
             "DataTraceEnabled": False,
             "MetricsEnabled": True,
+            "ThrottlingRateLimit": settings.throttling.api_rate_limit,
+            "ThrottlingBurstLimit": settings.throttling.api_burst_limit,
         }
     ]
     rest_api.add_property_override(f"DefinitionBody.{EXTENSION}", gateway_responses())
     rest_api.node.add_dependency(api_gateway_logging_role(chalice_app))
     return access_logs
+
+
+def meter_accounts(chalice_app: Chalice, template: Mapping[str, Any], settings: StageSettings,
+                   authorizer: str) -> apigateway.CfnUsagePlan:
+    """Throttle each account with a usage plan; the account's API Gateway key comes from the authorizer.
+
+    Parley's API keys are its own (Bearer tokens checked by ``authorizer`` against DynamoDB), so callers
+    never send an API Gateway key. With ``x-amazon-apigateway-api-key-source: AUTHORIZER`` API Gateway
+    takes the key from the authorizer's ``usageIdentifierKey`` instead (the account's key value, stored with
+    each Parley key when the CLI issues it), and every method the authorizer guards requires one, so each
+    account is metered against the plan's throttle. Public routes (Twilio callbacks, the OpenAPI document)
+    only have the stage's throttle. Keys are registered with the plan by ``cli.accounts`` (``UsagePlanId``).
+    """
+    rest_api: sam.CfnApi = chalice_app.get_resource(REST_API)
+    body = template["Resources"][REST_API]["Properties"]["DefinitionBody"]
+    rest_api.add_property_override(f"DefinitionBody.{API_KEY_SOURCE}", "AUTHORIZER")
+    rest_api.add_property_override(f"DefinitionBody.securityDefinitions.{USAGE_KEY}", USAGE_KEY_DEFINITION)
+    for path, operations in body["paths"].items():
+        for method, operation in operations.items():
+            security = operation.get("security", []) if isinstance(operation, dict) else []
+            if any(authorizer in requirement for requirement in security):
+                key = path.replace(".", "\\.")  # CDK override paths escape literal dots
+                rest_api.add_property_override(
+                    f"DefinitionBody.paths.{key}.{method}.security", [*security, {USAGE_KEY: []}]
+                )
+    return apigateway.CfnUsagePlan(
+        chalice_app,
+        "AccountUsagePlan",
+        usage_plan_name=settings.resource_name("accounts"),
+        description="Per-account throttle: each account's API Gateway key, returned by the authorizer",
+        api_stages=[
+            # SAM's ``<Api>.Stage`` names the stage it generates (and orders the plan after it).
+            apigateway.CfnUsagePlan.ApiStageProperty(api_id=rest_api.ref, stage=Fn.ref(f"{REST_API}.Stage"))
+        ],
+        throttle=apigateway.CfnUsagePlan.ThrottleSettingsProperty(
+            rate_limit=settings.throttling.account_rate_limit, burst_limit=settings.throttling.account_burst_limit
+        ),
+    )
 
 
 def stage_url(chalice_app: Chalice, api_stage: str) -> str:

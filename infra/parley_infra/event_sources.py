@@ -83,5 +83,9 @@ def connect_queue_consumers(
             function.add_property_override(
                 f"Events.{event_id}.Properties.FunctionResponseTypes", [REPORT_BATCH_ITEM_FAILURES]
             )
+            if setup.reserved_concurrency is not None:  # never poll more batches than the function may run
+                function.add_property_override(
+                    f"Events.{event_id}.Properties.ScalingConfig", {"MaximumConcurrency": setup.reserved_concurrency}
+                )
             connected.setdefault(logical_id, []).append(event_id)
     return connected

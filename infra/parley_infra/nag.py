@@ -49,6 +49,14 @@ def acknowledge_findings(stack: ParleyStack) -> None:
         "hand in a quiet window (put-secret-value); a leak only lets someone join a call's media stream "
         "for at most an hour per token and never exposes customer credentials.",
     )
+    acknowledge(
+        stack.usage_plan,
+        "CloudFormation-Validate::F1020",
+        "The usage plan names the REST API's stage with SAM's '<Api>.Stage' reference, which the SAM "
+        "transform resolves to the stage it generates (RestAPI<stage>Stage) at deploy time; the check reads "
+        "the template before the transform, where that resource does not exist yet. The reference also makes "
+        "CloudFormation create the plan after the stage (a plan naming a missing stage fails).",
+    )
     acknowledge_streaming(stack.streaming)
 
 

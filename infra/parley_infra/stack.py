@@ -44,6 +44,7 @@ from parley_infra.api import (
     configure_rest_api,
     include_chalice_app,
     invoke_functions_by_name,
+    meter_accounts,
     packaged_template,
     stage_url,
 )
@@ -145,6 +146,7 @@ class ParleyStack(Stack):
             "PARLEY_EVENT_BUS_NAME": self.streaming.bus.event_bus_name,
         }
         delivers = delivery_environment(settings.delivery)
+        throttling = settings.throttling
         self.roles = {
             API_HANDLER: lambda_role(self, "ApiHandlerRole", "Parley REST API handler"),
             AUTHORIZER: lambda_role(self, "AuthorizerRole", "Parley API key authorizer"),
@@ -160,13 +162,18 @@ class ParleyStack(Stack):
             ),
             AUTHORIZER: FunctionSetup(settings.resource_name("api-key-auth"), self.roles[AUTHORIZER], {}),
             DIALER_WORKER: FunctionSetup(
-                settings.resource_name("dialer-worker"), self.roles[DIALER_WORKER], places_calls, consumes=DIALER
+                settings.resource_name("dialer-worker"),
+                self.roles[DIALER_WORKER],
+                places_calls,
+                consumes=DIALER,
+                reserved_concurrency=throttling.dialer_concurrency,
             ),
             CAMPAIGN_OPS_WORKER: FunctionSetup(
                 settings.resource_name("campaign-ops-worker"),
                 self.roles[CAMPAIGN_OPS_WORKER],
                 telephony,
                 consumes=CAMPAIGN_OPS,
+                reserved_concurrency=throttling.campaign_ops_concurrency,
             ),
             CAMPAIGN_SCHEDULER: FunctionSetup(
                 settings.resource_name("campaign-scheduler"), self.roles[CAMPAIGN_SCHEDULER], telephony
@@ -177,6 +184,7 @@ class ParleyStack(Stack):
                 delivers,
                 consumes=CALL_EVENTS,
                 timeout=CALL_EVENTS_WORKER_TIMEOUT_S,
+                reserved_concurrency=throttling.call_events_concurrency,
             ),
             DELIVERY_WORKER: FunctionSetup(
                 settings.resource_name("delivery-worker"),
@@ -184,6 +192,7 @@ class ParleyStack(Stack):
                 {**delivers, "PARLEY_KMS_KEY_ID": self.keys.secrets.key_arn},
                 consumes=DELIVERIES,
                 timeout=DELIVERY_WORKER_TIMEOUT_S,
+                reserved_concurrency=throttling.delivery_concurrency,
             ),
         }
         self._grant(ApiKey)
@@ -194,7 +203,14 @@ class ParleyStack(Stack):
         connect_queue_consumers(self.api, template, self.setups, self.queues)
         invoke_functions_by_name(self.api, template, {API_HANDLER: self.setups[API_HANDLER].name})
         self.access_logs = configure_rest_api(self.api, settings)
+        self.usage_plan = meter_accounts(self.api, template, settings, authorizer="api_key_auth")
 
+        CfnOutput(
+            self,
+            "UsagePlanId",
+            value=self.usage_plan.ref,
+            description="PARLEY_USAGE_PLAN_ID for python -m cli.accounts (registers each account's throttle key)",
+        )
         CfnOutput(self, "PublicApiUrl", value=self.public_api_url, description="PARLEY_PUBLIC_API_URL")
         CfnOutput(
             self,

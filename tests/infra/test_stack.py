@@ -135,6 +135,8 @@ def test_rest_api_stage_logs_access_and_errors(synthesized: Synthesized) -> None
             "LoggingLevel": "ERROR",
             "DataTraceEnabled": False,
             "MetricsEnabled": True,
+            "ThrottlingRateLimit": synthesized.stack.settings.throttling.api_rate_limit,
+            "ThrottlingBurstLimit": synthesized.stack.settings.throttling.api_burst_limit,
         }
     ]
     synthesized.template.resource_count_is("AWS::ApiGateway::Account", 1)
