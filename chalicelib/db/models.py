@@ -265,6 +265,16 @@ class CampaignLine(Model):
     updated_at = UTCDateTimeAttribute(default=utcnow)
 
 
+class RateCounter(Model):
+    """A fixed-window counter of one kind of operation of one account (``chalicelib.domain.rate_limits``).
+    ``counter_key`` is ``"{kind}#{account_id}#{window start, epoch seconds}"``; TTL removes it after its window."""
+
+    Meta = _meta("rate-counters")
+    counter_key = UnicodeAttribute(hash_key=True)
+    hits = NumberAttribute(default=0)
+    expires_at = TTLAttribute()
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     Account,
     ApiKey,
@@ -278,6 +288,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     Campaign,
     CampaignLine,
     Delivery,
+    RateCounter,
 )
 
 

@@ -60,6 +60,7 @@ class DeliveryRequest:
     settings: DeliverySettings = field(default_factory=DeliverySettings)
     is_test: bool = False
     previous_detail: dict[str, Any] = field(default_factory=dict)  # the last attempt's detail (e.g. who got it)
+    account_id: int | None = None  # whose delivery it is (per-account quotas, e.g. emails a day)
 
 
 @dataclass(frozen=True)
@@ -78,3 +79,11 @@ class AttemptResult:
 
 class Channel(Protocol):
     def send(self, request: DeliveryRequest) -> AttemptResult: ...
+
+
+class SendQuota(Protocol):
+    """A per-account allowance of sends (e.g. emails a day)."""
+
+    def take(self, account_id: int) -> str | None:
+        """Count one send of ``account_id``: None when allowed, else why not (then nothing may be sent)."""
+        ...

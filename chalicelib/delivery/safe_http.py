@@ -39,17 +39,13 @@ from urllib.parse import unquote, urljoin
 
 import urllib3
 from urllib3.exceptions import (
-    ConnectTimeoutError,
     HTTPError,
     LocationParseError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-    SSLError,
 )
 from urllib3.util import parse_url
 
 from chalicelib.delivery.deadlines import Deadlines, pool_for
+from chalicelib.delivery.http_messages import describe, display, short, shown
 
 try:  # certifi ships with botocore's dependency tree; fall back to the system store without it
     import certifi
@@ -158,7 +154,7 @@ def _parse(url: str) -> _Target:
     try:
         parsed = parse_url(url)
     except LocationParseError:
-        raise Refused(f"refused: {url!r} is not a valid URL") from None
+        raise Refused("refused: the URL is not valid") from None  # never echoed: it may hold credentials
     scheme = (parsed.scheme or "").lower()
     if scheme not in _DEFAULT_PORTS:
         raise Refused(f"refused: scheme {scheme or '(none)'!r} is not allowed (http or https only)")
@@ -216,7 +212,7 @@ class SafeHttp:
         hops: list[str] = []
         current_url = url
         while True:
-            ip = self._checked_address(target, via=None if not hops else current_url)
+            ip = self._checked_address(target, via=None if not hops else shown(current_url))
             status, response_headers, data, truncated = self._exchange(
                 method, target, ip, body, sent_headers, deadline, budget)
             location = response_headers.get("location")
@@ -229,7 +225,7 @@ class SafeHttp:
             try:
                 next_target = _parse(next_url)
             except Refused as refusal:
-                raise Refused(f"refused: redirect to {next_url}: {_reason(refusal)}") from None
+                raise Refused(f"refused: redirect to {shown(next_url)}: {_reason(refusal)}") from None
             if next_target.origin != target.origin:
                 sent_headers = {k: v for k, v in sent_headers.items() if k.lower() not in _CREDENTIAL_HEADERS}
             hops.append(next_url)
@@ -271,7 +267,7 @@ class SafeHttp:
             try:
                 resolved = self._resolve(target.host, target.port)
             except (OSError, UnicodeError) as error:
-                raise HttpFailure(f"could not resolve {target.host}: {_short(error)}") from None
+                raise HttpFailure(f"could not resolve {target.host}: {short(error)}") from None
             addresses = [ipaddress.ip_address(a) for a in resolved]
             if not addresses:
                 raise HttpFailure(f"could not resolve {target.host}: no address")
@@ -281,7 +277,7 @@ class SafeHttp:
             reason = why_not_public(address)
             if reason is not None:
                 prefix = "refused: " if via is None else f"refused: redirect to {via}: "
-                raise Refused(f"{prefix}{_display(address)} is {reason}")
+                raise Refused(f"{prefix}{display(address)} is {reason}")
         return str(addresses[0])
 
     # -- the exchange ---------------------------------------------------------------------------
@@ -327,7 +323,7 @@ class SafeHttp:
                 _finish(response, reusable=complete and not expired)
         except (HTTPError, HTTPException, OSError) as error:  # OSError: raw socket errors urllib3 did not wrap
             timed_out = self._deadlines.finish(expiry)
-            raise HttpFailure(f"timeout after {budget} s" if timed_out else _describe(error, budget)) from None
+            raise HttpFailure(f"timeout after {budget} s" if timed_out else describe(error, budget)) from None
         finally:
             self._deadlines.finish(expiry)
         if expired:  # the socket was shut down at the deadline: what was read may be cut short
@@ -359,44 +355,5 @@ def _finish(response: urllib3.BaseHTTPResponse, reusable: bool) -> None:
     response.release_conn()
 
 
-def _display(address: IPAddress) -> str:
-    """IPv4-mapped IPv6 written with its IPv4 part (``::ffff:10.0.0.1``), whatever the Python version."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return f"::ffff:{address.ipv4_mapped}"
-    return str(address)
-
-
 def _reason(refusal: Refused) -> str:
     return str(refusal).removeprefix("refused: ")
-
-
-def _short(error: BaseException) -> str:
-    text = str(error) or type(error).__name__
-    return text if len(text) <= 160 else text[:157] + "..."
-
-
-def _describe(error: BaseException, budget: float) -> str:
-    """A short, secret-free message for an exchange that failed."""
-    if isinstance(error, NewConnectionError):
-        cause = error.__cause__ or error.__context__
-        if isinstance(cause, ConnectionRefusedError) or "refused" in str(error).lower():
-            return "connection refused"
-        if isinstance(cause, socket.timeout) or "timed out" in str(error).lower():
-            return f"timeout after {budget} s"
-        return "connection failed: " + _short(cause or error)
-    if isinstance(error, (ConnectTimeoutError, ReadTimeoutError, TimeoutError, socket.timeout)):
-        return f"timeout after {budget} s"
-    if isinstance(error, SSLError):
-        return "tls error: " + _short(error)
-    if isinstance(error, ProtocolError):
-        text = str(error).lower()
-        if "reset" in text:
-            return "connection reset"
-        if "timed out" in text:
-            return f"timeout after {budget} s"
-        return "connection closed: " + _short(error)
-    if isinstance(error, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(error, ConnectionResetError):
-        return "connection reset"
-    return "request failed: " + _short(error)

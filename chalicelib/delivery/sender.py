@@ -25,10 +25,11 @@ from pynamodb.exceptions import PutError, TransactWriteError
 from chalicelib import aws_clients, queues
 from chalicelib.db.models import Delivery, PostCallAction, utcnow
 from chalicelib.db.transactions import cancellation_codes, transaction
-from chalicelib.delivery import records, retry
+from chalicelib.delivery import records, retry, sealed_urls
 from chalicelib.delivery.channels import channel_for
-from chalicelib.delivery.contract import AttemptResult, DeliveryRequest, DeliverySettings
+from chalicelib.delivery.contract import AttemptResult, DeliveryRequest, DeliverySettings, SendQuota
 from chalicelib.delivery.safe_http import SafeHttp
+from chalicelib.domain.rate_limits import DailyEmailQuota
 from chalicelib.observability import logger
 from chalicelib.secrets_box import secret_box_from_settings
 
@@ -37,11 +38,13 @@ Key = tuple[str, int]  # (call_key, action_id)
 
 @dataclass
 class Runtime:
-    """What a delivery worker holds for its lifetime: settings, one pooled HTTP client, one SES client."""
+    """What a delivery worker holds for its lifetime: settings, one pooled HTTP client, one SES client, and
+    the accounts' allowance of emails (``rate_limits``: counted in DynamoDB)."""
 
     settings: DeliverySettings
     http: SafeHttp
     ses: Any = None
+    email_quota: SendQuota = field(default_factory=DailyEmailQuota)
 
     @classmethod
     def from_env(cls) -> Runtime:
@@ -182,7 +185,7 @@ def _lease(items: list[Delivery], lease: float, now: float) -> dict[Key, _Attemp
             codes = cancellation_codes(error)
             if "ConditionalCheckFailed" not in codes:
                 raise
-            pending = [item for item, code in zip(pending, codes) if code != "ConditionalCheckFailed"]
+            pending = [item for item, code in zip(pending, codes, strict=False) if code != "ConditionalCheckFailed"]
             continue
         return {(item.call_key, item.action_id): _Attempt(item, lease) for item in pending}
     return {}
@@ -201,10 +204,11 @@ def _send(attempt: _Attempt, runtime: Runtime, actions: ActionCache) -> None:
         why = "the post-call action was deleted" if action is None else "the post-call action is disabled"
         attempt.result = AttemptResult(ok=False, error=why, retryable=False)
         return
+    config, credentials = sealed_urls.for_sending(action.config, credentials)  # the real URL, if sealed
     request = DeliveryRequest(event=records.unpack_event(item.event), action_id=item.action_id,
-                              action_type=action.type, config=dict(action.config), credentials=credentials,
+                              action_type=action.type, config=config, credentials=credentials,
                               webhook_id=item.webhook_id, attempt=int(item.attempt_count or 0) + 1,
-                              settings=runtime.settings,
+                              settings=runtime.settings, account_id=item.account_id,
                               previous_detail=dict((item.attempts or [{}])[-1].get("detail") or {}))
     attempt.result = send(request, runtime)
     attempt.status, attempt.outcome, attempt.next_at = _judge(attempt.result, int(item.round_attempts or 0) + 1,
@@ -215,8 +219,8 @@ def send(request: DeliveryRequest, runtime: Runtime) -> AttemptResult:
     """Send through the channel; a channel bug is a failed (retryable) attempt, never a lost delivery."""
     started = time.monotonic()
     try:
-        return channel_for(request.action_type, runtime.http, runtime.ses).send(request)
-    except Exception as error:  # noqa: BLE001 - recorded on the attempt
+        return channel_for(request.action_type, runtime.http, runtime.ses, runtime.email_quota).send(request)
+    except Exception as error:  # recorded on the attempt
         logger.exception("channel raised", extra={"action_type": request.action_type, "action_id": request.action_id})
         return AttemptResult(ok=False, latency_ms=(time.monotonic() - started) * 1000,
                              error=f"internal error: {type(error).__name__}")

@@ -1,4 +1,7 @@
-"""A call's post-call deliveries seen from the API: list with attempts, replay, and test sends."""
+"""A call's post-call deliveries seen from the API: list with attempts, replay, and test sends.
+
+The endpoints that send now (test event, replays, recover) share one per-account rate limit
+(``rate_limits.check_send_now``): beyond it they raise ``RateLimited`` (429 with Retry-After)."""
 from __future__ import annotations
 
 import uuid
@@ -8,11 +11,12 @@ from pynamodb.exceptions import UpdateError
 
 from chalicelib import queues
 from chalicelib.db.models import Agent, Call, Delivery, PostCallAction, utcnow
-from chalicelib.delivery import records, sender
+from chalicelib.delivery import records, sealed_urls, sender
 from chalicelib.delivery.contract import DeliveryRequest
 from chalicelib.delivery.sample import sample_call_completed
-from chalicelib.domain.post_call_actions import get_action, new_signing_secret
+from chalicelib.domain import rate_limits
 from chalicelib.domain.errors import Conflict, NotFound
+from chalicelib.domain.post_call_actions import get_action, new_signing_secret
 from chalicelib.schemas.deliveries import (
     RECOVER_LIMIT,
     DeliveryList,
@@ -63,6 +67,7 @@ def _reopen(item: Delivery, only_undelivered: bool = False) -> str | None:
 
 def replay(account_id: int, call_id: int, action_id: int | None = None) -> Replayed:
     _require_call(account_id, call_id)
+    rate_limits.check_send_now(account_id)
     key = records.call_key(account_id, call_id)
     if action_id is None:
         items = list(Delivery.query(key, consistent_read=True))
@@ -92,6 +97,7 @@ def recover(account_id: int, agent_id: int, action_id: int, body: RecoverRequest
     if not action.config.get("enabled", True):
         raise Conflict(f"post-call action {action_id} is disabled: enable it before recovering its deliveries",
                        field="action_id")
+    rate_limits.check_send_now(account_id)
     found = list(Delivery.undelivered_by_action.query(
         records.action_key(account_id, agent_id, action_id), Delivery.finished_at >= body.since.timestamp(),
         limit=RECOVER_LIMIT + 1))
@@ -107,15 +113,17 @@ def recover(account_id: int, agent_id: int, action_id: int, body: RecoverRequest
 def send_test(account_id: int, agent_id: int, action_id: int, runtime: sender.Runtime | None = None) -> TestResult:
     """Deliver a sample ``call.completed`` to the action now and say what happened (nothing is recorded)."""
     action = get_action(account_id, agent_id, action_id)
+    rate_limits.check_send_now(account_id)
     agent = Agent.get(account_id, agent_id, attributes_to_get=["name"])
     runtime = runtime or sender.Runtime.from_env()
     event = sample_call_completed(account_id, agent_id, agent.name)
-    credentials = (secret_box_from_settings().open(action.sealed_secrets, account_id=account_id)
-                   if action.sealed_secrets else {})
+    secrets = (secret_box_from_settings().open(action.sealed_secrets, account_id=account_id)
+               if action.sealed_secrets else {})
+    config, credentials = sealed_urls.for_sending(action.config, secrets)
     webhook_id = f"msg_test_{uuid.uuid4().hex[:16]}"
-    request = DeliveryRequest(event=event, action_id=action_id, action_type=action.type, config=dict(action.config),
+    request = DeliveryRequest(event=event, action_id=action_id, action_type=action.type, config=config,
                               credentials=credentials, webhook_id=webhook_id, attempt=1, settings=runtime.settings,
-                              is_test=True)
+                              is_test=True, account_id=account_id)
     result = sender.send(request, runtime)
     return TestResult(ok=result.ok, webhook_id=webhook_id, status_code=result.status_code,
                       latency_ms=round(result.latency_ms, 1), error=result.error, refused=result.refused,

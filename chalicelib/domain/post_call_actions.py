@@ -1,15 +1,21 @@
-"""Post-call actions of an agent: where a finished call's results are delivered."""
+"""Post-call actions of an agent: where a finished call's results are delivered.
+
+Secrets are sealed (``secrets_box``) and never returned: channel credentials, webhook signing secrets, and
+target URLs that are secrets themselves (Slack webhook URLs, URLs with ``user:pass@``; see
+``delivery.sealed_urls``), whose config and API form is masked."""
 from __future__ import annotations
 
 import base64
 import secrets
 from typing import Any
 
+from pydantic import ValidationError
 from pynamodb.exceptions import DeleteError, TransactWriteError, UpdateError
 
 from chalicelib.db.models import Agent, PostCallAction, utcnow
 from chalicelib.db.sequences import next_id
 from chalicelib.db.transactions import failed_tables, transaction
+from chalicelib.delivery import sealed_urls
 from chalicelib.domain import idempotency
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.schemas.post_call_actions import (
@@ -26,6 +32,7 @@ from chalicelib.secrets_box import secret_box_from_settings
 
 MAX_ACTIONS_PER_AGENT = 20
 _SIGNING_KEYS = ("signing_secret", "previous_signing_secret", "previous_signing_secret_expires_at")
+_RESERVED_KEYS = (*_SIGNING_KEYS, sealed_urls.SEALED_KEY)  # sealed beside the channel credentials
 _STORED_FIELDS = ("enabled", "name", "url", "recipients", "include", "extracted_variables",
                   "trigger_call_statuses", "payload_template")
 
@@ -46,10 +53,13 @@ def build(account_id: int, agent_id: int, body: ActionCreate) -> tuple[PostCallA
     config.setdefault("enabled", True)
     config.setdefault("trigger_call_statuses", list(DEFAULT_TRIGGER_STATUSES))
     config["_has_credentials"] = bool(body.credentials)
-    sealed: dict[str, Any] = dict(body.credentials or {})
+    sealed: dict[str, Any] = {k: v for k, v in (body.credentials or {}).items() if k not in _RESERVED_KEYS}
     signing_secret = new_signing_secret() if body.type == "webhook" else None
     if signing_secret:
         sealed["signing_secret"] = signing_secret
+    if sealed_urls.is_secret(body.type, body.url):
+        sealed[sealed_urls.SEALED_KEY] = body.url
+        config["url"] = sealed_urls.masked(body.type, body.url)
     item = PostCallAction(
         _agent_key(account_id, agent_id), next_id("post_call_action"), account_id=account_id,
         agent_id=agent_id, type=body.type, config=config,
@@ -59,10 +69,12 @@ def build(account_id: int, agent_id: int, body: ActionCreate) -> tuple[PostCallA
 
 
 def to_out(item: PostCallAction) -> ActionOut:
+    shown = {k: v for k, v in item.config.items() if not k.startswith("_")}
+    if "url" in shown:  # masked already, unless stored before URLs were sealed
+        shown["url"] = sealed_urls.masked(item.type, shown["url"])
     return ActionOut(id=item.action_id, agent_id=item.agent_id, type=item.type,
                      has_credentials=bool(item.config.get("_has_credentials")),
-                     created_at=item.created_at, updated_at=item.updated_at,
-                     **{k: v for k, v in item.config.items() if not k.startswith("_")})
+                     created_at=item.created_at, updated_at=item.updated_at, **shown)
 
 
 def _require_agent(account_id: int, agent_id: int) -> None:
@@ -140,23 +152,36 @@ def update_action(account_id: int, agent_id: int, action_id: int, body: ActionUp
     if any(v is None for v in changes.values()):
         field = next(k for k, v in changes.items() if v is None)
         raise ValidationFailed(f"{field} cannot be null", field=field)
-    merged_config = {**item.config, **changes}
     box = secret_box_from_settings()
     current = box.open(item.sealed_secrets, account_id=account_id) if item.sealed_secrets else {}
-    signing = {k: v for k, v in current.items() if k in _SIGNING_KEYS}
-    credentials = {k: v for k, v in current.items() if k not in _SIGNING_KEYS}
+    if "url" in changes and changes["url"] == sealed_urls.masked(item.type, item.config.get("url")):
+        del changes["url"]  # the masked URL the API showed, sent back: the URL is unchanged
+    url = changes.get("url", current.get(sealed_urls.SEALED_KEY) or item.config.get("url"))
+    merged_config = {**item.config, **changes}
+    credentials = {k: v for k, v in current.items() if k not in _RESERVED_KEYS}
     if body.credentials is not None:
-        credentials = dict(body.credentials)
-    merged = ActionUpdate(**{k: v for k, v in merged_config.items() if not k.startswith("_")},
-                          credentials=credentials or None)
+        credentials = {k: v for k, v in body.credentials.items() if k not in _RESERVED_KEYS}
     try:
+        merged = ActionUpdate(**{k: v for k, v in merged_config.items() if not k.startswith("_") and k != "url"},
+                              url=url, credentials=credentials or None)
         check_channel(item.type, merged)
+    except ValidationError as error:  # e.g. a stored value that today's rules refuse
+        first = error.errors()[0]
+        raise ValidationFailed(first["msg"].removeprefix("Value error, "),
+                               field=".".join(str(part) for part in first["loc"]) or None) from None
     except ValueError as error:
         raise ValidationFailed(str(error)) from None
-    sealed = item.sealed_secrets
+    secrets = {**{k: v for k, v in current.items() if k in _SIGNING_KEYS}, **credentials}
+    if sealed_urls.is_secret(item.type, url):  # also seals a URL stored in the clear before URLs were sealed
+        secrets[sealed_urls.SEALED_KEY] = url
+        merged_config["url"] = sealed_urls.masked(item.type, url)
+    elif url is not None:
+        merged_config["url"] = url
     if body.credentials is not None:
-        sealed = box.seal({**signing, **credentials}, account_id=account_id)
         merged_config["_has_credentials"] = bool(credentials)
+    sealed = item.sealed_secrets
+    if secrets != current:
+        sealed = box.seal(secrets, account_id=account_id) if secrets else None
     try:
         item.update(actions=[PostCallAction.config.set(merged_config),
                              PostCallAction.sealed_secrets.set(sealed),

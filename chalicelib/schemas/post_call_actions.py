@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from chalicelib.delivery.channels.email import MAX_RECIPIENTS as MAX_EMAIL_RECIPIENTS
 from chalicelib.delivery.templates import MAX_RENDERED_BYTES, MAX_TEMPLATE_BYTES, template_size
 from chalicelib.schemas.agents import ExtractedVariable, IncludeItem
 from chalicelib.schemas.common import E164_PATTERN, Flag, Out, Strict
@@ -76,6 +77,9 @@ def check_channel(action_type: str, fields: ActionFields) -> None:
         pattern, what = recipient_rule[action_type]
         if not fields.recipients:
             raise ValueError(f"recipients is required for a {action_type} action")
+        if action_type == "email" and len(fields.recipients) > MAX_EMAIL_RECIPIENTS:
+            raise ValueError(f"recipients: an email action has at most {MAX_EMAIL_RECIPIENTS} recipients "
+                             f"(got {len(fields.recipients)})")
         for i, recipient in enumerate(fields.recipients):
             if not pattern.match(recipient):
                 raise ValueError(f"recipients[{i}] must be {what}")

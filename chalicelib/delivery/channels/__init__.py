@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.delivery.contract import Channel
+from chalicelib.delivery.contract import Channel, SendQuota
 from chalicelib.delivery.safe_http import SafeHttp
 
 
-def channel_for(action_type: str, http: SafeHttp, ses_client: Any = None) -> Channel:
+def channel_for(action_type: str, http: SafeHttp, ses_client: Any = None,
+                email_quota: SendQuota | None = None) -> Channel:
     if action_type == "webhook":
         from chalicelib.delivery.channels.webhook import WebhookChannel
 
@@ -15,7 +16,7 @@ def channel_for(action_type: str, http: SafeHttp, ses_client: Any = None) -> Cha
     if action_type == "email":
         from chalicelib.delivery.channels.email import EmailChannel
 
-        return EmailChannel(ses_client)
+        return EmailChannel(ses_client, email_quota)
     if action_type == "slack":
         from chalicelib.delivery.channels.slack import SlackChannel
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -80,11 +81,10 @@ def build_report(event: Mapping[str, Any], config: Mapping[str, Any], *, is_test
     agent = str((event.get("agent") or {}).get("name") or "agent")
     to_number = str(event.get("to_number") or "")
     test = bool(is_test or event.get("test"))
-    title = f"Call with {to_number or 'unknown number'} {TITLE_PHRASES.get(status, status)} — {agent}"
     duration_s = _number(event.get("duration_s"))
     recording = event.get("recording_url") if included(config, "recording_url") else None
     return CallReport(
-        title=one_line(("[Test] " if test else "") + title),
+        title=call_title(to_number, status, agent, is_test=test),
         agent_name=agent,
         status=status,
         status_label=STATUS_LABELS.get(status, status),
@@ -105,6 +105,12 @@ def build_report(event: Mapping[str, Any], config: Mapping[str, Any], *, is_test
         is_test=test,
         call_id=event.get("call_id"),
     )
+
+
+def call_title(to_number: str, status: str, agent_name: str, *, is_test: bool) -> str:
+    """``[Test] Call with +15550100001 completed — Front desk``, as one line of printable text."""
+    title = f"Call with {to_number or 'unknown number'} {TITLE_PHRASES.get(status, status)} — {agent_name}"
+    return printable_line(("[Test] " if is_test else "") + title)
 
 
 def format_duration(seconds: float | None) -> str | None:
@@ -224,6 +230,17 @@ def clip(text: str, limit: int, marker: str = ELLIPSIS) -> str:
 def one_line(text: str) -> str:
     """Whitespace (incl. newlines, which would break a mail header) collapsed to single spaces."""
     return " ".join(text.split())
+
+
+_ZERO_WIDTH_JOINER = "\u200d"  # kept: it joins emoji sequences
+
+
+def printable_line(text: str) -> str:
+    """``text`` as one line of visible characters: control and format characters (NUL, ESC, DEL, bidi
+    overrides, zero-width spaces...), line and paragraph separators become spaces, then ``one_line``."""
+    return one_line("".join(
+        " " if unicodedata.category(ch)[0] in "CZ" and ch != _ZERO_WIDTH_JOINER else ch
+        for ch in text))
 
 
 def escape_html(value: Any) -> str:
