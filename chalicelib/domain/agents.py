@@ -10,6 +10,7 @@ from chalicelib.db.paging import page_of
 from chalicelib.db.sequences import next_id
 from chalicelib.db.transactions import transaction
 from chalicelib.domain import post_call_actions
+from chalicelib.domain.agent_settings import AgentSettings
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.schemas.agents import AgentCreate, AgentList, AgentOut, AgentUpdate
 from chalicelib.schemas.common import Page
@@ -30,8 +31,9 @@ def get_agent(account_id: int, agent_id: int) -> Agent:
 
 
 def to_out(agent: Agent) -> AgentOut:
+    settings = AgentSettings.from_stored(agent.config)  # an older agent's unknown keys do not fail the read
     return AgentOut(id=agent.agent_id, name=agent.name, created_at=agent.created_at,
-                    updated_at=agent.updated_at, **agent.config)
+                    updated_at=agent.updated_at, **settings.model_dump(exclude_none=True))
 
 
 def create_agent(account_id: int, body: AgentCreate) -> AgentOut:
