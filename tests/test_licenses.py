@@ -134,16 +134,16 @@ def without_piper(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("without_piper")
 def test_an_image_without_piper_serves_agents_that_ask_for_piper_with_the_default_tts() -> None:
+    from chalicelib.domain.agent_settings import AgentSettings
     from streaming import engine_choice
     from streaming.engines.registry import EngineRegistry
-    from streaming.pipeline.prompt import AgentProfile
     from streaming.settings import StreamingSettings
 
     registry = EngineRegistry()
     assert "piper" not in registry.names("tts")
     assert "polly" in registry.names("tts")
-    profile = AgentProfile.from_config("Agent", {"voice": {"provider": "piper", "voice_id": "en_US-joe-medium"}})
-    choice = engine_choice.choose(profile, registry, StreamingSettings(tts_default="polly"))
+    agent = AgentSettings.from_stored({"voice": {"provider": "piper", "voice_id": "en_US-joe-medium"}})
+    choice = engine_choice.choose(agent, registry, StreamingSettings(tts_default="polly"))
     assert choice.tts == "polly"
     assert any("'piper' is not available" in note for note in choice.notes), choice.notes
 
