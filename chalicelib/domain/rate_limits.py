@@ -53,10 +53,14 @@ def email_limit() -> Limit:
     return Limit("email", _env_int("PARLEY_EMAIL_SENDS_PER_DAY", 500), 86400, "post-call emails")
 
 
+def _now() -> float:
+    return time.time()
+
+
 def take(account_id: int, limit: Limit, now: float | None = None) -> int | None:
     """Count one operation of ``account_id``: None when it is within ``limit``, otherwise the seconds until
     the window ends (the operation is not counted)."""
-    moment = time.time() if now is None else now
+    moment = _now() if now is None else now
     start = int(moment // limit.window_s) * limit.window_s
     end = start + limit.window_s
     counter = RateCounter(f"{limit.kind}#{account_id}#{start}")
