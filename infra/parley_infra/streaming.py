@@ -1,6 +1,8 @@
 """The streaming service: the real-time voice pipeline on ECS Fargate behind an internet-facing ALB.
 
-Carriers open a WebSocket to ``/twilio`` (Twilio Media Streams); the container (``streaming-fargate/``,
+Carriers open a WebSocket to ``/twilio`` (Twilio Media Streams), the one path the load balancer forwards
+(anything else, ``/stats`` included, is answered 404 by the listener itself; health checks reach the
+task directly); the container (``streaming-fargate/``,
 built from its Dockerfile with the repository root as context) runs the agent, moves the call's state
 (the same state machine as the Lambdas: ``TransactWriteItems`` on calls, campaign lines, campaigns),
 writes the recording and transcript to the recordings bucket, analyses the finished call with Bedrock
@@ -45,14 +47,14 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.region_info import FactName
 from constructs import Construct
+from pynamodb.models import Model
 
 from chalicelib.event_bus import SOURCE as CALL_EVENT_SOURCE
 from parley_infra.keys import ParleyKeys
 from parley_infra.permissions import (
-    TABLE_READ,
+    TABLE_GET_ITEM,
     TABLE_READ_WRITE,
     allow_secret_read,
-    allow_secret_sealing,
     allow_tables,
 )
 from parley_infra.settings import REPO_ROOT, StageSettings
@@ -62,6 +64,12 @@ from parley_infra.tables import ParleyTables
 CONTAINER_PORT = 8080
 HEALTH_CHECK_PATH = "/healthz"
 TWILIO_PATH = "/twilio"
+PUBLIC_PATHS = (TWILIO_PATH,)
+"""The only paths the internet-facing listener forwards (exact: no wildcard), so ``/stats`` stays inside."""
+NOT_FORWARDED = elbv2.ListenerAction.fixed_response(
+    404, content_type="application/json",
+    message_body='{"error": "not_found", "error_description": "no such path on the streaming service"}',
+)
 
 STOP_TIMEOUT = Duration.seconds(120)
 """SIGTERM to SIGKILL: the server drains for up to 110 s, then finalizes the rest (Fargate's maximum)."""
@@ -156,7 +164,9 @@ class StreamingDataAccess:
 class StreamingService(Construct):
     """VPC, cluster, Fargate service, ALB, recordings bucket, calls bus and autoscaling."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: StageSettings, data: StreamingDataAccess) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: StageSettings, data: StreamingDataAccess
+    ) -> None:
         super().__init__(scope, construct_id)
         # S3 server access logs are delivered by bucket policy, not by the legacy log-delivery ACL, so
         # the log bucket keeps ACLs disabled (CDK's default without this flag is the ACL).
@@ -234,7 +244,6 @@ class StreamingService(Construct):
             "AWS_REGION": Aws.REGION,
             "AWS_DEFAULT_REGION": Aws.REGION,
             SECRET_ARN_VARIABLE: data.stream_token_secret.secret_arn,
-            "PARLEY_KMS_KEY_ID": data.keys.secrets.key_arn,
             "PARLEY_RECORDINGS_BUCKET": self.recordings.bucket_name,
             "PARLEY_EVENT_BUS_NAME": self.bus.event_bus_name,
             **ENGINE_DEFAULTS,
@@ -291,10 +300,11 @@ class StreamingService(Construct):
                 certificates=[elbv2.ListenerCertificate.from_arn(config.certificate_arn)],  # type: ignore[arg-type]
                 ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
                 open=True,
+                default_action=NOT_FORWARDED,
             )
         else:
             self.listener = self.load_balancer.add_listener(
-                "Http", port=80, protocol=elbv2.ApplicationProtocol.HTTP, open=True
+                "Http", port=80, protocol=elbv2.ApplicationProtocol.HTTP, open=True, default_action=NOT_FORWARDED
             )
             Annotations.of(self).add_warning_v2(
                 "parley:streaming-without-tls",
@@ -309,6 +319,8 @@ class StreamingService(Construct):
             )
         self.target_group = self.listener.add_targets(
             "Streaming",
+            priority=10,
+            conditions=[elbv2.ListenerCondition.path_patterns(list(PUBLIC_PATHS))],
             port=CONTAINER_PORT,
             protocol=elbv2.ApplicationProtocol.HTTP,
             targets=[self.service.load_balancer_target(container_name="streaming", container_port=CONTAINER_PORT)],
@@ -425,13 +437,20 @@ class StreamingService(Construct):
         from chalicelib.db.models import Agent, Call, Campaign, CampaignLine, PhoneNumber, PostCallAction
 
         role = self.task_role
-        # Agents to run; post-call actions for the variables to extract; the caller id's number in call.completed.
-        allow_tables(role, TABLE_READ, data.tables.arns([Agent, PostCallAction, PhoneNumber]), data.keys.data)
+        # The agent to run (call_media.admit; its name in call.completed): one item by key.
+        allow_tables(role, TABLE_GET_ITEM, data.tables.arns([Agent]), data.keys.data)
         allow_tables(role, TABLE_READ_WRITE, data.tables.arns([Call, Campaign, CampaignLine]), data.keys.data)
+        # Post-call actions' config (the variables to extract) and the caller id's digits (call.completed): those
+        # attributes only, never the actions' sealed secrets or the numbers' sealed carrier credentials. There is
+        # no grant on the secrets key: the service opens no sealed secret.
+        _allow_attribute_reads(role, "dynamodb:Query", data.tables.arns([PostCallAction]), PostCallAction, "config")
+        _allow_attribute_reads(role, "dynamodb:GetItem", data.tables.arns([PhoneNumber]), PhoneNumber, "number")
         allow_secret_read(role, data.stream_token_secret)
-        allow_secret_sealing(role, data.keys.secrets, seal=False)
+        # Recordings are uploaded in parts (bounded memory); a failed upload is aborted.
         role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["s3:PutObject"], resources=[self.recordings.arn_for_objects("*")])
+            iam.PolicyStatement(
+                actions=["s3:PutObject", "s3:AbortMultipartUpload"], resources=[self.recordings.arn_for_objects("*")]
+            )
         )
         # call.completed's recording (and long transcript) URLs are presigned with this role: S3 checks
         # GetObject (and the key's Decrypt, below) against it when a receiver follows the URL.
@@ -450,9 +469,31 @@ class StreamingService(Construct):
                 conditions={"StringEquals": {"kms:ViaService": f"s3.{Stack.of(self).region}.amazonaws.com"}},
             )
         )
-        role.add_to_principal_policy(iam.PolicyStatement(actions=["events:PutEvents"], resources=[self.bus.event_bus_arn]))
-        role.add_to_principal_policy(iam.PolicyStatement(actions=list(BEDROCK_INVOKE), resources=bedrock_model_arns(model_id)))
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["events:PutEvents"], resources=[self.bus.event_bus_arn])
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=list(BEDROCK_INVOKE), resources=bedrock_model_arns(model_id))
+        )
         # Transcribe streaming and Polly speech synthesis have no resource to scope to (see nag.py).
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=[*TRANSCRIBE_STREAMING, *POLLY_SYNTHESIZE], resources=["*"])
         )
+
+
+def _allow_attribute_reads(
+    role: iam.IRole, action: str, table_arns: list[str], model: type[Model], *attributes: str
+) -> None:
+    """``action`` on ``table_arns`` returning only the model's key attributes and ``attributes`` (IAM
+    fine-grained access: a request that projects anything else, or everything, is denied)."""
+    keys = [a.attr_name for a in model.get_attributes().values() if a.is_hash_key or a.is_range_key]
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=[action],
+            resources=table_arns,
+            conditions={
+                "ForAllValues:StringEquals": {"dynamodb:Attributes": [*keys, *attributes]},
+                "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+            },
+        )
+    )

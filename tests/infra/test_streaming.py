@@ -16,6 +16,8 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+
+from chalicelib.db.models import Agent, Call, Campaign, CampaignLine, PhoneNumber, PostCallAction
 from parley_infra.settings import REPO_ROOT, StageSettings, StreamingSettings
 from parley_infra.streaming import (
     DEREGISTRATION_DELAY,
@@ -24,8 +26,6 @@ from parley_infra.streaming import (
     KEEPALIVE_INTERVAL,
     STOP_TIMEOUT,
 )
-
-from chalicelib.db.models import Agent, Call, Campaign, CampaignLine, PhoneNumber, PostCallAction
 from tests.infra.conftest import Synthesized
 from tests.infra.helpers import (
     SAM_FUNCTION,
@@ -63,6 +63,7 @@ def task_role_statements(template_json: dict[str, Any]) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
     from aws_cdk.assertions import Template
+
     from parley_infra.keys import create_keys
     from parley_infra.nag import acknowledge, acknowledge_streaming, enable_nag
     from parley_infra.stream_secret import create_stream_token_secret
@@ -88,7 +89,10 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
     tables = ParleyTables(stack, "Tables", models=load_models(prefix), encryption_key=keys.data)
     secret = create_stream_token_secret(stack, settings)
     streaming = StreamingService(
-        stack, "Streaming", settings=settings, data=StreamingDataAccess(tables=tables, keys=keys, stream_token_secret=secret)
+        stack,
+        "Streaming",
+        settings=settings,
+        data=StreamingDataAccess(tables=tables, keys=keys, stream_token_secret=secret),
     )
     enable_nag(app)
     acknowledge_streaming(streaming)
@@ -142,6 +146,34 @@ def test_without_a_certificate_the_alb_serves_ws_on_port_80(synthesized: Synthes
     assert synthesized.template_json["Outputs"]["StreamingUrl"]["Value"] == expected
 
 
+def _public_routes(template_json: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[list[str], dict[str, Any]]]]:
+    """(the listener's default action, [(path patterns, action)] of its rules)."""
+    _, listener = one(template_json, "AWS::ElasticLoadBalancingV2::Listener")
+    (default,) = listener["Properties"]["DefaultActions"]
+    rules = []
+    template = Synthesized(None, None, None, template_json, {})
+    listener_rules = resources(template, "AWS::ElasticLoadBalancingV2::ListenerRule")
+    for rule in listener_rules.values():
+        patterns = [p for c in rule["Properties"]["Conditions"] if c["Field"] == "path-pattern"
+                    for p in c.get("PathPatternConfig", {}).get("Values", c.get("Values", []))]
+        (action,) = rule["Properties"]["Actions"]
+        rules.append((patterns, action))
+    return default, rules
+
+
+@pytest.mark.parametrize("variant", ["synthesized", "tls"])
+def test_the_load_balancer_forwards_only_the_media_stream_path(variant: str, request: pytest.FixtureRequest) -> None:
+    """``/stats`` (and anything else but ``/twilio``) is not reachable from the internet: the listener answers
+    404 itself and forwards only the exact media-stream path (health checks reach the task directly)."""
+    template_json = request.getfixturevalue(variant).template_json
+    default, rules = _public_routes(template_json)
+    assert default["Type"] == "fixed-response"
+    assert default["FixedResponseConfig"]["StatusCode"] == "404"
+    forwarding = [(patterns, action) for patterns, action in rules if action["Type"] == "forward"]
+    assert [patterns for patterns, _ in forwarding] == [["/twilio"]]
+    assert all("*" not in p and "?" not in p for patterns, _ in rules for p in patterns)
+
+
 def test_lambdas_get_the_streaming_url(synthesized: Synthesized) -> None:
     url = synthesized.stack.resolve(synthesized.stack.streaming.url)
     for name, function in resources(synthesized, SAM_FUNCTION).items():
@@ -155,7 +187,9 @@ def test_lambdas_get_the_streaming_url(synthesized: Synthesized) -> None:
 def test_alb_access_log_bucket_admits_only_elb_log_delivery_to_its_prefix(synthesized: Synthesized) -> None:
     bucket_id = logical_id(synthesized.stack, synthesized.stack.streaming.access_logs)
     (policy,) = [
-        p for p in resources(synthesized, "AWS::S3::BucketPolicy").values() if p["Properties"]["Bucket"] == {"Ref": bucket_id}
+        p
+        for p in resources(synthesized, "AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": bucket_id}
     ]
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     elb = [s for s in statements if s["Effect"] == "Allow" and "alb/AWSLogs/" in json.dumps(s["Resource"])]
@@ -182,7 +216,7 @@ def test_container_environment(synthesized: Synthesized) -> None:
     assert variables["PARLEY_TABLE_PREFIX"] == stack.settings.table_prefix
     assert variables["AWS_REGION"] == variables["AWS_DEFAULT_REGION"] == {"Ref": "AWS::Region"}
     assert variables["PARLEY_STREAM_TOKEN_SECRET_ARN"] == {"Ref": logical_id(stack, stack.stream_token_secret)}
-    assert variables["PARLEY_KMS_KEY_ID"] == {"Fn::GetAtt": [logical_id(stack, stack.keys.secrets), "Arn"]}
+    assert "PARLEY_KMS_KEY_ID" not in variables  # the service opens no sealed secret
     assert variables["PARLEY_RECORDINGS_BUCKET"] == {"Ref": logical_id(stack, stack.streaming.recordings)}
     assert variables["PARLEY_EVENT_BUS_NAME"] == {"Ref": logical_id(stack, stack.streaming.bus)}
     assert variables["PARLEY_STT_DEFAULT"] == "amazon_transcribe"
@@ -198,7 +232,8 @@ def test_service_runs_in_private_subnets_with_container_insights(synthesized: Sy
     network = service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]
     assert network["AssignPublicIp"] == "DISABLED"
     assert all("tasks" in subnet["Ref"] for subnet in network["Subnets"])
-    assert service["Properties"]["DeploymentConfiguration"]["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
+    breaker = service["Properties"]["DeploymentConfiguration"]["DeploymentCircuitBreaker"]
+    assert breaker == {"Enable": True, "Rollback": True}
     _, cluster = one(synthesized.template_json, "AWS::ECS::Cluster")
     assert {"Name": "containerInsights", "Value": "enabled"} in cluster["Properties"]["ClusterSettings"]
     synthesized.template.resource_count_is("AWS::EC2::FlowLog", 1)
@@ -235,11 +270,18 @@ def test_task_role_is_scoped_to_the_bus_bucket_secret_and_model(synthesized: Syn
     assert by_action["events:PutEvents"]["Resource"] == {"Fn::GetAtt": [logical_id(stack, stack.streaming.bus), "Arn"]}
     bucket = logical_id(stack, stack.streaming.recordings)
     assert by_action["s3:PutObject"]["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [bucket, "Arn"]}, "/*"]]}
-    assert by_action["secretsmanager:GetSecretValue"]["Resource"] == {"Ref": logical_id(stack, stack.stream_token_secret)}
+    # Recordings are uploaded in parts (bounded memory); a failed upload is aborted.
+    assert by_action["s3:AbortMultipartUpload"]["Resource"] == by_action["s3:PutObject"]["Resource"]
+    secret = {"Ref": logical_id(stack, stack.stream_token_secret)}
+    assert by_action["secretsmanager:GetSecretValue"]["Resource"] == secret
     bedrock = by_action["bedrock:InvokeModelWithResponseStream"]
     assert "bedrock:InvokeModel" in as_list(bedrock["Action"])
     assert stack.resolve(bedrock["Resource"]) == {
-        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":bedrock:", {"Ref": "AWS::Region"}, "::foundation-model/amazon.nova-micro-v1:0"]]
+        "Fn::Join": [
+            "",
+            ["arn:", {"Ref": "AWS::Partition"}, ":bedrock:", {"Ref": "AWS::Region"},
+             "::foundation-model/amazon.nova-micro-v1:0"],
+        ]
     }
     recordings_key = by_action["kms:GenerateDataKey"]
     assert recordings_key["Resource"] == {"Fn::GetAtt": [logical_id(stack, stack.keys.recordings), "Arn"]}
@@ -271,10 +313,49 @@ def test_task_role_reads_agents_and_moves_calls_campaigns_and_lines(synthesized:
             table_id, _ = table_arn_target(resource, tables)  # fails on any other table
             access.setdefault(tables[table_id], set()).update(actions)
     assert set(access) == set(models)
-    for model in (Agent, PostCallAction, PhoneNumber):  # agents; post-call analysis; call.completed's caller id
-        assert access[model] == {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DescribeTable"}
+    assert access[Agent] == {"dynamodb:GetItem"}  # call_media.admit, call_completed: one agent by key
+    assert access[PostCallAction] == {"dynamodb:Query"}  # call_media.variables_to_extract
+    assert access[PhoneNumber] == {"dynamodb:GetItem"}  # call_completed: the caller id's number
     for model in (Call, Campaign, CampaignLine):  # the state machine's TransactWriteItems
         assert {"dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem"} <= access[model]
+
+
+def test_task_role_reads_only_the_attributes_it_uses_of_actions_and_numbers(synthesized: Synthesized) -> None:
+    """Post-call actions hold sealed channel secrets and numbers sealed carrier credentials: the service reads
+    an action's config and a number's digits, nothing else (IAM attribute-level conditions)."""
+    from tests.infra.helpers import table_resource
+
+    expected = {
+        PostCallAction: ("dynamodb:Query", {"agent_key", "action_id", "config"}),
+        PhoneNumber: ("dynamodb:GetItem", {"account_id", "phone_number_id", "number"}),
+    }
+    for model, (action, allowed) in expected.items():
+        table_id, _ = table_resource(synthesized, model)
+        (statement,) = [
+            s
+            for s in task_role_statements(synthesized.template_json)
+            if {"Fn::GetAtt": [table_id, "Arn"]} in as_list(s["Resource"])
+        ]
+        assert as_list(statement["Action"]) == [action]
+        condition = statement["Condition"]
+        assert set(condition["ForAllValues:StringEquals"]["dynamodb:Attributes"]) == allowed
+        assert condition["StringEqualsIfExists"] == {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"}
+        sealed = {"sealed_secrets", "sealed_credentials"} & set(model.get_attributes())
+        assert sealed and not sealed & allowed
+
+
+def test_task_role_cannot_decrypt_sealed_secrets(synthesized: Synthesized) -> None:
+    """No grant on the secrets key: the service never opens carrier tokens or channel credentials. The only
+    decrypts are the ones S3 (recordings) and DynamoDB (tables) make on the role's behalf."""
+    stack = synthesized.stack
+    secrets_key = logical_id(stack, stack.keys.secrets)
+    statements = task_role_statements(synthesized.template_json)
+    assert secrets_key not in json.dumps(statements)
+    decrypts = [s for s in statements if "kms:Decrypt" in as_list(s["Action"])]
+    assert decrypts
+    for statement in decrypts:
+        via = json.dumps(statement["Condition"]["StringEquals"]["kms:ViaService"])
+        assert "s3." in via or "dynamodb." in via, statement
 
 
 # --- bucket and bus ---------------------------------------------------------------------------------
@@ -294,10 +375,14 @@ def test_recordings_bucket_is_private_encrypted_logged_and_aged_out(synthesized:
         "IgnorePublicAcls": True,
         "RestrictPublicBuckets": True,
     }
-    assert bucket["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": logical_id(stack, stack.streaming.access_logs)}
+    access_logs = {"Ref": logical_id(stack, stack.streaming.access_logs)}
+    assert bucket["LoggingConfiguration"]["DestinationBucketName"] == access_logs
     (rule,) = bucket["LifecycleConfiguration"]["Rules"]
     assert rule["Status"] == "Enabled" and rule["ExpirationInDays"] == 365
-    policies = [p for p in resources(synthesized, "AWS::S3::BucketPolicy").values() if p["Properties"]["Bucket"] == {"Ref": logical_id(stack, stack.streaming.recordings)}]
+    recordings = {"Ref": logical_id(stack, stack.streaming.recordings)}
+    policies = [
+        p for p in resources(synthesized, "AWS::S3::BucketPolicy").values() if p["Properties"]["Bucket"] == recordings
+    ]
     assert any(
         s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         for p in policies
@@ -336,7 +421,9 @@ def test_tls_variant_settings_reach_scaling_and_bedrock(tls: Synthesized) -> Non
     assert target["Properties"]["MaxCapacity"] == 4
     assert any(
         p["Properties"]["TargetTrackingScalingPolicyConfiguration"].get("TargetValue") == 25
-        for p in resources(Synthesized(None, None, None, tls.template_json, {}), "AWS::ApplicationAutoScaling::ScalingPolicy").values()
+        for p in resources(
+            Synthesized(None, None, None, tls.template_json, {}), "AWS::ApplicationAutoScaling::ScalingPolicy"
+        ).values()
     )
     (bedrock,) = [s for s in task_role_statements(tls.template_json) if "bedrock:InvokeModel" in as_list(s["Action"])]
     text = json.dumps(bedrock["Resource"])
