@@ -25,6 +25,7 @@ from urllib.parse import unquote
 import boto3
 import pytest
 from botocore.config import Config
+
 from streaming.engines.aws_bedrock import (
     CALL_CONNECTED,
     BedrockLlm,
@@ -77,7 +78,7 @@ class Recorded:
 
 
 @dataclass
-class Reply:
+class FakeAwsReply:
     """What the server sends back: ``parts`` go out as separate HTTP chunks; ``stall`` (if set) is waited
     for before the last part, to leave a response open mid-stream."""
 
@@ -90,7 +91,7 @@ class Reply:
 class FakeAws:
     """``ThreadingHTTPServer`` on 127.0.0.1 answering every request with ``reply(recorded)``."""
 
-    def __init__(self, reply: Callable[[Recorded], Reply]) -> None:
+    def __init__(self, reply: Callable[[Recorded], FakeAwsReply]) -> None:
         self.requests: list[Recorded] = []
         self.disconnected = threading.Event()
         fake = self
@@ -133,10 +134,10 @@ class FakeAws:
 
 
 @pytest.fixture()
-def fake_aws() -> Iterator[Callable[[Callable[[Recorded], Reply]], FakeAws]]:
+def fake_aws() -> Iterator[Callable[[Callable[[Recorded], FakeAwsReply]], FakeAws]]:
     servers: list[FakeAws] = []
 
-    def start(reply: Callable[[Recorded], Reply]) -> FakeAws:
+    def start(reply: Callable[[Recorded], FakeAwsReply]) -> FakeAws:
         servers.append(FakeAws(reply))
         return servers[-1]
 
@@ -189,8 +190,9 @@ def converse_events(pieces: list[str], *, stop_reason: str = "end_turn") -> list
     ]
 
 
-def eventstream_reply(parts: list[bytes], stall: threading.Event | None = None) -> Reply:
-    return Reply(headers={"Content-Type": "application/vnd.amazon.eventstream"}, parts=parts, stall_before_last=stall)
+def eventstream_reply(parts: list[bytes], stall: threading.Event | None = None) -> FakeAwsReply:
+    return FakeAwsReply(headers={"Content-Type": "application/vnd.amazon.eventstream"}, parts=parts,
+                        stall_before_last=stall)
 
 
 async def collect(iterator: Any) -> list[Any]:
@@ -275,7 +277,7 @@ def test_bedrock_exception_event_mid_stream_raises_engine_error(fake_aws) -> Non
 def test_bedrock_http_validation_error_is_not_retryable(fake_aws) -> None:
     error = json.dumps({"message": "The provided model identifier is invalid."}).encode()
     server = fake_aws(
-        lambda req: Reply(
+        lambda req: FakeAwsReply(
             status=400,
             headers={"Content-Type": "application/json", "x-amzn-ErrorType": "ValidationException"},
             parts=[error],
@@ -357,7 +359,7 @@ def pcm_bytes(n: int) -> bytes:
 def test_polly_streams_pcm_chunks_that_concatenate_to_the_body(fake_aws) -> None:
     audio = pcm_bytes(16000 * 2 + 1000)  # ~1 s of 16 kHz PCM16
     parts = [audio[i : i + 4000] for i in range(0, len(audio), 4000)]
-    server = fake_aws(lambda req: Reply(headers={"Content-Type": "audio/pcm"}, parts=parts))
+    server = fake_aws(lambda req: FakeAwsReply(headers={"Content-Type": "audio/pcm"}, parts=parts))
     tts = PollyTts(client=client_for("polly", server))
     assert (tts.name, tts.sample_rate) == ("polly", 16000)
 
@@ -377,7 +379,7 @@ def test_polly_streams_pcm_chunks_that_concatenate_to_the_body(fake_aws) -> None
 
 
 def test_polly_speed_uses_escaped_ssml(fake_aws) -> None:
-    server = fake_aws(lambda req: Reply(headers={"Content-Type": "audio/pcm"}, parts=[b"\x00\x01" * 10]))
+    server = fake_aws(lambda req: FakeAwsReply(headers={"Content-Type": "audio/pcm"}, parts=[b"\x00\x01" * 10]))
     tts = PollyTts(client=client_for("polly", server))
     chunks = asyncio.run(collect(tts.synthesize('Tom & Jerry <3 "cheese"', voice_id="Matthew", speed=1.25)))
     assert b"".join(chunks) == b"\x00\x01" * 10
@@ -394,7 +396,7 @@ def test_polly_long_text_is_split_into_requests(fake_aws) -> None:
     pieces = split_text(text)
     assert len(pieces) == 3 and all(len(p) <= 2500 and p.endswith(".") for p in pieces)
     assert " ".join(pieces) == text
-    server = fake_aws(lambda req: Reply(headers={"Content-Type": "audio/pcm"}, parts=[b"\x01\x00" * 4]))
+    server = fake_aws(lambda req: FakeAwsReply(headers={"Content-Type": "audio/pcm"}, parts=[b"\x01\x00" * 4]))
     chunks = asyncio.run(collect(PollyTts(client=client_for("polly", server)).synthesize(text)))
     assert b"".join(chunks) == b"\x01\x00" * 12
     assert [r.json()["Text"] for r in server.requests] == pieces
@@ -403,7 +405,8 @@ def test_polly_long_text_is_split_into_requests(fake_aws) -> None:
 def test_polly_error_becomes_engine_error(fake_aws) -> None:
     error = json.dumps({"message": "Voice 'Nobody' does not exist."}).encode()
     server = fake_aws(
-        lambda req: Reply(status=400, headers={"x-amzn-ErrorType": "InvalidParameterValueException"}, parts=[error])
+        lambda req: FakeAwsReply(status=400, headers={"x-amzn-ErrorType": "InvalidParameterValueException"},
+                                 parts=[error])
     )
     with pytest.raises(EngineError) as caught:
         asyncio.run(collect(PollyTts(client=client_for("polly", server)).synthesize("hi", voice_id="Nobody")))
@@ -417,7 +420,8 @@ def test_polly_error_becomes_engine_error(fake_aws) -> None:
 def test_polly_aclose_stops_reading(fake_aws) -> None:
     stall = threading.Event()
     parts = [pcm_bytes(3200), pcm_bytes(3200)]  # the worker blocks reading the second one
-    server = fake_aws(lambda req: Reply(headers={"Content-Type": "audio/pcm"}, parts=parts, stall_before_last=stall))
+    server = fake_aws(lambda req: FakeAwsReply(headers={"Content-Type": "audio/pcm"}, parts=parts,
+                                               stall_before_last=stall))
     tts = PollyTts(client=client_for("polly", server))
 
     async def run() -> bytes:
@@ -690,13 +694,13 @@ def test_transcribe_real_sdk_client_builds_the_documented_request() -> None:
 
     captured: dict[str, Any] = {}
 
-    class Stop(Exception):
+    class NetworkBlocked(Exception):
         pass
 
     class CapturingSession:
         async def make_request(self, uri: str, method: str, headers: list[tuple[str, str]], body: Any) -> Any:
             captured.update(uri=uri, method=method, headers={k.lower(): v for k, v in headers})
-            raise Stop("no network in tests")
+            raise NetworkBlocked("no network in tests")
 
     def factory(region: str) -> TranscribeStreamingClient:
         client = TranscribeStreamingClient(
@@ -737,7 +741,7 @@ ANSWER_SCHEMA = {
 }
 
 
-def converse_reply(content: list[dict[str, Any]], stop_reason: str = "tool_use") -> Reply:
+def converse_reply(content: list[dict[str, Any]], stop_reason: str = "tool_use") -> FakeAwsReply:
     """A documented ``Converse`` response body (API_runtime_Converse: output.message, stopReason, usage,
     metrics)."""
     body = {
@@ -746,7 +750,7 @@ def converse_reply(content: list[dict[str, Any]], stop_reason: str = "tool_use")
         "usage": {"inputTokens": 412, "outputTokens": 57, "totalTokens": 469},
         "metrics": {"latencyMs": 840},
     }
-    return Reply(headers={"Content-Type": "application/json"}, parts=[json.dumps(body).encode()])
+    return FakeAwsReply(headers={"Content-Type": "application/json"}, parts=[json.dumps(body).encode()])
 
 
 def tool_use(value: Any, name: str | None = None) -> dict[str, Any]:
@@ -783,8 +787,9 @@ def test_bedrock_complete_json_calls_converse_with_a_forced_tool(fake_aws) -> No
 
 
 def test_bedrock_complete_json_failures_are_engine_errors(fake_aws) -> None:
-    throttled = Reply(status=429, headers={"Content-Type": "application/json", "x-amzn-ErrorType": "ThrottlingException"},
-                      parts=[json.dumps({"message": "Too many requests, please wait before trying again."}).encode()])
+    busy = json.dumps({"message": "Too many requests, please wait before trying again."}).encode()
+    throttled = FakeAwsReply(status=429, parts=[busy],
+                             headers={"Content-Type": "application/json", "x-amzn-ErrorType": "ThrottlingException"})
     replies = [
         converse_reply([tool_use({"summary": "The caller"})], stop_reason="max_tokens"),
         converse_reply([{"text": "The caller booked a cleaning."}], stop_reason="end_turn"),
