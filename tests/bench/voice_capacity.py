@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     from tests.bench.streaming_stack import bench_stack
 
     instant = {"PARLEY_STT_DEFAULT": "instant", "PARLEY_LLM_DEFAULT": "instant", "PARLEY_TTS_DEFAULT": "instant",
-               "PARLEY_VAD": "energy"}
+               "PARLEY_VAD": "energy", "PARLEY_MAX_STREAMS": str(args.calls)}  # the per-task cap is below 200
     with bench_stack("parley-bench", "bench-secret", instant) as stack:
         callers = _setup_records(args.calls, stack.secret)
         streaming = stack.start_streaming("parley-bench-streaming.log")
