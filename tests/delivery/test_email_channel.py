@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import boto3
@@ -12,7 +12,7 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
-from chalicelib.delivery.channels.email import EmailChannel
+from chalicelib.delivery.channels.email import MAX_RECIPIENTS, SUBJECT_AGENT_LIMIT, EmailChannel
 from chalicelib.delivery.contract import DeliverySettings
 from tests.delivery.provider_servers import delivery_request, real_call_event
 
@@ -152,3 +152,45 @@ def test_ses_errors_map_to_retryable_or_not(error: Exception, retryable: bool) -
 def test_no_recipients_is_a_configuration_error() -> None:
     result = EmailChannel(FailingSes(AssertionError("not called"))).send(delivery_request("email", config={}))
     assert not result.ok and not result.retryable and result.error == "no recipients configured"
+
+
+# -- bounds on what the platform's sender relays --------------------------------------------------------
+
+def test_the_subject_is_one_printable_line_with_the_agent_name_capped(ses: Ses) -> None:
+    calls = ses.calls
+    name = "Desk\r\nBcc: x@evil.example\x00\x1b[31m\u202eevil\u200b" + "N" * 300
+    assert send(ses, event=real_call_event(agent={"id": 1, "name": name})).ok
+    subject = calls[0]["Message"]["Subject"]["Data"]
+    assert subject.startswith("Call with +15550100001 completed — Desk Bcc: x@evil.example [31m evil N")
+    assert not [ch for ch in subject if not ch.isprintable()]  # no CR/LF, NUL, ESC, bidi override, zero-width
+    agent_part = subject.split(" — ", 1)[1]
+    assert len(agent_part) == SUBJECT_AGENT_LIMIT and agent_part.endswith("…")
+
+
+def test_an_action_stored_with_more_recipients_than_allowed_sends_nothing(ses: Ses) -> None:
+    many = [f"person{i}@acme.example" for i in range(MAX_RECIPIENTS + 1)]
+    result = send(ses, config={"recipients": many})
+    assert not result.ok and not result.retryable
+    assert result.error == "the action has 11 recipients, more than the 10 allowed: update its recipients"
+    assert ses.calls == [] and sent_messages() == []
+
+
+class CountingQuota:
+    def __init__(self, allowed: int) -> None:
+        self.allowed, self.taken = allowed, []
+
+    def take(self, account_id: int) -> str | None:
+        self.taken.append(account_id)
+        return None if len(self.taken) <= self.allowed else "the account reached its limit of 2 emails a day"
+
+
+def test_beyond_the_accounts_daily_quota_an_email_fails_for_good_without_sending(ses: Ses) -> None:
+    quota = CountingQuota(allowed=2)
+    channel = EmailChannel(ses.client, quota)
+    request = replace(delivery_request("email", config={"recipients": RECIPIENTS},
+                                       settings=DeliverySettings(ses_sender=SENDER)), account_id=42)
+    assert [channel.send(request).ok for _ in range(2)] == [True, True]
+    refused = channel.send(request)
+    assert not refused.ok and not refused.retryable
+    assert refused.error == "the account reached its limit of 2 emails a day"
+    assert quota.taken == [42, 42, 42] and len(ses.calls) == 2
