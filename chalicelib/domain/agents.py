@@ -6,7 +6,7 @@ from typing import Any
 from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from chalicelib.db.models import Agent, PhoneNumber, PostCallAction, utcnow
-from chalicelib.db.paging import page_of
+from chalicelib.db.paging import bounded_total, page_of
 from chalicelib.db.sequences import next_id
 from chalicelib.db.transactions import transaction
 from chalicelib.domain import post_call_actions
@@ -53,7 +53,7 @@ def _legacy_action(kind: str, spec: Any) -> ActionCreate:
 
 
 def list_agents(account_id: int, page: Page) -> AgentList:
-    total = Agent.count(account_id)
+    total = bounded_total(Agent.query(account_id, attributes_to_get=["account_id", "agent_id"])).count
     items = page_of(Agent.query(account_id, scan_index_forward=False), page)
     return AgentList(agents=[to_out(a) for a in items], total_records=total,
                      pageno=page.pageno, pagesize=page.pagesize)

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from chalicelib import recordings
-from chalicelib.db.models import Call, PhoneNumber
-from chalicelib.db.paging import page_of
+from chalicelib.db.models import Call, CallsByAgent, PhoneNumber
+from chalicelib.db.paging import bounded_total, decode_cursor, encode_cursor, window
 from chalicelib.db.sequences import next_id
 from chalicelib.domain import dialer
 from chalicelib.domain.agents import agent_key, get_agent
@@ -62,17 +63,31 @@ def dispatch(account_id: int, body: Dispatch, telephony: TelephonyAdapter) -> Di
 
 
 def list_logs(account_id: int, query: LogsQuery) -> CallLogList:
+    """Newest first, by ``pageno`` (bounded depth, the SDK's) or by ``cursor`` (any depth)."""
     condition = Call.status == query.call_status if query.call_status else None
+    before = None
+    if query.cursor is not None:
+        before = decode_cursor(query.cursor)
+        if before is None:
+            raise ValidationFailed("not a cursor this API returned (pass next_cursor as it is)", field="cursor")
+    keys: list[str]
     if query.agentid is not None:
-        key = agent_key(account_id, query.agentid)
-        results = Call.by_agent.query(key, scan_index_forward=False, filter_condition=condition)
-        counted = Call.by_agent.count(key, filter_condition=condition)
+        key: int | str = agent_key(account_id, query.agentid)
+        source: Any = Call.by_agent
+        keys = ["agent_key", "call_id", "account_id"]
+        after_cursor = CallsByAgent.call_id < before if before is not None else None
     else:
-        results = Call.query(account_id, scan_index_forward=False, filter_condition=condition)
-        counted = Call.count(account_id, filter_condition=condition)
-    items = page_of(results, query)
-    return CallLogList(call_log_data=[to_out(c) for c in items], total_records=counted,
-                       pageno=query.pageno, pagesize=query.pagesize)
+        key, source, keys = account_id, Call, ["account_id", "call_id"]
+        after_cursor = Call.call_id < before if before is not None else None
+    results = source.query(key, after_cursor, scan_index_forward=False, filter_condition=condition)
+    skip = 0 if before is not None else (query.pageno - 1) * query.pagesize
+    items = window(results, skip, query.pagesize + 1)
+    more, items = len(items) > query.pagesize, items[: query.pagesize]
+    total = bounded_total(source.query(key, scan_index_forward=False, filter_condition=condition,
+                                       attributes_to_get=keys))
+    return CallLogList(call_log_data=[to_out(c) for c in items], total_records=total.count,
+                       total_records_capped=total.capped, pageno=query.pageno, pagesize=query.pagesize,
+                       next_cursor=encode_cursor(items[-1].call_id) if more else None)
 
 
 def get_log(account_id: int, call_id: int) -> CallOut:

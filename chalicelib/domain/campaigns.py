@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from chalicelib.db.models import Campaign, CampaignLine, utcnow
-from chalicelib.db.paging import page_of
+from chalicelib.db.paging import bounded_total, page_of
 from chalicelib.db.sequences import next_id
 from chalicelib.db.transactions import transaction
 from chalicelib.domain import call_state, dialer
@@ -254,7 +254,9 @@ def list_campaigns(account_id: int, query: BulkCallListQuery) -> BulkCallList:
     condition = Campaign.status == query.status if query.status else None
     items = page_of(Campaign.query(account_id, scan_index_forward=False, filter_condition=condition), query)
     return BulkCallList(bulk_calls=[to_out(c) for c in items],
-                        total_records=Campaign.count(account_id, filter_condition=condition),
+                        total_records=bounded_total(Campaign.query(
+                            account_id, filter_condition=condition,
+                            attributes_to_get=["account_id", "bulk_call_id"])).count,
                         pageno=query.pageno, pagesize=query.pagesize)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from chalicelib.db.models import Agent, PhoneNumber, UniqueClaim
-from chalicelib.db.paging import page_of
+from chalicelib.db.paging import bounded_total, page_of
 from chalicelib.db.sequences import next_id
 from chalicelib.db.transactions import failed_tables, transaction
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
@@ -37,7 +37,7 @@ def get_number(account_id: int, phone_number_id: int) -> PhoneNumber:
 
 
 def list_numbers(account_id: int, page: Page) -> PhoneNumberList:
-    total = PhoneNumber.count(account_id)
+    total = bounded_total(PhoneNumber.query(account_id, attributes_to_get=["account_id", "phone_number_id"])).count
     items = page_of(PhoneNumber.query(account_id), page)
     return PhoneNumberList(phone_numbers=[to_out(i) for i in items], total_records=total,
                            pageno=page.pageno, pagesize=page.pagesize)

@@ -25,6 +25,9 @@ class LogsQuery(Page):
     model_config = ConfigDict(extra="ignore", strict=False)
     agentid: Annotated[int, Field(ge=1, le=2**53 - 1)] | None = None
     call_status: CallStatus | None = None
+    cursor: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$",
+                                 description="next_cursor of the previous page (then pageno is ignored); "
+                                 "reaches every call, however deep.")] | None = None
 
 
 class TranscriptTurn(Out):
@@ -82,6 +85,9 @@ class Dispatched(Out):
 class CallLogList(Out):
     status: str = "success"
     call_log_data: list[CallOut]
-    total_records: int
+    total_records: int = Field(description="Matching calls, counted up to 10,000 (then total_records_capped).")
+    total_records_capped: bool = Field(default=False, description="True when there are more calls than "
+                                       "total_records (counting stops at 10,000).")
     pageno: int
     pagesize: int
+    next_cursor: str | None = Field(default=None, description="Pass as cursor for the next page; null on the last.")

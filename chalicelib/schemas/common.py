@@ -4,13 +4,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
 
+from chalicelib.db.paging import MAX_DEPTH as MAX_PAGE_DEPTH
+from chalicelib.domain.errors import ValidationFailed
 # The base models and field types the domain's settings use too (re-exported for every schema here).
 from chalicelib.domain.fields import Flag, LongText, Section, Strict, Timezone
 
-__all__ = ["CALL_STATUSES", "E164", "E164_PATTERN", "Deleted", "ErrorBody", "Flag", "Id", "JsonObject", "LongText",
-           "Out", "Page", "Section", "ShortText", "Strict", "Timezone"]
+__all__ = ["CALL_STATUSES", "E164", "E164_PATTERN", "MAX_PAGE_DEPTH", "Deleted", "ErrorBody", "Flag", "Id",
+           "JsonObject", "LongText", "Out", "Page", "Section", "ShortText", "Strict", "Timezone"]
 
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 _E164 = re.compile(E164_PATTERN)
@@ -46,8 +48,22 @@ class Deleted(Out):
 
 
 class Page(Strict):
-    """``pageno``/``pagesize`` query parameters of list endpoints."""
+    """``pageno``/``pagesize`` query parameters of list endpoints, at most ``MAX_PAGE_DEPTH`` items deep.
+
+    ``total_records`` in list responses counts at most ``MAX_PAGE_DEPTH`` items (see ``chalicelib.db.paging``).
+    """
 
     model_config = ConfigDict(extra="ignore", strict=False)
-    pageno: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    pageno: Annotated[int, Field(ge=1, le=MAX_PAGE_DEPTH)] = 1
     pagesize: Annotated[int, Field(ge=1, le=100)] = 30
+
+    @model_validator(mode="after")
+    def _bounded_depth(self) -> "Page":
+        if self.pageno * self.pagesize > MAX_PAGE_DEPTH:
+            raise ValidationFailed(
+                f"pageno: pages reach {MAX_PAGE_DEPTH} items at most (pageno * pagesize <= {MAX_PAGE_DEPTH}); "
+                "narrow the list with its filters, or follow next_cursor with the cursor parameter "
+                "where the list has one (GET calls/logs)",
+                field="pageno",
+            )
+        return self
