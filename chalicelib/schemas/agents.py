@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from chalicelib.delivery.channels.email import MAX_RECIPIENTS as MAX_EMAIL_RECIPIENTS
 from chalicelib.domain.agent_settings import (
     AgentFields,
     BackgroundTrack,
@@ -36,7 +37,8 @@ class ExtractedVariable(Strict):
 
 class LegacyEmailAction(Strict):
     enabled: Flag = True
-    recipients: Annotated[list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]], Field(min_length=1, max_length=50)]
+    recipients: Annotated[list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]],
+                          Field(min_length=1, max_length=MAX_EMAIL_RECIPIENTS)]
     include: list[IncludeItem] = Field(default_factory=lambda: ["summary", "extracted_variables"])
     extracted_variables: Annotated[list[ExtractedVariable], Field(max_length=50)] = Field(default_factory=list)
 

@@ -171,3 +171,10 @@ def test_a_slack_url_stored_in_the_clear_before_sealing_still_works_and_is_maske
     assert "legacyToken" not in stored.config["url"] and stored.sealed_secrets is not None
     assert tenant.post(f"{action_url}/test").json()["ok"] is True
     assert receiver.received[-1].path == "/hooks/services/T0001/B0002/legacyToken"
+
+
+def test_an_agent_created_with_a_legacy_email_action_also_has_at_most_ten_recipients(tenant: Tenant) -> None:
+    eleven = [f"person{i}@example.com" for i in range(11)]
+    refused = tenant.post("agents/create", json={**AGENT, "post_call_actions": {"email": {"recipients": eleven}}})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["field"] == "post_call_actions.email.recipients"
