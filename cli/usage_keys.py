@@ -27,7 +27,7 @@ class GatewayUsageKeys:
         name = self.key_name(account_id)
         key = self._find(name) or self._client.create_api_key(
             name=name,
-            description=f"Parley account {account_id}: its throttle (returned by the authorizer, never sent by callers)",
+            description=f"Parley account {account_id}: its throttle (the authorizer returns it; callers never send it)",
             enabled=True,
             value=secrets.token_urlsafe(30),
         )

@@ -10,8 +10,8 @@ from chalicelib.db.paging import bounded_total, decode_cursor, encode_cursor, wi
 from chalicelib.db.sequences import next_id
 from chalicelib.domain import dialer
 from chalicelib.domain.agents import agent_key, get_agent
-from chalicelib.domain.phone_numbers import DIALABLE_PROVIDERS, get_number
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.domain.phone_numbers import DIALABLE_PROVIDERS, get_number
 from chalicelib.schemas.calls import (
     CallLogList,
     CallOut,

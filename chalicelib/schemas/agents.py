@@ -79,7 +79,7 @@ class AgentCreate(AgentFields):
     post_call_actions: LegacyPostCallActions | None = None
 
     @model_validator(mode="after")
-    def _not_honoured_yet(self) -> "AgentCreate":
+    def _not_honoured_yet(self) -> AgentCreate:
         refuse_not_honoured(self)
         return self
 
@@ -101,7 +101,7 @@ class AgentUpdate(AgentFields):
     context_breakdown: Annotated[list[ContextBlock], Field(min_length=1, max_length=50)] | None = None
 
     @model_validator(mode="after")
-    def _not_honoured_yet(self) -> "AgentUpdate":
+    def _not_honoured_yet(self) -> AgentUpdate:
         refuse_not_honoured(self)
         return self
 

@@ -8,6 +8,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, mo
 
 from chalicelib.db.paging import MAX_DEPTH as MAX_PAGE_DEPTH
 from chalicelib.domain.errors import ValidationFailed
+
 # The base models and field types the domain's settings use too (re-exported for every schema here).
 from chalicelib.domain.fields import Flag, LongText, Section, Strict, Timezone
 
@@ -58,7 +59,7 @@ class Page(Strict):
     pagesize: Annotated[int, Field(ge=1, le=100)] = 30
 
     @model_validator(mode="after")
-    def _bounded_depth(self) -> "Page":
+    def _bounded_depth(self) -> Page:
         if self.pageno * self.pagesize > MAX_PAGE_DEPTH:
             raise ValidationFailed(
                 f"pageno: pages reach {MAX_PAGE_DEPTH} items at most (pageno * pagesize <= {MAX_PAGE_DEPTH}); "

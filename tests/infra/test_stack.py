@@ -6,9 +6,8 @@ import json
 import pytest
 from aws_cdk.assertions import Annotations, Match
 
-from chalicelib.db.models import ALL_MODELS, ApiKey, Call, IdempotencyRecord
-from chalicelib.db.models import ttl_attribute_name
 from chalicelib.api.gateway_errors import GATEWAY_ERRORS
+from chalicelib.db.models import ALL_MODELS, ApiKey, Call, IdempotencyRecord, ttl_attribute_name
 from tests.infra.conftest import Synthesized
 from tests.infra.helpers import (
     SAM_FUNCTION,
