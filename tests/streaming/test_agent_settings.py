@@ -2,6 +2,8 @@
 sections the API validates with, one set of defaults, and stored configs of older agents still load."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from chalicelib.domain import agent_settings
@@ -62,7 +64,7 @@ def test_the_welcome_message_follows_the_interruption_setting_unless_it_has_its_
 
 
 def test_an_older_stored_config_with_unknown_or_invalid_fields_still_loads() -> None:
-    config = {
+    config: dict[str, Any] = {
         "context_breakdown": [{"title": "Role", "body": "Book visits."}, {"body": "a block without a title"}],
         "transcriber": {"provider": "whisper", "silence_timeout_ms": 50, "endpointing": "fast"},
         "model": {"temperature": 1, "max_tokens": "96"},  # stored loosely typed: read leniently

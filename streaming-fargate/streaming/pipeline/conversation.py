@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from streaming.engines.base import ChatMessage
+from streaming.engines.base import ChatMessage, Role
 
 
 @dataclass
@@ -56,7 +56,7 @@ class Conversation:
         for turn in self.turns:
             if not turn.text:
                 continue
-            role = "user" if turn.role == "user" else "assistant"
+            role: Role = "user" if turn.role == "user" else "assistant"
             if messages and messages[-1].role == role:
                 messages[-1] = ChatMessage(role, f"{messages[-1].content} {turn.text}")
             else:
