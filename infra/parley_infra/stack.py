@@ -119,7 +119,8 @@ class ParleyStack(Stack):
             self,
             "Streaming",
             settings=settings,
-            data=StreamingDataAccess(tables=self.tables, keys=self.keys, stream_token_secret=self.stream_token_secret),
+            data=StreamingDataAccess(tables=self.tables, keys=self.keys, stream_token_secret=self.stream_token_secret,
+                                     dial_queue_arns=tuple(self.queues.arns([DIALER]))),
         )
         self.streaming_url = settings.streaming_url or self.streaming.url
         self.call_event_routing = CallEventRouting(

@@ -54,6 +54,7 @@ from parley_infra.keys import ParleyKeys
 from parley_infra.permissions import (
     TABLE_GET_ITEM,
     TABLE_READ_WRITE,
+    allow_queue_sends,
     allow_secret_read,
     allow_tables,
 )
@@ -159,6 +160,8 @@ class StreamingDataAccess:
     tables: ParleyTables
     keys: ParleyKeys
     stream_token_secret: secretsmanager.ISecret
+    dial_queue_arns: tuple[str, ...] = ()
+    """Ending a campaign call (``call_end.end_call``) feeds the campaign's next contact into the dialer queue."""
 
 
 class StreamingService(Construct):
@@ -440,6 +443,8 @@ class StreamingService(Construct):
         # The agent to run (call_media.admit; its name in call.completed): one item by key.
         allow_tables(role, TABLE_GET_ITEM, data.tables.arns([Agent]), data.keys.data)
         allow_tables(role, TABLE_READ_WRITE, data.tables.arns([Call, Campaign, CampaignLine]), data.keys.data)
+        if data.dial_queue_arns:  # a finalized campaign call feeds the next contact (SSE-SQS: no key grant)
+            allow_queue_sends(role, data.dial_queue_arns)
         # Post-call actions' config (the variables to extract) and the caller id's digits (call.completed): those
         # attributes only, never the actions' sealed secrets or the numbers' sealed carrier credentials. There is
         # no grant on the secrets key: the service opens no sealed secret.
