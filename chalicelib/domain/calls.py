@@ -87,7 +87,7 @@ def list_logs(account_id: int, query: LogsQuery) -> CallLogList:
                                        attributes_to_get=keys))
     return CallLogList(call_log_data=[to_out(c) for c in items], total_records=total.count,
                        total_records_capped=total.capped, pageno=query.pageno, pagesize=query.pagesize,
-                       next_cursor=encode_cursor(items[-1].call_id) if more else None)
+                       next_cursor=encode_cursor(int(items[-1].call_id)) if more else None)
 
 
 def get_log(account_id: int, call_id: int) -> CallOut:
