@@ -208,7 +208,7 @@ def _send(attempt: _Attempt, runtime: Runtime, actions: ActionCache) -> None:
     request = DeliveryRequest(event=records.unpack_event(item.event), action_id=item.action_id,
                               action_type=action.type, config=config, credentials=credentials,
                               webhook_id=item.webhook_id, attempt=int(item.attempt_count or 0) + 1,
-                              settings=runtime.settings, account_id=item.account_id,
+                              settings=runtime.settings, account_id=int(item.account_id),
                               previous_detail=dict((item.attempts or [{}])[-1].get("detail") or {}))
     attempt.result = send(request, runtime)
     attempt.status, attempt.outcome, attempt.next_at = _judge(attempt.result, int(item.round_attempts or 0) + 1,

@@ -179,12 +179,13 @@ def update_action(account_id: int, agent_id: int, action_id: int, body: ActionUp
         merged_config["url"] = url
     if body.credentials is not None:
         merged_config["_has_credentials"] = bool(credentials)
-    sealed = item.sealed_secrets
+    sealed: bytes | None = item.sealed_secrets
     if secrets != current:
         sealed = box.seal(secrets, account_id=account_id) if secrets else None
     try:
         item.update(actions=[PostCallAction.config.set(merged_config),
-                             PostCallAction.sealed_secrets.set(sealed),
+                             PostCallAction.sealed_secrets.set(sealed) if sealed is not None
+                             else PostCallAction.sealed_secrets.remove(),
                              PostCallAction.updated_at.set(utcnow())],
                     condition=PostCallAction.action_id.exists())
     except UpdateError:
