@@ -14,7 +14,8 @@ CampaignScheduler   read/write            -            dialer, campaign-ops     
 CallEventsWorker    read actions,         -            deliveries                 call-events   -       -
                     read/write deliveries
 DeliveryWorker      read/update actions,  open         deliveries DLQ             deliveries    -       send
-                    read/write deliveries
+                    read/write deliveries,
+                    update rate counters
 ==================  ====================  ===========  =========================  ============  ======  ======
 
 (*) every table but the API keys': keys are issued by the CLI (``cli.accounts``) and read by the authorizer.
@@ -233,7 +234,7 @@ class ParleyStack(Stack):
 
     def _grant(self, api_key_model: type) -> None:
         """Each role's permissions (see the module's table)."""
-        from chalicelib.db.models import Delivery, PostCallAction
+        from chalicelib.db.models import Delivery, PostCallAction, RateCounter
 
         # API keys are issued by the CLI (operator credentials) and read by the authorizer only.
         app_tables = self.tables.arns([model for model in self.tables.tables if model is not api_key_model])
@@ -259,6 +260,8 @@ class ParleyStack(Stack):
         allow_tables(deliverer, TABLE_READ_WRITE, self.tables.arns([Delivery]), self.keys.data)
         # A 410 Gone from a receiver disables the action.
         allow_tables(deliverer, TABLE_READ_UPDATE, self.tables.arns([PostCallAction]), self.keys.data)
+        # Counts each account's emails a day (chalicelib.domain.rate_limits: one conditional UpdateItem).
+        allow_tables(deliverer, ("dynamodb:UpdateItem",), self.tables.arns([RateCounter]), self.keys.data)
         allow_secret_sealing(deliverer, self.keys.secrets, seal=False)  # opens channel credentials
         allow_dead_letter_sends(deliverer, self.queues.get(DELIVERIES).dead_letters.queue_arn)
         for logical_id in (DELIVERY_WORKER, API_HANDLER):  # the API sends test events synchronously

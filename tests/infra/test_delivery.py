@@ -29,7 +29,7 @@ from parley_infra.settings import DeliverySettings, StageSettings
 from parley_infra.streaming import EVENT_SOURCE, RECORDING_PREFIXES
 
 from chalicelib import event_bus, recordings
-from chalicelib.db.models import ALL_MODELS, Delivery, PhoneNumber, PostCallAction
+from chalicelib.db.models import ALL_MODELS, Delivery, PhoneNumber, PostCallAction, RateCounter
 from chalicelib.queues import CALL_EVENTS, DELIVERIES, QueueSpec
 from tests.infra.conftest import SES_SENDER, Synthesized
 from tests.infra.helpers import (
@@ -247,7 +247,8 @@ def test_delivery_worker_queues_its_own_messages_and_dead_letters_them_itself(sy
 
 def test_delivery_worker_reads_and_updates_actions_and_owns_deliveries(synthesized: Synthesized) -> None:
     access = table_access(role_of(synthesized, "DeliveryWorker"), synthesized)
-    assert access == {Delivery: READ_WRITE, PostCallAction: READ | {"dynamodb:UpdateItem"}}
+    assert access == {Delivery: READ_WRITE, PostCallAction: READ | {"dynamodb:UpdateItem"},
+                      RateCounter: {"dynamodb:UpdateItem"}}  # the accounts' daily email quota
 
 
 def test_delivery_worker_has_no_wildcards_and_nothing_else(synthesized: Synthesized) -> None:
