@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from chalicelib.db.models import Call, PhoneNumber
 from chalicelib.domain import call_state
@@ -60,7 +61,7 @@ def apply_twilio_status(account_id: int, call_id: int, params: Mapping[str, str]
     logger.info("carrier status", extra={"call_id": call_id, "carrier_status": carrier_status})
     if status is None:
         return call.status
-    details = {"carrier_status": carrier_status}
+    details: dict[str, Any] = {"carrier_status": carrier_status}
     if params.get("CallDuration"):
         details["duration_seconds"] = int(params["CallDuration"])
     if status in call_state.TERMINAL:
