@@ -6,9 +6,12 @@ customer carries its ``account_id`` in its key, which is how tenant isolation is
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
+from typing import cast
 
 from pynamodb.attributes import (
+    Attribute,
     BinaryAttribute,
     JSONAttribute,
     NumberAttribute,
@@ -17,17 +20,35 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
+from pynamodb.constants import NUMBER
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
-from pynamodb.models import Model
+from pynamodb.models import MetaProtocol, Model
 
 from chalicelib.config import Settings, physical_table_name
+
+
+class IntegerAttribute(Attribute[int]):
+    """A whole number (ids, counters): DynamoDB's number type, read back as ``int``.
+
+    ``NumberAttribute`` is typed (and reads) as ``float``; ids and counters are integers, so they get a
+    type that says so. Epoch-second fields, which may carry fractions, stay ``NumberAttribute``.
+    """
+
+    attr_type = NUMBER
+
+    def serialize(self, value: int) -> str:
+        return json.dumps(int(value))
+
+    def deserialize(self, value: str) -> int:
+        return int(json.loads(value))
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _meta(suffix: str) -> type:
+def _meta(suffix: str) -> MetaProtocol:
+    """A model's ``Meta``: its physical table name and region (PynamoDB fills in the other defaults)."""
     settings = Settings.from_env()
     name = physical_table_name(suffix)
 
@@ -36,12 +57,12 @@ def _meta(suffix: str) -> type:
         region = settings.region
         billing_mode = "PAY_PER_REQUEST"
 
-    return Meta
+    return cast(MetaProtocol, Meta)
 
 
 class Account(Model):
     Meta = _meta("accounts")
-    account_id = NumberAttribute(hash_key=True)
+    account_id = IntegerAttribute(hash_key=True)
     name = UnicodeAttribute()
     created_at = UTCDateTimeAttribute(default=utcnow)
 
@@ -51,7 +72,7 @@ class ApiKey(Model):
 
     Meta = _meta("api-keys")
     key_hash = UnicodeAttribute(hash_key=True)
-    account_id = NumberAttribute()
+    account_id = IntegerAttribute()
     prefix = UnicodeAttribute()
     name = UnicodeAttribute(default="default")
     created_at = UTCDateTimeAttribute(default=utcnow)
@@ -64,13 +85,13 @@ class Sequence(Model):
 
     Meta = _meta("sequences")
     name = UnicodeAttribute(hash_key=True)
-    value = NumberAttribute(default=0)
+    value = IntegerAttribute(default=0)
 
 
 class Agent(Model):
     Meta = _meta("agents")
-    account_id = NumberAttribute(hash_key=True)
-    agent_id = NumberAttribute(range_key=True)
+    account_id = IntegerAttribute(hash_key=True)
+    agent_id = IntegerAttribute(range_key=True)
     name = UnicodeAttribute()
     config = JSONAttribute()
     created_at = UTCDateTimeAttribute(default=utcnow)
@@ -82,9 +103,9 @@ class PostCallAction(Model):
 
     Meta = _meta("post-call-actions")
     agent_key = UnicodeAttribute(hash_key=True)
-    action_id = NumberAttribute(range_key=True)
-    account_id = NumberAttribute()
-    agent_id = NumberAttribute()
+    action_id = IntegerAttribute(range_key=True)
+    account_id = IntegerAttribute()
+    agent_id = IntegerAttribute()
     type = UnicodeAttribute()
     config = JSONAttribute()
     sealed_secrets = BinaryAttribute(null=True, legacy_encoding=False)
@@ -99,7 +120,7 @@ class IdempotencyRecord(Model):
     key = UnicodeAttribute(hash_key=True)
     request_hash = UnicodeAttribute()
     response = JSONAttribute()
-    status_code = NumberAttribute()
+    status_code = IntegerAttribute()
     expires_at = TTLAttribute()
 
 
@@ -113,12 +134,12 @@ class UniqueClaim(Model):
 
 class PhoneNumber(Model):
     Meta = _meta("phone-numbers")
-    account_id = NumberAttribute(hash_key=True)
-    phone_number_id = NumberAttribute(range_key=True)
+    account_id = IntegerAttribute(hash_key=True)
+    phone_number_id = IntegerAttribute(range_key=True)
     number = UnicodeAttribute()
     provider = UnicodeAttribute()
     name = UnicodeAttribute(null=True)
-    agent_id = NumberAttribute(null=True)
+    agent_id = IntegerAttribute(null=True)
     settings = JSONAttribute(default=dict)
     sealed_credentials = BinaryAttribute(null=True, legacy_encoding=False)
     created_at = UTCDateTimeAttribute(default=utcnow)
@@ -130,20 +151,20 @@ class CallsByAgent(GlobalSecondaryIndex["Call"]):
         projection = AllProjection()
 
     agent_key = UnicodeAttribute(hash_key=True)
-    call_id = NumberAttribute(range_key=True)
+    call_id = IntegerAttribute(range_key=True)
 
 
 class Call(Model):
     Meta = _meta("calls")
-    account_id = NumberAttribute(hash_key=True)
-    call_id = NumberAttribute(range_key=True)
+    account_id = IntegerAttribute(hash_key=True)
+    call_id = IntegerAttribute(range_key=True)
     agent_key = UnicodeAttribute()
-    agent_id = NumberAttribute()
+    agent_id = IntegerAttribute()
     to_number = UnicodeAttribute()
-    from_number_id = NumberAttribute(null=True)
+    from_number_id = IntegerAttribute(null=True)
     status = UnicodeAttribute()
-    bulk_call_id = NumberAttribute(null=True)
-    line_id = NumberAttribute(null=True)
+    bulk_call_id = IntegerAttribute(null=True)
+    line_id = IntegerAttribute(null=True)
     carrier_sid = UnicodeAttribute(null=True)
     call_context = JSONAttribute(default=dict)
     details = JSONAttribute(default=dict)
@@ -182,15 +203,15 @@ class Delivery(Model):
 
     Meta = _meta("deliveries")
     call_key = UnicodeAttribute(hash_key=True)
-    action_id = NumberAttribute(range_key=True)
-    account_id = NumberAttribute()
-    call_id = NumberAttribute()
-    agent_id = NumberAttribute()
+    action_id = IntegerAttribute(range_key=True)
+    account_id = IntegerAttribute()
+    call_id = IntegerAttribute()
+    agent_id = IntegerAttribute()
     action_type = UnicodeAttribute()
     webhook_id = UnicodeAttribute()  # the Standard Webhooks message id, the same for every attempt
     status = UnicodeAttribute()  # pending | succeeded | failed | refused | gone | cancelled
-    attempt_count = NumberAttribute(default=0)
-    round_attempts = NumberAttribute(default=0)  # attempts since the delivery was created or replayed
+    attempt_count = IntegerAttribute(default=0)
+    round_attempts = IntegerAttribute(default=0)  # attempts since the delivery was created or replayed
     attempts = JSONAttribute(default=list)  # [{"at","status_code","latency_ms","error","outcome"}]
     next_attempt_at = NumberAttribute(null=True)  # epoch seconds
     lease_until = NumberAttribute(null=True)  # epoch seconds: an attempt is in flight until then
@@ -222,22 +243,22 @@ class Campaign(Model):
     """
 
     Meta = _meta("campaigns")
-    account_id = NumberAttribute(hash_key=True)
-    bulk_call_id = NumberAttribute(range_key=True)
+    account_id = IntegerAttribute(hash_key=True)
+    bulk_call_id = IntegerAttribute(range_key=True)
     name = UnicodeAttribute()
-    agent_id = NumberAttribute()
-    phone_number_id = NumberAttribute()
+    agent_id = IntegerAttribute()
+    phone_number_id = IntegerAttribute()
     status = UnicodeAttribute()
-    concurrent_call_limit = NumberAttribute()
-    total_contacts = NumberAttribute(default=0)
-    queued = NumberAttribute(default=0)
-    in_progress = NumberAttribute(default=0)
-    completed = NumberAttribute(default=0)
-    failed = NumberAttribute(default=0)
-    busy = NumberAttribute(default=0)
-    no_answer = NumberAttribute(default=0)
-    next_line_id = NumberAttribute(default=0)
-    enqueued_upto = NumberAttribute(default=0)
+    concurrent_call_limit = IntegerAttribute()
+    total_contacts = IntegerAttribute(default=0)
+    queued = IntegerAttribute(default=0)
+    in_progress = IntegerAttribute(default=0)
+    completed = IntegerAttribute(default=0)
+    failed = IntegerAttribute(default=0)
+    busy = IntegerAttribute(default=0)
+    no_answer = IntegerAttribute(default=0)
+    next_line_id = IntegerAttribute(default=0)
+    enqueued_upto = IntegerAttribute(default=0)
     committed_batches = UnicodeSetAttribute(default=set)
     settings = JSONAttribute(default=dict)
     schedule_bucket = UnicodeAttribute(null=True)
@@ -252,14 +273,14 @@ class CampaignLine(Model):
 
     Meta = _meta("campaign-lines")
     campaign_key = UnicodeAttribute(hash_key=True)
-    line_id = NumberAttribute(range_key=True)
+    line_id = IntegerAttribute(range_key=True)
     batch = UnicodeAttribute()
     to_number = UnicodeAttribute()
     custom_variables = JSONAttribute(default=dict)
     metadata = JSONAttribute(default=dict)
     status = UnicodeAttribute()
-    attempts = NumberAttribute(default=0)
-    call_id = NumberAttribute(null=True)
+    attempts = IntegerAttribute(default=0)
+    call_id = IntegerAttribute(null=True)
     reason = UnicodeAttribute(null=True)
     not_before = NumberAttribute(null=True)
     updated_at = UTCDateTimeAttribute(default=utcnow)
@@ -271,7 +292,7 @@ class RateCounter(Model):
 
     Meta = _meta("rate-counters")
     counter_key = UnicodeAttribute(hash_key=True)
-    hits = NumberAttribute(default=0)
+    hits = IntegerAttribute(default=0)
     expires_at = TTLAttribute()
 
 
