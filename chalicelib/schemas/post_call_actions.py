@@ -31,7 +31,10 @@ REQUIRED_CREDENTIALS: dict[str, tuple[str, ...]] = {
 class ActionFields(Strict):
     enabled: Flag | None = None
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    url: Url | None = None
+    url: Url | None = Field(default=None, description=(
+        "Where webhook and Slack actions deliver. A Slack webhook URL, or a URL with user:pass@, is a secret: "
+        "it is sealed at rest and shown masked (e.g. https://hooks.slack.com/services/***); sending the masked "
+        "URL back in an update leaves the URL unchanged."))
     recipients: Annotated[list[Recipient], Field(min_length=1, max_length=50)] | None = None
     include: Annotated[list[IncludeItem], Field(max_length=5)] | None = None
     extracted_variables: Annotated[list[ExtractedVariable], Field(max_length=50)] | None = None
@@ -97,7 +100,7 @@ class ActionOut(Out):
     type: str
     enabled: bool
     name: str | None = None
-    url: str | None = None
+    url: str | None = Field(default=None, description="Masked when the URL is a secret (Slack, user:pass@)")
     recipients: list[str] | None = None
     include: list[str] | None = None
     extracted_variables: list[ExtractedVariable] | None = None
