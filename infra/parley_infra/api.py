@@ -1,8 +1,9 @@
 """The Chalice app (REST API and its Lambdas) included with ``chalice.cdk.Chalice``.
 
 ``chalice package`` runs during synth and its SAM template is included as-is; this module then adjusts
-the included resources: each function gets its name, role, log group and environment, and the REST
-API gets access logs, execution logging and Parley's gateway error responses.
+the included resources: each function gets its name, role, log group, environment and (queue workers)
+reserved concurrency, and the REST API gets access logs, execution logging, Parley's gateway error
+responses, a throttle on every method and a usage plan that throttles each account (``meter_accounts``).
 
 The API handler is told the API's own URL (``PARLEY_PUBLIC_API_URL``, for Twilio status callbacks),
 so the API must not refer back to the handler's ARN, or CloudFormation sees a circular dependency:
