@@ -7,6 +7,7 @@ visible again after the wait and reported as failed, so it is neither lost nor b
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import (
@@ -15,8 +16,6 @@ from aws_lambda_powertools.utilities.batch import (
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
-from functools import lru_cache
 
 from chalicelib import queues
 from chalicelib.delivery import fanout, sender
@@ -97,7 +96,7 @@ def delivery_batch(event: dict[str, Any], runtime: sender.Runtime | None = None)
         logger.exception("delivery batch failed", extra={"records": len(records)})
         return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records]}
     failed = []
-    for record, verdict in zip(records, verdicts):
+    for record, verdict in zip(records, verdicts, strict=True):
         if verdict.done:
             continue
         try:

@@ -19,7 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @contextmanager
-def local_stack(workdir: Path, env: dict[str, str] | None = None, start_timeout_s: float = 180) -> Iterator[dict[str, Any]]:
+def local_stack(
+    workdir: Path, env: dict[str, str] | None = None, start_timeout_s: float = 180
+) -> Iterator[dict[str, Any]]:
     """The stack's state (``.dev/stack.json`` contents) plus ``process``, ``state_file`` and ``log_file``."""
     state_file = workdir / "stack.json"
     log_path = workdir / "stack.log"

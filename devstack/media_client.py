@@ -34,7 +34,6 @@ import asyncio
 import base64
 import json
 import logging
-import sys
 import time
 import uuid
 import wave
@@ -492,7 +491,11 @@ class MediaStreamClient:
                 waiter.heard = True
             if not waiter.heard:
                 continue
-            if waiter.min_silence is None or self._last_voiced is not None and now - self._last_voiced >= waiter.min_silence:
+            if (
+                waiter.min_silence is None
+                or self._last_voiced is not None
+                and now - self._last_voiced >= waiter.min_silence
+            ):
                 waiter.future.set_result(True)
 
     def _finish_spurts(self, now: float) -> None:
@@ -518,7 +521,7 @@ class MediaStreamClient:
                     break
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._log("error", {"error": repr(exc)})
         if not self.closed:
             await self._close(by_server=True)
@@ -619,7 +622,7 @@ class MediaStreamClient:
         def rel(t: float | None) -> float | None:
             return None if t is None or self.connected_at is None else round(t - self.connected_at, 3)
 
-        gaps = [b.t - a.t for a, b in zip(self.sent, self.sent[1:])]
+        gaps = [b.t - a.t for a, b in zip(self.sent, self.sent[1:], strict=False)]
         return {
             "stream_sid": self.stream_sid,
             "connected": self.connected_at is not None,

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -43,19 +42,19 @@ class Tenant:
     def url(self, path: str) -> str:
         return f"{self.base}/api/v1/{path.lstrip('/')}"
 
-    def get(self, path: str, **kw):  # noqa: ANN201
+    def get(self, path: str, **kw):
         return self.session.get(self.url(path), **kw)
 
-    def post(self, path: str, json=None, **kw):  # noqa: ANN001, ANN201
+    def post(self, path: str, json=None, **kw):
         return self.session.post(self.url(path), json=json, **kw)
 
-    def put(self, path: str, json=None, **kw):  # noqa: ANN001, ANN201
+    def put(self, path: str, json=None, **kw):
         return self.session.put(self.url(path), json=json, **kw)
 
-    def patch(self, path: str, json=None, **kw):  # noqa: ANN001, ANN201
+    def patch(self, path: str, json=None, **kw):
         return self.session.patch(self.url(path), json=json, **kw)
 
-    def delete(self, path: str, **kw):  # noqa: ANN201
+    def delete(self, path: str, **kw):
         return self.session.delete(self.url(path), **kw)
 
 
@@ -70,7 +69,7 @@ def carrier() -> Iterator[object]:
 
 
 @pytest.fixture()
-def api(aws: None, carrier, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:  # noqa: ANN001
+def api(aws: None, carrier, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Base URL of the app served over HTTP exactly as the local stack serves it, dialling the simulator."""
     from app import app
     from devstack.api_gateway import ApiGatewayServer

@@ -5,6 +5,7 @@ import base64
 
 import boto3
 import pytest
+from cryptography.exceptions import InvalidTag
 from moto import mock_aws
 
 from chalicelib.secrets_box import KmsSecretBox, LocalSecretBox
@@ -17,7 +18,7 @@ def test_local_box_round_trips_and_binds_to_the_account() -> None:
     blob = box.seal(SECRET, account_id=1)
     assert b"twilio-secret-token" not in blob
     assert box.open(blob, account_id=1) == SECRET
-    with pytest.raises(Exception):
+    with pytest.raises(InvalidTag):
         box.open(blob, account_id=2)
 
 
@@ -29,5 +30,5 @@ def test_kms_box_uses_the_account_as_encryption_context() -> None:
     blob = box.seal(SECRET, account_id=7)
     assert b"twilio-secret-token" not in blob
     assert box.open(blob, account_id=7) == SECRET
-    with pytest.raises(Exception):
+    with pytest.raises(kms.exceptions.InvalidCiphertextException):
         box.open(blob, account_id=8)

@@ -7,7 +7,7 @@ that also marks the batch committed, so a failed request never leaves half its c
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,8 +19,8 @@ from chalicelib.db.sequences import next_id
 from chalicelib.db.transactions import transaction
 from chalicelib.domain import call_state, dialer
 from chalicelib.domain.agents import get_agent
-from chalicelib.domain.phone_numbers import DIALABLE_PROVIDERS, get_number
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.domain.phone_numbers import DIALABLE_PROVIDERS, get_number
 from chalicelib.schemas.bulk_calls import (
     DATETIME_FORMAT,
     AddContacts,
@@ -116,7 +116,7 @@ def _write_lines(campaign: Campaign, first_id: int, contacts: list[dict[str, Any
     key = call_state.campaign_key(campaign.account_id, campaign.bulk_call_id)
     ids = list(range(first_id, first_id + len(contacts)))
     with CampaignLine.batch_write() as writer:
-        for line_id, contact in zip(ids, contacts):
+        for line_id, contact in zip(ids, contacts, strict=True):
             writer.save(CampaignLine(key, line_id, batch=batch, status="queued", **contact))
     return ids
 
@@ -316,7 +316,7 @@ def live_status(account_id: int, bulk_call_id: int) -> LiveStatus:
 
 def start_due(now: datetime | None = None) -> list[int]:
     """Start every scheduled campaign whose time has come (run by a schedule every minute)."""
-    moment = int((now or datetime.now(timezone.utc)).timestamp())
+    moment = int((now or datetime.now(UTC)).timestamp())
     started = []
     for campaign in Campaign.by_schedule.query(SCHEDULED, Campaign.scheduled_at <= moment):
         try:

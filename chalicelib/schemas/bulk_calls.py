@@ -59,7 +59,7 @@ class BulkCallCreate(Strict):
     concurrent_call_limit: Annotated[int, Field(ge=1, le=1000)] = 5
 
     @model_validator(mode="after")
-    def _schedule(self) -> "BulkCallCreate":
+    def _schedule(self) -> BulkCallCreate:
         if self.is_scheduled and not self.scheduled_datetime:
             raise ValueError("scheduled_datetime is required when is_scheduled is true")
         if self.scheduled_datetime:
@@ -73,7 +73,7 @@ class BulkCallAction(Strict):
     new_scheduled_datetime: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")] | None = None
 
     @model_validator(mode="after")
-    def _reschedule(self) -> "BulkCallAction":
+    def _reschedule(self) -> BulkCallAction:
         if self.action == "reschedule" and not self.new_scheduled_datetime:
             raise ValueError("new_scheduled_datetime is required for reschedule")
         if self.new_scheduled_datetime:
@@ -98,7 +98,7 @@ class DailyTimeControl(Strict):
     daily_start_timezone: Timezone | None = None
 
     @model_validator(mode="after")
-    def _times(self) -> "DailyTimeControl":
+    def _times(self) -> DailyTimeControl:
         if self.enable_daily_hard_stop and self.daily_stop_time is None:
             raise ValueError("daily_stop_time is required when enable_daily_hard_stop is true")
         if self.enable_daily_auto_start and self.daily_start_time is None:

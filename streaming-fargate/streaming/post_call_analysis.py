@@ -139,7 +139,7 @@ async def _analyze(transcript: list[dict[str, Any]], variables: list[dict[str, A
         return _failed(result, f"analysis failed: timeout after {timeout_s:g} s", truncated)
     except EngineError as exc:
         return _failed(result, f"analysis failed: {exc}", truncated)
-    except Exception as exc:  # noqa: BLE001 - analysis must never break the end of a call
+    except Exception as exc:  # analysis must never break the end of a call
         return _failed(result, f"analysis failed: {type(exc).__name__}: {exc}", truncated)
     summary, sentiment, values, errors = read_output(raw, keys)
     return result(*errors, summary=summary, sentiment=sentiment, values=values, truncated=truncated)

@@ -120,7 +120,8 @@ def bench_whisper(audio: dict[str, bytes]) -> None:
                 times.append(time.perf_counter() - t0)
                 errors = word_errors(text, hypothesis)
             engine.window_s = saved
-            row.append(f"{'stock 30 s' if window is None else 'spliced'} {ms(statistics.median(times))} ({errors} word errors)")
+            kind = "stock 30 s" if window is None else "spliced"
+            row.append(f"{kind} {ms(statistics.median(times))} ({errors} word errors)")
         print(f"whisper {label} ({len(pcm) / 32000:.1f} s audio)   " + "   ".join(row))
 
     async def two_at_once(concurrency: int) -> float:
@@ -132,7 +133,10 @@ def bench_whisper(audio: dict[str, bytes]) -> None:
 
     serial = asyncio.run(two_at_once(1))
     parallel = asyncio.run(two_at_once(2))
-    print(f"whisper two 2 s utterances at once: both done after {ms(serial)} one at a time, {ms(parallel)} two at a time")
+    print(
+        f"whisper two 2 s utterances at once: both done after {ms(serial)} one at a time, "
+        f"{ms(parallel)} two at a time"
+    )
 
 
 def bench_sphinx(audio: dict[str, bytes]) -> None:

@@ -51,7 +51,7 @@ def _seed(size: int, bulk_call_id: int) -> None:
              next_line_id=size, committed_batches={"b"}).save()
 
 
-def _measure(app, bulk_call_id: int) -> list[float]:  # noqa: ANN001
+def _measure(app, bulk_call_id: int) -> list[float]:
     class Context:
         aws_request_id = "bench"
         function_name = "bench"

@@ -29,7 +29,7 @@ def _count_requests(port_out: Any, count: Any) -> None:
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length", "0")))
             self.send_response(200)
             self.send_header("Content-Length", "0")
@@ -59,7 +59,8 @@ def call_end_to_webhook(calls: int) -> list[float]:
     with tempfile.TemporaryDirectory() as workdir, local_stack(Path(workdir), {"PARLEY_DEV_VOICE": "0"}) as stack:
         sim = stack["carrier_sim_url"]
         rules = requests.get(f"{sim}/sim/rules", timeout=5).json()
-        requests.put(f"{sim}/sim/rules", json={**rules, "answer_delay": 0.2, "talk_time": 0.5}, timeout=5).raise_for_status()
+        fast_calls = {**rules, "answer_delay": 0.2, "talk_time": 0.5}
+        requests.put(f"{sim}/sim/rules", json=fast_calls, timeout=5).raise_for_status()
         client = Client(stack["api_key"], base_url=stack["api_url"])
         agent = client.agent.create(name="Bench", context_breakdown=[{"title": "Role", "body": "Bench."}])["json"]["id"]
         number = client.phone_number.import_twilio(f"+1415{random.randrange(10**6, 10**7)}", "AC" + "ef" * 16,
@@ -92,9 +93,9 @@ def worker_throughput(deliveries: int) -> dict[str, float]:
     from chalicelib import queues, workers
     from chalicelib.delivery import fanout, sender
     from chalicelib.delivery.contract import DeliverySettings
-    from devstack import local_resources
     from chalicelib.delivery.safe_http import SafeHttp
     from chalicelib.secrets_box import LocalSecretBox
+    from devstack import local_resources
     from devstack.runner import LocalRunner, QueueConsumer
     from tests.bench.streaming_stack import bench_stack
     from tests.post_call.pipeline import add_action, completed_event, make_agent, wait_until
@@ -105,7 +106,8 @@ def worker_throughput(deliveries: int) -> dict[str, float]:
     while not port.value:
         time.sleep(0.01)
     try:
-        with bench_stack("bench-postcall", "bench-secret", env={"PARLEY_LOCAL_SECRET_KEY": LocalSecretBox.generate_key()}):
+        env = {"PARLEY_LOCAL_SECRET_KEY": LocalSecretBox.generate_key()}
+        with bench_stack("bench-postcall", "bench-secret", env=env):
             local_resources.create_routes(local_resources.create_queues())
             local_resources.verify_sender()
             make_agent(1, 1)
@@ -139,8 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     latencies = sorted(call_end_to_webhook(args.calls))
     p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
-    print(f"call end -> webhook received ({len(latencies)} calls, local stack): p50 {1000 * statistics.median(latencies):.0f} ms, "
-          f"p95 {1000 * p95:.0f} ms, max {1000 * latencies[-1]:.0f} ms (target p50 <= 1000 ms)", flush=True)
+    print(f"call end -> webhook received ({len(latencies)} calls, local stack): "
+          f"p50 {1000 * statistics.median(latencies):.0f} ms, p95 {1000 * p95:.0f} ms, "
+          f"max {1000 * latencies[-1]:.0f} ms (target p50 <= 1000 ms)", flush=True)
     figures = worker_throughput(args.deliveries)
     print(f"one delivery worker: {figures['deliveries']} webhooks in {figures['seconds']:.1f} s = "
           f"{figures['per_second']:.0f} webhooks/s end to end with the embedded AWS (target >= 200); the worker "

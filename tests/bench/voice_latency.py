@@ -55,7 +55,7 @@ class CallRun:
     samples: list[TurnSample] = field(default_factory=list)
 
 
-def _speech(voice, text: str) -> bytes:  # noqa: ANN001
+def _speech(voice, text: str) -> bytes:
     """Piper speech at 8 kHz, leading and trailing silence trimmed (so its last frame is speech)."""
     from streaming.audio import resample
 
@@ -79,11 +79,11 @@ class _Piper:
         return asyncio.run(run())
 
 
-def _last_speech_frame_at(client, since: float) -> float | None:  # noqa: ANN001
+def _last_speech_frame_at(client, since: float) -> float | None:
     """Send time of the last caller frame with speech energy sent after ``since``."""
     from streaming.audio import mulaw_to_pcm16
 
-    sent = client._sent_mulaw  # noqa: SLF001 - the client's own record of every byte it streamed
+    sent = client._sent_mulaw
     last = None
     for index, frame in enumerate(client.sent):
         if frame.t < since or not frame.speech:
@@ -94,7 +94,7 @@ def _last_speech_frame_at(client, since: float) -> float | None:  # noqa: ANN001
     return last
 
 
-def _first_agent_frame_after(client, t: float) -> float | None:  # noqa: ANN001
+def _first_agent_frame_after(client, t: float) -> float | None:
     return next((frame.t for frame in client.received if frame.t > t), None)
 
 
@@ -193,8 +193,9 @@ def main(argv: list[str] | None = None) -> int:
         engines = sum(m["engine_ms"].get(stage, 0.0) for stage in ("stt", "llm", "tts"))
         critical = max(float(m["silence_timeout_ms"]), m["stt_started_ms"] + engines)
         overhead.append(m["first_audio_out_ms"] - critical)
+    silence_timeout = metrics[0]["silence_timeout_ms"] if metrics else "?"
     print(f"voice latency: {len(samples)} caller turns over {len(runs)} Twilio media streams, local engines "
-          f"(whisper tiny.en, SmolLM2-135M, Piper), silence timeout {metrics[0]['silence_timeout_ms'] if metrics else '?'} ms")
+          f"(whisper tiny.en, SmolLM2-135M, Piper), silence timeout {silence_timeout} ms")
     print(_line("mouth-to-ear (caller's clock)", m2e) + "   target p50 <= 800 ms")
     for key, name in (("end_of_turn_ms", "end of turn (silence timeout)"), ("stt_final_ms", "STT final"),
                       ("llm_first_token_ms", "LLM first token"), ("tts_first_audio_ms", "TTS first audio"),

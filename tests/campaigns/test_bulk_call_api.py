@@ -1,6 +1,8 @@
 """Bulk calls through the API: every SDK endpoint, validation naming row and field, all-or-nothing adds."""
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 
 from tests.conftest import Tenant
@@ -10,7 +12,7 @@ def _contacts(n: int, start: int = 0) -> list[dict]:
     return [{"phone_number": f"+1415555{start + i:04d}", "customer_name": f"c{i}"} for i in range(n)]
 
 
-def _create(tenant: Tenant, setup: dict, **extra) -> dict:  # noqa: ANN003
+def _create(tenant: Tenant, setup: dict, **extra) -> dict:
     body = {"name": "Reminders", "contact_list": _contacts(5), "phone_number_id": setup["number"],
             "bot_id": setup["agent"], "save_as_draft": True, **extra}
     response = tenant.post("calls/bulk_call/create", json=body)
@@ -35,7 +37,7 @@ def test_live_status_is_one_dynamodb_read(tenant: Tenant, setup: dict, monkeypat
     calls: list[tuple[str, str]] = []
     original = Connection._make_api_call
 
-    def counting(self, operation_name, operation_kwargs, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def counting(self, operation_name, operation_kwargs, *args, **kwargs):
         calls.append((operation_name, operation_kwargs.get("TableName", "")))
         return original(self, operation_name, operation_kwargs, *args, **kwargs)
 
@@ -104,7 +106,9 @@ def test_lines_paginate_with_a_cursor_and_filter(tenant: Tenant, setup: dict) ->
     bulk = _create(tenant, setup, contact_list=_contacts(12))
     first = tenant.get(f"calls/bulk_call/{bulk['id']}/lines", params={"pagesize": 5, "include_total": "true"}).json()
     assert [line["line_id"] for line in first["lines"]] == [1, 2, 3, 4, 5] and first["total"] == 12
-    second = tenant.get(f"calls/bulk_call/{bulk['id']}/lines", params={"pagesize": 5, "cursor": first["next_cursor"]}).json()
+    second = tenant.get(
+        f"calls/bulk_call/{bulk['id']}/lines", params={"pagesize": 5, "cursor": first["next_cursor"]}
+    ).json()
     assert [line["line_id"] for line in second["lines"]] == [6, 7, 8, 9, 10]
     assert first["lines"][0]["custom_variables"] == {"customer_name": "c0"}
     found = tenant.get(f"calls/bulk_call/{bulk['id']}/lines", params={"search": "5550011"}).json()
@@ -116,10 +120,12 @@ def test_lifecycle_actions(tenant: Tenant, setup: dict) -> None:
     bulk = _create(tenant, setup)
     path = f"calls/bulk_call/{bulk['id']}"
     assert tenant.put(path, json={"action": "pause"}).status_code == 409  # a draft is not running
-    assert tenant.put(f"{path}/concurrency", json={"concurrent_call_limit": 7}).json()["bulk_call"]["concurrent_call_limit"] == 7
+    concurrency = tenant.put(f"{path}/concurrency", json={"concurrent_call_limit": 7}).json()["bulk_call"]
+    assert concurrency["concurrent_call_limit"] == 7
     window = {"enable_daily_hard_stop": True, "enable_daily_auto_start": True, "daily_stop_time": 18,
               "daily_stop_timezone": "America/New_York", "daily_start_time": 9}
-    assert tenant.put(f"{path}/daily-time-control", json=window).json()["bulk_call"]["daily_time_control"]["daily_stop_time"] == 18
+    windowed = tenant.put(f"{path}/daily-time-control", json=window).json()["bulk_call"]
+    assert windowed["daily_time_control"]["daily_stop_time"] == 18
     rescheduled = tenant.put(path, json={"action": "reschedule", "new_scheduled_datetime": "2030-01-01 09:00:00",
                                          "new_timezone": "Europe/London"}).json()["bulk_call"]
     assert rescheduled["campaign_status"] == "scheduled" and rescheduled["timezone"] == "Europe/London"
@@ -131,15 +137,15 @@ def test_lifecycle_actions(tenant: Tenant, setup: dict) -> None:
 
 
 def test_scheduled_campaign_starts_when_due(tenant: Tenant, setup: dict) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from chalicelib.domain.campaigns import start_due
 
     bulk = _create(tenant, setup, save_as_draft=False, is_scheduled=True,
                    scheduled_datetime="2030-06-01 10:00:00", timezone="UTC")
     assert bulk["campaign_status"] == "scheduled"
-    assert start_due(datetime(2030, 6, 1, 9, 59, tzinfo=timezone.utc)) == []
-    assert start_due(datetime(2030, 6, 1, 10, 0, tzinfo=timezone.utc)) == [bulk["id"]]
+    assert start_due(datetime(2030, 6, 1, 9, 59, tzinfo=UTC)) == []
+    assert start_due(datetime(2030, 6, 1, 10, 0, tzinfo=UTC)) == [bulk["id"]]
     assert tenant.get(f"bulk-call/{bulk['id']}/live-status").json()["campaign_status"] == "in_progress"
 
 

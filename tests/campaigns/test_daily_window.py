@@ -1,7 +1,7 @@
 """Daily time control: when a campaign may dial."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from chalicelib.domain.daily_window import seconds_until_allowed
 
@@ -10,7 +10,7 @@ NY = {"enable_daily_hard_stop": True, "enable_daily_auto_start": True, "daily_st
 
 
 def _utc(hour: int, minute: int = 0) -> datetime:
-    return datetime(2026, 7, 1, hour, minute, tzinfo=timezone.utc)  # New York is UTC-4 in July
+    return datetime(2026, 7, 1, hour, minute, tzinfo=UTC)  # New York is UTC-4 in July
 
 
 def test_no_window_always_allows() -> None:

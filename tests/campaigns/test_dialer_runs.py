@@ -20,7 +20,7 @@ def _wait(tenant: Tenant, bulk_id: int, status: str, timeout: float = 60) -> dic
         time.sleep(0.2)
 
 
-def test_campaign_with_retries_dials_everyone_within_its_limit(tenant: Tenant, setup: dict, runner, carrier) -> None:  # noqa: ANN001
+def test_campaign_with_retries_dials_everyone_within_its_limit(tenant: Tenant, setup: dict, runner, carrier) -> None:
     # At the simulated carrier numbers ending 0 are busy, 9 unanswered, 8 failed; busy and unanswered
     # contacts are retried once, then counted.
     contacts = [{"phone_number": f"+1415555{i:04d}"} for i in range(1, 21)]
@@ -42,7 +42,7 @@ def test_campaign_with_retries_dials_everyone_within_its_limit(tenant: Tenant, s
     assert all(c["details"].get("duration_seconds") is not None for c in completed)
 
 
-def test_cancel_ends_waiting_contacts_as_failed(tenant: Tenant, setup: dict, runner) -> None:  # noqa: ANN001
+def test_cancel_ends_waiting_contacts_as_failed(tenant: Tenant, setup: dict, runner) -> None:
     contacts = [{"phone_number": f"+1415777{i:04d}"} for i in range(1, 31)]
     bulk_id = tenant.post("calls/bulk_call/create", json={
         "name": "c", "contact_list": contacts, "phone_number_id": setup["number"], "bot_id": setup["agent"],
@@ -62,7 +62,7 @@ def test_cancel_ends_waiting_contacts_as_failed(tenant: Tenant, setup: dict, run
     assert summary["completed"] + summary["failed"] + summary["busy"] + summary["no_answer"] == 30
 
 
-def test_pause_stops_new_dials_and_resume_finishes(tenant: Tenant, setup: dict, runner) -> None:  # noqa: ANN001
+def test_pause_stops_new_dials_and_resume_finishes(tenant: Tenant, setup: dict, runner) -> None:
     contacts = [{"phone_number": f"+1415888{i:04d}"} for i in range(1, 11)]
     bulk_id = tenant.post("calls/bulk_call/create", json={
         "name": "p", "contact_list": contacts, "phone_number_id": setup["number"], "bot_id": setup["agent"],

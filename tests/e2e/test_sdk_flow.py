@@ -90,7 +90,8 @@ def test_a_finished_call_reaches_the_agents_webhook_signed_through_the_local_sta
     from tests.post_call.receivers import Receiver, serve
 
     client = Client(local_stack["api_key"], base_url=local_stack["api_url"])
-    agent_id = client.agent.create(name="Notifier", context_breakdown=[{"title": "Role", "body": "Notify."}])["json"]["id"]
+    agent = client.agent.create(name="Notifier", context_breakdown=[{"title": "Role", "body": "Notify."}])
+    agent_id = agent["json"]["id"]
     with serve(Receiver()) as receiver:
         action = client.agent.add_post_call_action(
             agent_id, "webhook", url=receiver.url, trigger_call_statuses=["completed", "busy", "no_answer", "failed"],

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import io
 import re
-import sys
 import time
 import wave
-from pathlib import Path
 
 import pytest
 import requests

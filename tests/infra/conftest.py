@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-
 
 SES_SENDER = "Parley Calls <no-reply@mail.example.com>"
 """``sesSender`` of the session's stack (every other setting is the default)."""

@@ -14,6 +14,10 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Match, Template
+
+from chalicelib import event_bus, recordings
+from chalicelib.db.models import ALL_MODELS, Delivery, PhoneNumber, PostCallAction, RateCounter
+from chalicelib.queues import CALL_EVENTS, DELIVERIES, QueueSpec
 from parley_infra.delivery import (
     CALL_EVENTS_WORKER_TIMEOUT_S,
     DELIVERY_TIMEOUT_S,
@@ -27,10 +31,6 @@ from parley_infra.permissions import QUEUE_CONSUME, QUEUE_SEND, SECRET_CONTEXT_K
 from parley_infra.queues import queue_names
 from parley_infra.settings import DeliverySettings, StageSettings
 from parley_infra.streaming import EVENT_SOURCE, RECORDING_PREFIXES
-
-from chalicelib import event_bus, recordings
-from chalicelib.db.models import ALL_MODELS, Delivery, PhoneNumber, PostCallAction, RateCounter
-from chalicelib.queues import CALL_EVENTS, DELIVERIES, QueueSpec
 from tests.infra.conftest import SES_SENDER, Synthesized
 from tests.infra.helpers import (
     SAM_FUNCTION,

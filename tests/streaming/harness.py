@@ -149,7 +149,8 @@ class TwilioSide:
                     await asyncio.sleep(delay)
 
     async def stop(self) -> None:
-        await self.send({"event": "stop", "streamSid": self.stream_sid, "stop": {"accountSid": "AC1", "callSid": "CA1"}})
+        stop = {"accountSid": "AC1", "callSid": "CA1"}
+        await self.send({"event": "stop", "streamSid": self.stream_sid, "stop": stop})
 
     async def _read(self) -> None:
         async for message in self.ws:
@@ -163,7 +164,7 @@ class TwilioSide:
     def events(self, name: str) -> list[dict[str, Any]]:
         return [m for _, m in self.received if m.get("event") == name]
 
-    async def wait_for(self, predicate, timeout: float = 10.0) -> None:  # noqa: ANN001
+    async def wait_for(self, predicate, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         while not predicate():
             if time.monotonic() > deadline:

@@ -18,7 +18,8 @@ SECRET = "media-secret"
 
 @pytest.fixture()
 def call(aws: None) -> Call:
-    Agent(4, 9, name="Booker", config={"welcome_message": "Hi", "context_breakdown": [{"title": "t", "body": "b"}]}).save()
+    config = {"welcome_message": "Hi", "context_breakdown": [{"title": "t", "body": "b"}]}
+    Agent(4, 9, name="Booker", config=config).save()
     item = Call(4, 77, agent_key="4#9", agent_id=9, to_number="+15550100", status="ringing",
                 call_context={"customer_name": "Ada"})
     item.save()
@@ -31,7 +32,8 @@ def bus_queue(aws: None) -> str:
     sqs, events = boto3.client("sqs"), boto3.client("events")
     url = sqs.create_queue(QueueName="call-events-probe")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="probe", EventBusName=event_bus.bus_name(), EventPattern=json.dumps({"source": [event_bus.SOURCE]}))
+    pattern = json.dumps({"source": [event_bus.SOURCE]})
+    events.put_rule(Name="probe", EventBusName=event_bus.bus_name(), EventPattern=pattern)
     events.put_targets(Rule="probe", EventBusName=event_bus.bus_name(), Targets=[{"Id": "q", "Arn": arn}])
     return url
 
@@ -52,7 +54,9 @@ def result(ended_by: str = "caller") -> MediaResult:
 def test_admission_checks_the_token_and_claims_the_call_for_one_stream(call: Call) -> None:
     token = stream_tokens.issue(SECRET, 4, 77)
     admission = call_media.admit("77", token, "MZ1", SECRET)
-    assert (admission.account_id, admission.agent_name, admission.call_context) == (4, "Booker", {"customer_name": "Ada"})
+    assert (admission.account_id, admission.agent_name, admission.call_context) == (
+        4, "Booker", {"customer_name": "Ada"}
+    )
     with pytest.raises(Rejected, match="already has a media stream"):  # a replayed start: one stream per call
         call_media.admit("77", token, "MZ1", SECRET)
     with pytest.raises(Rejected, match="already has a media stream"):
@@ -69,7 +73,9 @@ def test_a_finished_call_cannot_be_streamed_again(call: Call) -> None:
         call_media.admit("77", stream_tokens.issue(SECRET, 4, 77), "MZ1", SECRET)
 
 
-def test_finalize_stores_recording_and_transcript_completes_the_call_and_announces_it(call: Call, bus_queue: str) -> None:
+def test_finalize_stores_recording_and_transcript_completes_the_call_and_announces_it(
+    call: Call, bus_queue: str
+) -> None:
     admission = call_media.admit("77", stream_tokens.issue(SECRET, 4, 77), "MZ1", SECRET)
     call_media.started(admission)
     assert Call.get(4, 77).status == "in_progress"
@@ -81,12 +87,15 @@ def test_finalize_stores_recording_and_transcript_completes_the_call_and_announc
     s3 = boto3.client("s3")
     wav = s3.get_object(Bucket=recordings.bucket_name(), Key=stored.recording["key"])["Body"].read()
     assert wav == b"RIFF....WAVE"
-    doc = json.loads(s3.get_object(Bucket=recordings.bucket_name(), Key=stored.recording["transcript_key"])["Body"].read())
+    transcript = s3.get_object(Bucket=recordings.bucket_name(), Key=stored.recording["transcript_key"])
+    doc = json.loads(transcript["Body"].read())
     assert doc["turns"][0]["text"] == "hello" and doc["ended_by"] == "caller"
     assert [e["detail-type"] for e in announced(bus_queue)] == ["call.started"]  # completed comes after analysis
 
 
-def test_complete_records_the_analysis_and_announces_call_completed_once_per_schema(call: Call, bus_queue: str) -> None:
+def test_complete_records_the_analysis_and_announces_call_completed_once_per_schema(
+    call: Call, bus_queue: str
+) -> None:
     import jsonschema
 
     from chalicelib.domain.call_completed import SCHEMA_PATH
@@ -102,10 +111,14 @@ def test_complete_records_the_analysis_and_announces_call_completed_once_per_sch
     assert len(events) == 1
     detail = events[0]["detail"]
     jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text())).validate(detail)
-    assert (detail["call_id"], detail["status"], detail["version"], detail["ended_by"]) == (77, "completed", "1", "caller")
+    assert (detail["call_id"], detail["status"], detail["version"], detail["ended_by"]) == (
+        77, "completed", "1", "caller"
+    )
     assert detail["agent"] == {"id": 9, "name": "Booker"} and detail["call_context"] == {"customer_name": "Ada"}
     assert detail["transcript"][0]["text"] == "hello" and detail["full_conversation"] == "User: hello"
-    assert (detail["summary"], detail["sentiment"], detail["extracted_variables"]) == ("Said hello.", "neutral", {"date": None})
+    assert (detail["summary"], detail["sentiment"], detail["extracted_variables"]) == (
+        "Said hello.", "neutral", {"date": None}
+    )
     assert detail["analysis_errors"] == ["extracted_variables.date: not found"]
     assert detail["recording_url"].startswith("https://") and "X-Amz-Signature" in detail["recording_url"]
     assert detail["recording_url_expires_at"] > detail["occurred_at"]

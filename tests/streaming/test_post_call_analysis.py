@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+
 from streaming.engines.base import ChatMessage, JsonLlm, LlmOptions
 from streaming.engines.errors import EngineError
 from streaming.engines.instant import InstantLlm
@@ -27,8 +28,8 @@ from streaming.post_call_analysis import (
 VARIABLES = [{"key": "date", "prompt": "The day of the appointment"},
              {"key": "time", "prompt": "The time of the appointment"}]
 BOOKING = [
-    {"role": "agent", "text": "Hello, this is Bright Smile dental clinic. How can I help?", "start_s": 0.0, "end_s": 2.5,
-     "source": "welcome"},
+    {"role": "agent", "text": "Hello, this is Bright Smile dental clinic. How can I help?",
+     "start_s": 0.0, "end_s": 2.5, "source": "welcome"},
     {"role": "user", "text": "Hi, I'd like to book a cleaning for Friday at 3 pm.", "start_s": 3.0, "end_s": 5.5},
     {"role": "agent", "text": "Done: a cleaning on Friday at 3 pm. Anything else?", "start_s": 6.0, "end_s": 8.0},
     {"role": "user", "text": "No, that's all. Thanks, bye!", "start_s": 8.5, "end_s": 9.5},

@@ -25,12 +25,12 @@ class CountingLifecycle(RecordingLifecycle):
         self.admitted: list[int] = []
         self.finalize_attempts: list[int] = []
 
-    def admit(self, call_id, token, stream_sid, secret):  # noqa: ANN001, ANN201
+    def admit(self, call_id, token, stream_sid, secret):
         admission = super().admit(call_id, token, stream_sid, secret)
         self.admitted.append(admission.call_id)
         return admission
 
-    def finalize(self, admission, result):  # noqa: ANN001, ANN201
+    def finalize(self, admission, result):
         self.finalize_attempts.append(admission.call_id)
         return super().finalize(admission, result)
 
@@ -50,7 +50,8 @@ async def _cycle(http: aiohttp.ClientSession, url: str, index: int, rng: random.
             await ws.send_bytes(rng.randbytes(rng.randint(1, 300)))
             return
         if kind == 3:  # wrong codec
-            await side.start(index, stream_tokens.issue(SECRET, 1, index), {"encoding": "audio/l16", "sampleRate": 16000})
+            l16 = {"encoding": "audio/l16", "sampleRate": 16000}
+            await side.start(index, stream_tokens.issue(SECRET, 1, index), l16)
             return
         if kind == 4:  # forged token
             await side.start(index, stream_tokens.issue("forged", 1, index))
@@ -63,8 +64,8 @@ async def _cycle(http: aiohttp.ClientSession, url: str, index: int, rng: random.
             await side.stop()
             await asyncio.sleep(rng.uniform(0, 0.02))
     finally:
-        side._reader.cancel()  # noqa: SLF001
-        await asyncio.gather(side._reader, return_exceptions=True)  # noqa: SLF001
+        side._reader.cancel()
+        await asyncio.gather(side._reader, return_exceptions=True)
         await ws.close()
 
 

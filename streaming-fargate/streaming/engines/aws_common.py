@@ -86,7 +86,7 @@ async def iterate_in_thread(work: Callable[[CancelToken], Iterator[T]], *, threa
                 if token.cancelled:
                     break
                 emit(_ITEM, item)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer and raised there
+        except BaseException as exc:  # handed to the consumer and raised there
             if not token.cancelled:
                 emit(_ERROR, exc)
         finally:

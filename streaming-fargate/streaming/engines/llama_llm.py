@@ -174,7 +174,7 @@ class SequenceStateCache:
 
 def _common_prefix(a: Any, b: Any) -> int:
     count = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         if x != y:
             break
         count += 1
@@ -284,7 +284,7 @@ class LlamaLlm:
             try:
                 for piece in self._generate_sync(messages, options, cancel):
                     put(piece)
-            except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            except BaseException as exc:  # handed to the consumer
                 put(exc)
             finally:
                 put(_END)
@@ -392,7 +392,9 @@ class LlamaLlm:
                 chunks.close()  # type: ignore[union-attr]
             return "".join(pieces), finish
 
-    def generate_text(self, messages: list[ChatMessage], options: LlmOptions | None = None) -> tuple[str, dict[str, Any]]:
+    def generate_text(
+        self, messages: list[ChatMessage], options: LlmOptions | None = None
+    ) -> tuple[str, dict[str, Any]]:
         """Blocking helper (benchmarks, scripts): the whole reply and its timing."""
         started = time.perf_counter()
         first: float | None = None

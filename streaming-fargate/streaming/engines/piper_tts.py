@@ -131,7 +131,7 @@ class PiperTts:
                     if cancelled.is_set():
                         return
                     put(chunk.audio_int16_bytes)
-            except Exception as exc:  # noqa: BLE001 - handed to the consumer
+            except Exception as exc:  # handed to the consumer
                 put(EngineError(f"synthesis failed: {type(exc).__name__}: {exc}", engine=self.name))
             finally:
                 put(_DONE)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+
 from streaming.audio import resample
 from streaming.engines.base import ChatMessage, LlmOptions
 
