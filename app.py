@@ -1,7 +1,9 @@
 """Parley's Chalice app: the REST API (one blueprint per resource, in chalicelib/api/), the SQS consumers and
 the campaign schedule. Every handler delegates to chalicelib/ (``chalicelib.workers`` for the event handlers);
 the local stack's runner invokes these same handlers."""
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from chalice import Chalice, Rate
 from chalice.app import CloudWatchEvent, SQSEvent
@@ -21,6 +23,9 @@ from chalicelib.api import (
 from chalicelib.api.auth import auth_bp
 from chalicelib.api.routing import install_error_middleware
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+
 app = Chalice(app_name="parley")
 app.api.binary_types = []
 install_error_middleware(app)
@@ -35,22 +40,22 @@ for module in (agents, post_call_actions, phone_numbers, calls, deliveries, bulk
 # SQS consumers and schedules (the local stack's runner invokes these same handlers).
 
 @app.on_sqs_message(queue=queues.queue_name(queues.DIALER), batch_size=10)
-def dialer_worker(event: SQSEvent) -> dict[str, Any]:
+def dialer_worker(event: SQSEvent) -> PartialItemFailureResponse:
     return workers.dial_batch(event.to_dict())
 
 
 @app.on_sqs_message(queue=queues.queue_name(queues.CAMPAIGN_OPS), batch_size=5)
-def campaign_ops_worker(event: SQSEvent) -> dict[str, Any]:
+def campaign_ops_worker(event: SQSEvent) -> PartialItemFailureResponse:
     return workers.campaign_ops_batch(event.to_dict())
 
 
 @app.on_sqs_message(queue=queues.queue_name(queues.CALL_EVENTS), batch_size=10)
-def call_events_worker(event: SQSEvent) -> dict[str, Any]:
+def call_events_worker(event: SQSEvent) -> PartialItemFailureResponse:
     return workers.call_events_batch(event.to_dict())
 
 
 @app.on_sqs_message(queue=queues.queue_name(queues.DELIVERIES), batch_size=10)
-def delivery_worker(event: SQSEvent) -> dict[str, Any]:
+def delivery_worker(event: SQSEvent) -> PartialItemFailureResponse:
     return workers.delivery_batch(event.to_dict())
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -16,6 +16,9 @@ from aws_lambda_powertools.utilities.batch import (
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse, PartialItemFailures
 
 from chalicelib import queues
 from chalicelib.delivery import fanout, sender
@@ -29,7 +32,7 @@ class HeldBack(Exception):
     """The message must wait; its visibility was already set to the wait."""
 
 
-def dial_batch(event: dict[str, Any], telephony: TelephonyAdapter | None = None) -> dict[str, Any]:
+def dial_batch(event: dict[str, Any], telephony: TelephonyAdapter | None = None) -> PartialItemFailureResponse:
     adapter = telephony or adapter_from_settings()
 
     def handle(record: SQSRecord) -> None:
@@ -45,7 +48,7 @@ def dial_batch(event: dict[str, Any], telephony: TelephonyAdapter | None = None)
                                     processor=BatchProcessor(event_type=EventType.SQS))
 
 
-def campaign_ops_batch(event: dict[str, Any]) -> dict[str, Any]:
+def campaign_ops_batch(event: dict[str, Any]) -> PartialItemFailureResponse:
     def handle(record: SQSRecord) -> None:
         dialer.handle_sweep(json.loads(record.body))
 
@@ -57,7 +60,7 @@ def start_due_campaigns(_event: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"started": campaigns.start_due()}
 
 
-def call_events_batch(event: dict[str, Any]) -> dict[str, Any]:
+def call_events_batch(event: dict[str, Any]) -> PartialItemFailureResponse:
     """EventBridge events (``call.completed``) routed to SQS: fan out one delivery per matching action.
 
     The batch's delivery messages are sent together at the end; if that fails, every record is reported
@@ -82,7 +85,7 @@ def _delivery_runtime() -> sender.Runtime:
     return sender.Runtime.from_env()  # one pooled HTTP client and SES client per process
 
 
-def delivery_batch(event: dict[str, Any], runtime: sender.Runtime | None = None) -> dict[str, Any]:
+def delivery_batch(event: dict[str, Any], runtime: sender.Runtime | None = None) -> PartialItemFailureResponse:
     """Send a batch of deliveries (concurrently; see ``sender``); report the ones to retry later.
 
     A delivery that must be retried later is held back for its delay and reported as failed; if the
@@ -95,7 +98,7 @@ def delivery_batch(event: dict[str, Any], runtime: sender.Runtime | None = None)
     except Exception:
         logger.exception("delivery batch failed", extra={"records": len(records)})
         return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records]}
-    failed = []
+    failed: list[PartialItemFailures] = []
     for record, verdict in zip(records, verdicts, strict=True):
         if verdict.done:
             continue

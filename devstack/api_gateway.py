@@ -81,7 +81,7 @@ class ApiGatewayServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
 
     def dispatch(self, method: str, path: str, headers: dict[str, str],
                  body: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -91,7 +91,8 @@ class ApiGatewayServer(ThreadingHTTPServer):
         except NotAuthorizedError:
             return (*_error("UNAUTHORIZED"),)
         except ForbiddenError as error:
-            missing_route = b"Missing Authentication Token" in error.body or b"Credential" in error.body
+            body = error.body or b""
+            missing_route = b"Missing Authentication Token" in body or b"Credential" in body
             return (*_error("MISSING_AUTHENTICATION_TOKEN" if missing_route else "ACCESS_DENIED"),)
         except LocalGatewayException:
             return (*_error("DEFAULT_5XX"),)

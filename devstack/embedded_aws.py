@@ -9,6 +9,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "parley-local",
@@ -51,7 +52,7 @@ class ChildServer:
 
     @classmethod
     def launch(cls, module_args: list[str], port: int, ready_path: str, timeout: float = 30.0,
-               env: dict[str, str] | None = None, log_path: Path | None = None) -> ChildServer:
+               env: dict[str, str] | None = None, log_path: Path | None = None) -> Self:
         output = log_path.open("ab") if log_path is not None else subprocess.DEVNULL
         process = subprocess.Popen([sys.executable, "-m", *module_args], env=env,
                                    stdout=output, stderr=subprocess.STDOUT if log_path else subprocess.DEVNULL)

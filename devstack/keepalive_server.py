@@ -24,7 +24,6 @@ class KeepAliveWsgiHandler(MotoRequestHandler):
     protocol_version = "HTTP/1.1"  # also answers "Expect: 100-continue" (BaseHTTPRequestHandler)
     timeout = IDLE_TIMEOUT_S
     disable_nagle_algorithm = True
-    server: KeepAliveWsgiServer
 
     def run_wsgi(self) -> None:
         environ = self.make_environ()

@@ -13,7 +13,7 @@ from typing import Any
 
 from chalice import Blueprint, Response
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from chalicelib.schemas.common import ErrorBody
 
@@ -60,7 +60,9 @@ def build_document(app: Any) -> dict[str, Any]:
         if spec.form:
             models.add(spec.form)
     ordered = sorted(models, key=lambda m: m.__name__)
-    keys = [(m, "validation") for m in ordered if m in {s.body or s.form for _, _, s in specs}]
+    mode: JsonSchemaMode = "validation"
+    keys: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        (m, mode) for m in ordered if m in {s.body or s.form for _, _, s in specs}]
     keys += [(m, "serialization") for m in ordered]
     refs, schema = models_json_schema(keys, ref_template="#/components/schemas/{model}")
     components = schema.get("$defs", {})

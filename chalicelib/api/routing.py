@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from chalice import Blueprint, Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.api.auth import api_key_auth
-from chalicelib.config import Settings
 from chalicelib.api.errors import InvalidJson, PayloadTooLarge, error_body, error_headers, status_for
+from chalicelib.config import Settings
 from chalicelib.domain.errors import DomainError, ValidationFailed
 from chalicelib.observability import logger
 
@@ -61,7 +62,7 @@ def describe_validation_error(error: ValidationError, prefix: str = "") -> Valid
     return ValidationFailed(f"{name}: {message}", field=name)
 
 
-def parse_body(model: type[BaseModel], raw: bytes | None) -> tuple[BaseModel, Any]:
+def parse_body(model: type[BaseModel], raw: str | bytes | None) -> tuple[BaseModel, Any]:
     settings = Settings.from_env()
     if raw and len(raw) > settings.max_body_bytes:
         raise PayloadTooLarge(f"request body is larger than {settings.max_body_bytes} bytes")
@@ -79,14 +80,15 @@ def parse_body(model: type[BaseModel], raw: bytes | None) -> tuple[BaseModel, An
         raise describe_validation_error(error) from None
 
 
-def parse_form(model: type[BaseModel], raw: bytes | None) -> tuple[BaseModel, dict[str, str]]:
+def parse_form(model: type[BaseModel], raw: str | bytes | None) -> tuple[BaseModel, dict[str, str]]:
     """An ``application/x-www-form-urlencoded`` body: the validated model and every field as sent."""
     from urllib.parse import parse_qsl
 
     if raw and len(raw) > Settings.from_env().max_body_bytes:
         raise PayloadTooLarge("request body is too large")
     try:
-        fields = dict(parse_qsl((raw or b"").decode(), keep_blank_values=True, strict_parsing=False))
+        text = raw.decode() if isinstance(raw, bytes) else (raw or "")
+        fields = dict(parse_qsl(text, keep_blank_values=True, strict_parsing=False))
     except UnicodeDecodeError:
         raise InvalidJson("form body is not UTF-8") from None
     try:
@@ -95,7 +97,7 @@ def parse_form(model: type[BaseModel], raw: bytes | None) -> tuple[BaseModel, di
         raise describe_validation_error(error) from None
 
 
-def parse_query(model: type[BaseModel], params: dict[str, str] | None) -> BaseModel:
+def parse_query(model: type[BaseModel], params: Mapping[str, str] | None) -> BaseModel:
     try:
         return model.model_validate(dict(params or {}))
     except ValidationError as error:
@@ -108,7 +110,10 @@ def parse_id(name: str, value: str) -> int:
     return int(value)
 
 
-def api_route(bp: Blueprint, path: str, method: str, spec: RouteSpec) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+Handler = Callable[..., Any]
+
+
+def api_route(bp: Blueprint, path: str, method: str, spec: RouteSpec) -> Callable[[Handler], Handler]:
     def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(handler)
         def view(**path_args: str) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 
 from chalicelib.db.models import Agent, PhoneNumber, PostCallAction, utcnow
 from chalicelib.db.paging import bounded_total, page_of
@@ -49,7 +50,7 @@ def create_agent(account_id: int, body: AgentCreate) -> AgentOut:
 
 
 def _legacy_action(kind: str, spec: Any) -> ActionCreate:
-    return ActionCreate(type=kind, **spec.model_dump(exclude_none=True))
+    return ActionCreate.model_validate({"type": kind, **spec.model_dump(exclude_none=True)})
 
 
 def list_agents(account_id: int, page: Page) -> AgentList:
@@ -65,7 +66,7 @@ def update_agent(account_id: int, agent_id: int, body: AgentUpdate) -> AgentOut:
     name = changes.pop("name", None)
     config = {**agent.config, **{k: v for k, v in changes.items()}}
     config = {k: v for k, v in config.items() if v is not None}
-    actions = [Agent.config.set(config), Agent.updated_at.set(utcnow())]
+    actions: list[Action] = [Agent.config.set(config), Agent.updated_at.set(utcnow())]
     if name is not None:
         actions.append(Agent.name.set(name))
     try:

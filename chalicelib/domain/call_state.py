@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.update import Action
 
 from chalicelib.db.models import Call, Campaign, CampaignLine, utcnow
 from chalicelib.db.transactions import cancellation_codes, transaction
@@ -76,7 +77,7 @@ def _write(call: Call, observed: str, new_status: str, details: dict[str, Any], 
         if call.bulk_call_id is None:
             return
         line_status = "queued" if requeue else new_status
-        line_actions = [CampaignLine.status.set(line_status), CampaignLine.updated_at.set(now)]
+        line_actions: list[Action] = [CampaignLine.status.set(line_status), CampaignLine.updated_at.set(now)]
         if new_status in TERMINAL and details.get("reason"):
             line_actions.append(CampaignLine.reason.set(str(details["reason"])))
         tx.update(CampaignLine(campaign_key(call.account_id, call.bulk_call_id), call.line_id),

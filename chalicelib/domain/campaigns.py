@@ -12,6 +12,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
 
 from chalicelib.db.models import Campaign, CampaignLine, utcnow
 from chalicelib.db.paging import bounded_total, page_of
@@ -169,7 +171,7 @@ def _add_as_batch(campaign: Campaign, contacts: list[dict[str, Any]]) -> list[in
     campaign.update(actions=[Campaign.next_line_id.add(count)])  # reserve ids [next - count + 1, next]
     batch = uuid.uuid4().hex
     ids = _write_lines(campaign, int(campaign.next_line_id) - count + 1, contacts, batch)
-    actions = [Campaign.total_contacts.add(count), Campaign.queued.add(count),
+    actions: list[Action] = [Campaign.total_contacts.add(count), Campaign.queued.add(count),
                Campaign.committed_batches.add({batch}), Campaign.updated_at.set(utcnow())]
     try:
         campaign.update(actions=actions, condition=Campaign.status != "cancelled")
@@ -264,7 +266,7 @@ def lines(account_id: int, bulk_call_id: int, query: LinesQuery) -> LinesPage:
     campaign = get_campaign(account_id, bulk_call_id)
     key = call_state.campaign_key(account_id, bulk_call_id)
     committed = campaign.committed_batches or set()
-    conditions = []
+    conditions: list[Condition] = []
     if query.call_status:
         conditions.append(CampaignLine.status == query.call_status)
     if query.search:

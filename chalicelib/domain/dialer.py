@@ -138,7 +138,7 @@ def handle_sweep(message: dict[str, Any]) -> None:
                 queues.send(queues.DIALER, dial_message(campaign, line.line_id, int(line.attempts or 0) + 1))
     else:
         queues.send_many(queues.DIALER, [dial_message(campaign, line.line_id, int(line.attempts or 0) + 1,
-                                                      not_before=line.not_before) for line in page])
+                                                      not_before=_epoch(line.not_before)) for line in page])
     if len(page) == SWEEP_PAGE or (page and page[-1].line_id < upto):
         request_sweep(campaign, kind, after=page[-1].line_id)
     elif kind == "retry":
@@ -159,3 +159,7 @@ def _move_line(campaign: Campaign, line: CampaignLine, old: str, new: str, reaso
             return False
         raise
     return True
+
+
+def _epoch(value: float | None) -> int | None:
+    return None if value is None else int(value)

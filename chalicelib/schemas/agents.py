@@ -35,18 +35,22 @@ class ExtractedVariable(Strict):
     prompt: Annotated[str, Field(min_length=1, max_length=2000)]
 
 
+def _default_include() -> list[IncludeItem]:
+    return ["summary", "extracted_variables"]
+
+
 class LegacyEmailAction(Strict):
     enabled: Flag = True
     recipients: Annotated[list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]],
                           Field(min_length=1, max_length=MAX_EMAIL_RECIPIENTS)]
-    include: list[IncludeItem] = Field(default_factory=lambda: ["summary", "extracted_variables"])
+    include: list[IncludeItem] = Field(default_factory=_default_include)
     extracted_variables: Annotated[list[ExtractedVariable], Field(max_length=50)] = Field(default_factory=list)
 
 
 class LegacyWebhookAction(Strict):
     enabled: Flag = True
     url: Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=2048)]
-    include: list[IncludeItem] = Field(default_factory=lambda: ["summary", "extracted_variables"])
+    include: list[IncludeItem] = Field(default_factory=_default_include)
     extracted_variables: Annotated[list[ExtractedVariable], Field(max_length=50)] = Field(default_factory=list)
 
 

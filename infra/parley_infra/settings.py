@@ -254,7 +254,7 @@ def _allowed_network(value: str) -> str:
     if network.prefixlen == 0:
         raise ValueError(f"deliveryAllowedNetworks: {value!r} would allow every address")
     for never in _NEVER_ALLOWED_NETWORKS:
-        if network.version == never.version and network.overlaps(never):  # type: ignore[arg-type]
+        if network.version == never.version and network.overlaps(never):
             raise ValueError(f"deliveryAllowedNetworks: {value!r} overlaps {never} (loopback or link-local)")
     return str(network)
 

@@ -61,8 +61,8 @@ def resample(data: bytes, from_rate: int, to_rate: int) -> bytes:
             return np.clip(np.round(out), -32768, 32767).astype(np.int16).tobytes()
     count = max(1, int(round(len(samples) * to_rate / from_rate)))
     positions = np.arange(count, dtype=np.float64) * (from_rate / to_rate)
-    out = np.interp(positions, np.arange(len(samples)), samples)
-    return np.clip(np.round(out), -32768, 32767).astype(np.int16).tobytes()
+    interpolated = np.interp(positions, np.arange(len(samples)), samples)
+    return np.clip(np.round(interpolated), -32768, 32767).astype(np.int16).tobytes()
 
 
 def _filter(samples: np.ndarray, kernel: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ boundaries and synthesized piece after piece.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -136,7 +137,7 @@ class PollyTts:
             if token.cancelled:
                 return
             body = client.synthesize_speech(**request)["AudioStream"]
-            token.on_cancel(lambda body=body: abort_http_body(body))
+            token.on_cancel(functools.partial(abort_http_body, body))
             try:
                 while not token.cancelled:
                     data = body.read(self._chunk_bytes)

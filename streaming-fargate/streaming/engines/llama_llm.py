@@ -41,10 +41,10 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .base import ChatMessage, LlmOptions
 from .errors import EngineError
@@ -308,19 +308,19 @@ class LlamaLlm:
         with self._lock:
             prompt = self.prompt_tokens(messages)
             self.states.restore_best(self.llama, prompt)
-            chunks = self.llama.create_completion(
+            chunks = cast(Generator[dict[str, Any], None, None], self.llama.create_completion(
                 prompt, stream=True, max_tokens=options.max_tokens, temperature=options.temperature,
                 stop=list(self.spec.stop),
-            )
+            ))  # stream=True: a generator of chunk dicts
             try:
                 for chunk in chunks:
                     if cancel.is_set():
                         return
-                    piece = chunk["choices"][0]["text"]  # type: ignore[index]
+                    piece = chunk["choices"][0]["text"]
                     if piece:
                         yield piece
             finally:
-                chunks.close()  # type: ignore[union-attr]
+                chunks.close()
                 self.states.save(self.llama)
 
     async def prefill(self, messages: list[ChatMessage]) -> None:
@@ -375,21 +375,23 @@ class LlamaLlm:
             if len(prompt) + options.max_tokens > self.context_tokens:
                 raise EngineError(f"prompt of {len(prompt)} tokens + max_tokens {options.max_tokens} exceed the "
                                   f"context of {self.context_tokens}", engine=self.name, code="ContextOverflow")
-            chunks = self.llama.create_completion(
+            # stream=True: a generator of chunk dicts (the library's return type is a union with the
+            # non-streaming response).
+            chunks = cast(Generator[dict[str, Any], None, None], self.llama.create_completion(
                 prompt, stream=True, max_tokens=options.max_tokens, temperature=options.temperature,
                 stop=list(self.spec.stop), grammar=grammar,
-            )
+            ))
             pieces: list[str] = []
             finish: str | None = None
             try:
                 for chunk in chunks:
                     if cancel.is_set():
                         return "".join(pieces), "cancelled"
-                    choice = chunk["choices"][0]  # type: ignore[index]
+                    choice = chunk["choices"][0]
                     pieces.append(choice["text"])
                     finish = choice.get("finish_reason") or finish
             finally:
-                chunks.close()  # type: ignore[union-attr]
+                chunks.close()
             return "".join(pieces), finish
 
     def generate_text(

@@ -46,6 +46,9 @@ class SileroVadStream:
 
     sample_rate = SAMPLE_RATE
     chunk_samples = CHUNK_SAMPLES
+    _h: np.ndarray
+    _c: np.ndarray
+    _context: np.ndarray
 
     def __init__(self, session: object) -> None:
         self._session = session
