@@ -320,7 +320,9 @@ def test_streaming_task_reads_actions_and_numbers_and_presigns_recordings(synthe
     stack = synthesized.stack
     statements = task_role_statements(synthesized.template_json)
     access = table_access(statements, synthesized)
-    assert access[PostCallAction] == READ and access[PhoneNumber] == READ
+    # Least privilege: the actions' config by Query and a number's digits by GetItem, attribute-limited
+    # (tests/infra/test_streaming.py checks the attribute conditions).
+    assert access[PostCallAction] == {"dynamodb:Query"} and access[PhoneNumber] == {"dynamodb:GetItem"}
     (get,) = [s for s in statements if "s3:GetObject" in as_list(s["Action"])]
     assert get["Action"] == "s3:GetObject"
     bucket = arn(logical_id(stack, stack.streaming.recordings))
