@@ -14,7 +14,7 @@ class Settings:
     max_body_bytes: int
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         return cls(
             table_prefix=os.environ.get("PARLEY_TABLE_PREFIX", "parley"),
             region=os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1",

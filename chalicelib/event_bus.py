@@ -37,4 +37,5 @@ def put(detail_type: str, detail: dict[str, Any], client: Any = None) -> None:
     answer = events.put_events(Entries=[entry(detail_type, detail)])
     if answer.get("FailedEntryCount"):
         failure = answer["Entries"][0]
-        raise RuntimeError(f"EventBridge refused {detail_type}: {failure.get('ErrorCode')} {failure.get('ErrorMessage')}")
+        reason = f"{failure.get('ErrorCode')} {failure.get('ErrorMessage')}"
+        raise RuntimeError(f"EventBridge refused {detail_type}: {reason}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from chalicelib import aws_clients
@@ -47,7 +47,7 @@ def _client() -> Any:
     return aws_clients.client("sqs")
 
 
-@lru_cache(maxsize=None)
+@cache
 def queue_url(name: str) -> str:
     return _client().get_queue_url(QueueName=name)["QueueUrl"]
 

@@ -13,7 +13,6 @@ import os
 from typing import Any, Protocol
 
 from chalicelib import aws_clients
-
 from chalicelib.config import Settings
 
 

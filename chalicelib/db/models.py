@@ -7,7 +7,7 @@ customer carries its ``account_id`` in its key, which is how tenant isolation is
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import cast
 
 from pynamodb.attributes import (
@@ -44,7 +44,7 @@ class IntegerAttribute(Attribute[int]):
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _meta(suffix: str) -> MetaProtocol:

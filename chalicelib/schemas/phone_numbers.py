@@ -8,7 +8,8 @@ from pydantic import Field
 
 from chalicelib.schemas.common import E164, Flag, Id, Out, Strict
 
-Hostname = Annotated[str, Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]+\]?$", max_length=253)]
+HOSTNAME_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]+\]?$"  # a name or an IP literal
+Hostname = Annotated[str, Field(pattern=HOSTNAME_PATTERN, max_length=253)]
 
 
 class ResellerScoped(Strict):

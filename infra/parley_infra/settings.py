@@ -132,7 +132,8 @@ class StreamingSettings:
         if not memory[0] <= self.memory_mib <= memory[1]:
             raise ValueError(f"streamingMemoryMiB for {self.cpu} CPU units must be in {memory}, got {self.memory_mib}")
         if not 1 <= self.min_tasks <= self.max_tasks:
-            raise ValueError(f"need 1 <= streamingMinTasks <= streamingMaxTasks, got {self.min_tasks}..{self.max_tasks}")
+            raise ValueError("need 1 <= streamingMinTasks <= streamingMaxTasks, "
+                             f"got {self.min_tasks}..{self.max_tasks}")
         if self.calls_per_task < 1:
             raise ValueError(f"streamingCallsPerTask must be positive, got {self.calls_per_task}")
         if not 1 <= self.nat_gateways <= 2:

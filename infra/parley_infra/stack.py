@@ -153,7 +153,8 @@ class ParleyStack(Stack):
             API_HANDLER: lambda_role(self, "ApiHandlerRole", "Parley REST API handler"),
             AUTHORIZER: lambda_role(self, "AuthorizerRole", "Parley API key authorizer"),
             DIALER_WORKER: lambda_role(self, "DialerWorkerRole", "Parley dialer (SQS consumer)"),
-            CAMPAIGN_OPS_WORKER: lambda_role(self, "CampaignOpsWorkerRole", "Parley campaign operations (SQS consumer)"),
+            CAMPAIGN_OPS_WORKER: lambda_role(self, "CampaignOpsWorkerRole",
+                                             "Parley campaign operations (SQS consumer)"),
             CAMPAIGN_SCHEDULER: lambda_role(self, "CampaignSchedulerRole", "Parley campaign scheduler (every minute)"),
             CALL_EVENTS_WORKER: lambda_role(self, "CallEventsWorkerRole", "Parley post-call fan-out (SQS consumer)"),
             DELIVERY_WORKER: lambda_role(self, "DeliveryWorkerRole", "Parley post-call delivery (SQS consumer)"),
@@ -267,6 +268,6 @@ class ParleyStack(Stack):
         for logical_id in (DELIVERY_WORKER, API_HANDLER):  # the API sends test events synchronously
             allow_email_deliveries(self.roles[logical_id], self.settings.delivery)
 
-        for logical_id, setup in self.setups.items():
+        for setup in self.setups.values():
             if setup.consumes is not None:
                 allow_queue_consumption(setup.role, self.queues.get(setup.consumes).queue.queue_arn)

@@ -69,7 +69,8 @@ def test_list_pages_newest_first(tenant: Tenant) -> None:
 
 def test_update_replaces_given_fields_and_keeps_the_rest(tenant: Tenant) -> None:
     agent_id = tenant.post("agents/create", json=FULL_AGENT).json()["id"]
-    updated = tenant.put(f"agents/{agent_id}", json={"name": "Renamed", "voice": {"provider": "polly", "voice_id": "Joanna"}})
+    voice = {"provider": "polly", "voice_id": "Joanna"}
+    updated = tenant.put(f"agents/{agent_id}", json={"name": "Renamed", "voice": voice})
     assert updated.status_code == 200
     agent = tenant.get(f"agents/{agent_id}").json()
     assert agent["name"] == "Renamed"

@@ -18,7 +18,7 @@ from tests.post_call.receivers import Receiver, always, serve
 
 
 @pytest.fixture()
-def receiver(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+def receiver(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("PARLEY_DELIVERY_ALLOWED_NETWORKS", "127.0.0.0/8")  # as on the local stack
     with serve(Receiver()) as server:
         yield server

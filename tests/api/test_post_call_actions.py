@@ -76,7 +76,8 @@ def test_each_channel_requires_its_fields(tenant: Tenant) -> None:
         ({"type": "email", "recipients": ["not-an-email"]}, "recipients[0]"),
         ({"type": "slack"}, "url"),
         ({"type": "hubspot"}, "credentials.access_token"),
-        ({"type": "salesforce", "credentials": {"instance_url": "https://x.my.salesforce.com"}}, "credentials.client_id"),
+        ({"type": "salesforce", "credentials": {"instance_url": "https://x.my.salesforce.com"}},
+         "credentials.client_id"),
         ({"type": "cloud_whatsapp", "recipients": ["+14155550123"]}, "credentials.phone_number_id"),
         ({"type": "zoho_bigin"}, "type"),
     ]

@@ -6,7 +6,7 @@ import pytest
 from tests.conftest import AGENT, TWILIO_SID, Tenant
 
 
-def _error(response, status: int, field: str | None = None) -> dict:  # noqa: ANN001
+def _error(response, status: int, field: str | None = None) -> dict:
     assert response.status_code == status, response.text
     body = response.json()
     assert set(body) >= {"error", "error_description"}
@@ -66,7 +66,8 @@ def test_dispatch_validates_number_and_agent(tenant: Tenant, other_tenant: Tenan
     _error(tenant.post("calls/dispatch", json={"agent_id": agent_id, "to_number": "4155550123"}), 422, "to_number")
     _error(tenant.post("calls/dispatch", json={"agent_id": "1", "to_number": "+14155550123"}), 422, "agent_id")
     _error(tenant.post("calls/dispatch", json={"agent_id": 999999, "to_number": "+14155550123"}), 404, "agent_id")
-    _error(tenant.post("calls/dispatch", json={"agent_id": agent_id, "to_number": "+14155550123"}), 422, "from_number_id")
+    no_number = {"agent_id": agent_id, "to_number": "+14155550123"}
+    _error(tenant.post("calls/dispatch", json=no_number), 422, "from_number_id")
     foreign = other_tenant.post("agents/create", json=AGENT).json()["id"]
     _error(tenant.post("calls/dispatch", json={"agent_id": foreign, "to_number": "+14155550123"}), 404, "agent_id")
     assert tenant.get("calls/logs").json()["total_records"] == 0

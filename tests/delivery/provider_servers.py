@@ -149,7 +149,7 @@ class FakeProvider:
             return canned
         try:
             return self.handle(request)
-        except Exception as exc:  # noqa: BLE001 -- a malformed body the checks did not foresee
+        except Exception as exc:
             return self.problem(f"{request.method} {request.path}: {type(exc).__name__}: {exc}")
 
     def handle(self, request: Request) -> Answer:
@@ -330,8 +330,8 @@ class FakeSalesforce(FakeProvider):
             return self.problem("token: not form-encoded")
         form = {k: v[0] for k, v in request.form.items()}
         if form.get("grant_type") != "client_credentials":
-            return self.problem("token: grant_type", json_answer(400, {"error": "unsupported_grant_type",
-                                                                         "error_description": "grant type not supported"}))
+            unsupported = {"error": "unsupported_grant_type", "error_description": "grant type not supported"}
+            return self.problem("token: grant_type", json_answer(400, unsupported))
         if (form.get("client_id"), form.get("client_secret")) != (self.client_id, self.client_secret):
             return json_answer(400, {"error": "invalid_client", "error_description": "invalid client credentials"})
         token = f"00D000000000001!AQ{len(self.tokens):04d}"

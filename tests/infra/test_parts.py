@@ -8,12 +8,14 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
+
+from chalicelib.db.models import ALL_MODELS, Call, IdempotencyRecord, Sequence
 from parley_infra.gateway_responses import gateway_responses
 from parley_infra.nag import enable_nag
 from parley_infra.settings import StageSettings
 from parley_infra.tables import load_models, table_spec
 
-from chalicelib.db.models import ALL_MODELS, Call, IdempotencyRecord, Sequence
+QUEUE_ARN_PREFIX = "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:"
 
 
 def test_table_spec_reads_keys_indexes_and_ttl_from_the_model() -> None:
@@ -58,7 +60,7 @@ def test_stage_names_are_checked() -> None:
         StageSettings.for_stage("Prod_1")
 
 
-def test_nag_fails_synth_on_an_unacknowledged_finding(tmp_path) -> None:  # noqa: ANN001
+def test_nag_fails_synth_on_an_unacknowledged_finding(tmp_path) -> None:
     app = cdk.App(outdir=str(tmp_path))
     stack = cdk.Stack(app, "Probe")
     kms.Key(stack, "UnrotatedKey", enable_key_rotation=False)
@@ -212,9 +214,8 @@ def test_bedrock_grants_follow_the_model_id_kind() -> None:
 
 
 def test_queue_names_follow_the_given_prefix_and_leave_the_environment_alone() -> None:
-    from parley_infra.queues import queue_names
-
     from chalicelib.queues import DIALER
+    from parley_infra.queues import queue_names
 
     before = os.environ.get("PARLEY_QUEUE_PREFIX")
     assert queue_names(DIALER, "parley-prod") == ("parley-prod-dialer", "parley-prod-dialer-dlq")
@@ -223,9 +224,9 @@ def test_queue_names_follow_the_given_prefix_and_leave_the_environment_alone() -
 
 def test_dlq_alarms_notify_the_configured_topic() -> None:
     from aws_cdk.assertions import Match, Template
-    from parley_infra.queues import ParleyQueues
 
     from chalicelib.queues import ALL_QUEUES
+    from parley_infra.queues import ParleyQueues
 
     stack = cdk.Stack(cdk.App(), "Probe")
     topic = "arn:aws:sns:eu-west-1:123456789012:ops"
@@ -233,7 +234,8 @@ def test_dlq_alarms_notify_the_configured_topic() -> None:
     template = Template.from_stack(stack)
     template.resource_count_is("AWS::CloudWatch::Alarm", len(ALL_QUEUES))
     template.all_resources_properties("AWS::CloudWatch::Alarm", {"AlarmActions": [topic]})
-    template.has_resource_properties("AWS::SQS::Queue", {"QueueName": "parley-x-dialer", "RedrivePolicy": Match.any_value()})
+    template.has_resource_properties("AWS::SQS::Queue",
+                                     {"QueueName": "parley-x-dialer", "RedrivePolicy": Match.any_value()})
 
 
 # --- SQS event sources --------------------------------------------------------------------------
@@ -242,7 +244,7 @@ def test_dlq_alarms_notify_the_configured_topic() -> None:
 class _FakeChalice:
     """What ``connect_queue_consumers`` uses of ``chalice.cdk.Chalice``: the included SAM template."""
 
-    def __init__(self, scope: cdk.Stack, template: dict, tmp_path) -> None:  # noqa: ANN001
+    def __init__(self, scope: cdk.Stack, template: dict, tmp_path) -> None:
         import json
 
         from aws_cdk import cloudformation_include
@@ -267,7 +269,7 @@ def _sam_template(queue: str, timeout: int = 29) -> dict:
                         "WorkerSqsEventSource": {
                             "Type": "SQS",
                             "Properties": {
-                                "Queue": {"Fn::Sub": f"arn:${{AWS::Partition}}:sqs:${{AWS::Region}}:${{AWS::AccountId}}:{queue}"},
+                                "Queue": {"Fn::Sub": f"{QUEUE_ARN_PREFIX}{queue}"},
                                 "BatchSize": 10,
                             },
                         }
@@ -278,8 +280,9 @@ def _sam_template(queue: str, timeout: int = 29) -> dict:
     }
 
 
-def _connect(tmp_path, template: dict, consumes):  # noqa: ANN001, ANN202
+def _connect(tmp_path, template: dict, consumes):
     from aws_cdk import aws_iam as iam
+
     from parley_infra.api import FunctionSetup
     from parley_infra.event_sources import connect_queue_consumers
     from parley_infra.queues import ParleyQueues
@@ -294,7 +297,7 @@ def _connect(tmp_path, template: dict, consumes):  # noqa: ANN001, ANN202
     return app, stack
 
 
-def test_event_source_gets_the_stack_queue_and_reports_item_failures(tmp_path) -> None:  # noqa: ANN001
+def test_event_source_gets_the_stack_queue_and_reports_item_failures(tmp_path) -> None:
     from aws_cdk.assertions import Template
 
     from chalicelib.queues import DIALER
@@ -315,7 +318,7 @@ def test_event_source_gets_the_stack_queue_and_reports_item_failures(tmp_path) -
         ("parley-x-dialer", "DIALER", 61, "visibility timeout 60s is shorter"),
     ],
 )
-def test_event_source_mistakes_stop_synth(tmp_path, queue: str, consumes, timeout: int, message: str) -> None:  # noqa: ANN001
+def test_event_source_mistakes_stop_synth(tmp_path, queue: str, consumes, timeout: int, message: str) -> None:
     import chalicelib.queues as app_queues
 
     with pytest.raises(ValueError, match=message):
@@ -336,18 +339,22 @@ def test_partial_batch_check_finds_sqs_sources_without_item_failures() -> None:
                 "Type": "AWS::Serverless::Function",
                 "Properties": {
                     "Events": {
-                        "E": {"Type": "SQS", "Properties": {"Queue": "q", "FunctionResponseTypes": ["ReportBatchItemFailures"]}},
+                        "E": {"Type": "SQS",
+                              "Properties": {"Queue": "q", "FunctionResponseTypes": ["ReportBatchItemFailures"]}},
                         "S": {"Type": "Schedule", "Properties": {"Schedule": "rate(1 minute)"}},
                     }
                 },
             },
-            "Bad": {"Type": "AWS::Serverless::Function", "Properties": {"Events": {"E": {"Type": "SQS", "Properties": {}}}}},
-            "BadMapping": {"Type": "AWS::Lambda::EventSourceMapping", "Properties": {"EventSourceArn": {"Fn::GetAtt": ["Q", "Arn"]}}},
+            "Bad": {"Type": "AWS::Serverless::Function",
+                    "Properties": {"Events": {"E": {"Type": "SQS", "Properties": {}}}}},
+            "BadMapping": {"Type": "AWS::Lambda::EventSourceMapping",
+                           "Properties": {"EventSourceArn": {"Fn::GetAtt": ["Q", "Arn"]}}},
             "BadByArn": {
                 "Type": "AWS::Lambda::EventSourceMapping",
-                "Properties": {"EventSourceArn": {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:q"}},
+                "Properties": {"EventSourceArn": {"Fn::Sub": f"{QUEUE_ARN_PREFIX}q"}},
             },
-            "KinesisMapping": {"Type": "AWS::Lambda::EventSourceMapping", "Properties": {"EventSourceArn": {"Fn::GetAtt": ["Stream", "Arn"]}}},
+            "KinesisMapping": {"Type": "AWS::Lambda::EventSourceMapping",
+                               "Properties": {"EventSourceArn": {"Fn::GetAtt": ["Stream", "Arn"]}}},
         }
     }
     assert sorted(sqs_sources_without_partial_batch(template)) == [
@@ -357,9 +364,10 @@ def test_partial_batch_check_finds_sqs_sources_without_item_failures() -> None:
     ]
 
 
-def test_synth_fails_on_an_sqs_consumer_without_item_failures(tmp_path) -> None:  # noqa: ANN001
+def test_synth_fails_on_an_sqs_consumer_without_item_failures(tmp_path) -> None:
     from aws_cdk import aws_lambda as lambda_
     from aws_cdk import aws_sqs as sqs
+
     from parley_infra.checks import PARTIAL_BATCH_RULE, enable_checks
 
     app = cdk.App(outdir=str(tmp_path))

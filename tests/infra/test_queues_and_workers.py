@@ -10,13 +10,13 @@ import re
 from typing import Any
 
 import pytest
-from parley_infra.permissions import QUEUE_CONSUME, QUEUE_SEND
-from parley_infra.queues import queue_names
-from parley_infra.settings import DEFAULT_TWILIO_API_URL
 
 from chalicelib.db.models import Campaign
 from chalicelib.queues import ALL_QUEUES, CALL_EVENTS, CAMPAIGN_OPS, DELIVERIES, DIALER, QueueSpec
 from chalicelib.telephony.twilio import TwilioConfig, status_callback_url
+from parley_infra.permissions import QUEUE_CONSUME, QUEUE_SEND
+from parley_infra.queues import queue_names
+from parley_infra.settings import DEFAULT_TWILIO_API_URL
 from tests.infra.conftest import Synthesized
 from tests.infra.helpers import (
     SAM_FUNCTION,
@@ -60,7 +60,8 @@ def names(synthesized: Synthesized, spec: QueueSpec) -> tuple[str, str]:
 
 
 def queue_by_name(synthesized: Synthesized, name: str) -> tuple[str, dict[str, Any]]:
-    matches = [(k, v) for k, v in resources(synthesized, "AWS::SQS::Queue").items() if v["Properties"]["QueueName"] == name]
+    queues = resources(synthesized, "AWS::SQS::Queue").items()
+    matches = [(k, v) for k, v in queues if v["Properties"]["QueueName"] == name]
     assert len(matches) == 1, f"expected one queue named {name}"
     return matches[0]
 
@@ -123,7 +124,8 @@ def test_each_dlq_has_an_alarm_on_visible_messages(synthesized: Synthesized, spe
     alarms = [
         alarm["Properties"]
         for alarm in resources(synthesized, "AWS::CloudWatch::Alarm").values()
-        if alarm["Properties"].get("Dimensions") == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}]
+        if alarm["Properties"].get("Dimensions")
+        == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}]
     ]
     (alarm,) = alarms
     assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
@@ -252,7 +254,8 @@ def test_stream_token_secret_is_generated_and_only_its_arn_is_passed(synthesized
 def test_only_call_placers_may_read_the_stream_token_secret(synthesized: Synthesized) -> None:
     secret = {"Ref": logical_id(synthesized.stack, synthesized.stack.stream_token_secret)}
     for function, role_id in function_roles(synthesized).items():
-        statements = [s for s in role_policies(synthesized, role_id) if any(a.startswith("secretsmanager:") for a in as_list(s["Action"]))]
+        statements = [s for s in role_policies(synthesized, role_id)
+                      if any(a.startswith("secretsmanager:") for a in as_list(s["Action"]))]
         expected = [{"Action": "secretsmanager:GetSecretValue", "Effect": "Allow", "Resource": secret}]
         assert statements == (expected if function in CALL_PLACERS else []), function
 

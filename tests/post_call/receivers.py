@@ -28,7 +28,7 @@ Behaviour = Callable[["Receiver", Received], tuple[int, float]]
 
 @dataclass
 class Receiver:
-    behaviour: Behaviour = lambda receiver, request: (200, 0.0)  # noqa: E731
+    behaviour: Behaviour = lambda receiver, request: (200, 0.0)
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
@@ -69,7 +69,7 @@ def serve(receiver: Receiver) -> Iterator[Receiver]:
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # headers and body go out in separate writes: no 40 ms delayed-ACK stall
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             request = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
             with receiver.lock:

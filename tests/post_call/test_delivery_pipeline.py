@@ -25,7 +25,7 @@ from tests.post_call.receivers import Receiver, always, serve
 
 
 @pytest.fixture()
-def receiver(aws: None):  # noqa: ANN201
+def receiver(aws: None):
     with serve(Receiver()) as server:
         yield server
 
