@@ -26,7 +26,7 @@ def _connection(region: str) -> Connection:
 
 def warm_up() -> None:
     """Create the transaction connection's client now (long-lived processes do it before serving)."""
-    _connection(Settings.from_env().region).client  # noqa: B018
+    _connection(Settings.from_env().region).client  # noqa: B018 - reading the property builds the client
 
 
 class Transaction(TransactWrite):

@@ -15,5 +15,5 @@ from chalicelib.db import transactions
 def warm_up(*models: type[Model]) -> None:
     """Create the clients of ``models`` and of the transaction connection."""
     for model in models:
-        model._get_connection().connection.client  # noqa: B018
+        model._get_connection().connection.client  # noqa: B018 - reading the property builds the client
     transactions.warm_up()

@@ -32,7 +32,7 @@ class _Track:
     """One channel's mu-law bytes, appended in order, readable back at any offset."""
 
     def __init__(self) -> None:
-        self._spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115
+        self._spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115 - owned, closed by close()
         self.length = 0
 
     def append(self, data: bytes) -> None:

@@ -441,7 +441,7 @@ def test_polly_aclose_stops_reading(fake_aws) -> None:
 # Transcribe streaming
 # --------------------------------------------------------------------------------------------------
 try:
-    import amazon_transcribe  # noqa: F401
+    import amazon_transcribe  # noqa: F401 - only probes that the SDK is installed
 
     HAVE_TRANSCRIBE_SDK = True
 except ImportError:  # pragma: no cover - it is a dependency of the service
