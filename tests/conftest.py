@@ -24,12 +24,16 @@ def aws() -> Iterator[None]:
 
     from devstack import moto_patches
 
+    from chalicelib import aws_clients
+
     moto_patches.install()  # DynamoDB atomic under concurrency, SQS fast with deep queues (see the module)
+    aws_clients.reset()  # a client made outside this mock must not be reused inside it (nor one from inside, after)
     with mock_aws():
         from devstack import local_resources
 
         local_resources.create_all()
         yield
+    aws_clients.reset()
 
 
 @dataclass
