@@ -20,13 +20,7 @@ from tests.post_call.pipeline import (
     runtime,
     wait_until,
 )
-from tests.post_call.receivers import Receiver, serve
-
-
-@pytest.fixture()
-def receiver(aws: None):
-    with serve(Receiver()) as server:
-        yield server
+from tests.post_call.receivers import Receiver
 
 
 def test_a_template_rendering_past_the_body_limit_is_a_recorded_failure_never_retried(receiver: Receiver) -> None:

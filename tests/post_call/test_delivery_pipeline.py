@@ -21,13 +21,7 @@ from tests.post_call.pipeline import (
     wait_until,
     with_settings,
 )
-from tests.post_call.receivers import Receiver, always, serve
-
-
-@pytest.fixture()
-def receiver(aws: None):
-    with serve(Receiver()) as server:
-        yield server
+from tests.post_call.receivers import Receiver, always
 
 
 def test_a_completed_call_reaches_its_webhook_signed_and_every_attempt_is_recorded(receiver: Receiver) -> None:
