@@ -22,9 +22,8 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 def aws() -> Iterator[None]:
     from moto import mock_aws
 
-    from devstack import moto_patches
-
     from chalicelib import aws_clients
+    from devstack import moto_patches
 
     moto_patches.install()  # DynamoDB atomic under concurrency, SQS fast with deep queues (see the module)
     aws_clients.reset()  # a client made outside this mock must not be reused inside it (nor one from inside, after)
