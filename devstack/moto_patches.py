@@ -70,7 +70,7 @@ def _lock_dynamodb() -> None:
     for name, member in list(vars(DynamoDBBackend).items()):
         if callable(member) and not name.startswith("_"):
             setattr(DynamoDBBackend, name, _locked(member))
-    DynamoDBBackend.transact_write_items = _locked(_transact_write_items)  # type: ignore[method-assign]
+    DynamoDBBackend.transact_write_items = _locked(_transact_write_items)  # type: ignore[method-assign]  # a documented patch of moto (see the module docstring)
 
 
 def _locked(method: Any) -> Any:
@@ -172,7 +172,7 @@ def _answer_item_operations_with_plain_json() -> None:
         body = json.dumps(self.result, separators=(",", ":"), default=_wire_value)
         return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
 
-    DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
+    DynamoResult.execute_result = execute_result  # type: ignore[method-assign]  # a documented patch of moto (see the module docstring)
 
 
 def _wire_value(value: Any) -> Any:
@@ -228,11 +228,11 @@ def _speed_up_sqs() -> None:
         now = unix_time_millis()
         return sum(1 for m in self._messages if now < m.delayed_until)
 
-    Queue.messages = property(messages)  # type: ignore[assignment,method-assign]
-    Queue.approximate_number_of_messages_not_visible = property(not_visible)  # type: ignore[assignment,method-assign]
-    Queue.approximate_number_of_messages_delayed = property(delayed)  # type: ignore[assignment,method-assign]
-    Queue.attributes = property(LazyQueueAttributes)  # type: ignore[assignment,method-assign]
-    Queue.delete_message = _delete_message  # type: ignore[method-assign]
+    Queue.messages = property(messages)  # type: ignore[assignment,method-assign]  # a documented patch of moto (see the module docstring)
+    Queue.approximate_number_of_messages_not_visible = property(not_visible)  # type: ignore[assignment,method-assign]  # a documented patch of moto
+    Queue.approximate_number_of_messages_delayed = property(delayed)  # type: ignore[assignment,method-assign]  # a documented patch of moto
+    Queue.attributes = property(LazyQueueAttributes)  # type: ignore[assignment,method-assign]  # a documented patch of moto
+    Queue.delete_message = _delete_message  # type: ignore[method-assign]  # a documented patch of moto
 
 
 def _delete_message(self: Any, receipt_handle: str) -> None:

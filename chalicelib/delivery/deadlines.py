@@ -144,12 +144,12 @@ class _Watched:
     deadlines: Deadlines
 
     def connect(self) -> None:
-        super().connect()  # type: ignore[misc]
-        self.deadlines.attach(self)  # type: ignore[arg-type]
+        super().connect()  # type: ignore[misc]  # urllib3's connection classes are typed as Protocols
+        self.deadlines.attach(self)  # type: ignore[arg-type]  # a Watched* connection is an HTTPConnection at run time
 
     def request(self, *args: Any, **kwargs: Any) -> None:
-        self.deadlines.attach(self)  # type: ignore[arg-type]
-        super().request(*args, **kwargs)  # type: ignore[misc]
+        self.deadlines.attach(self)  # type: ignore[arg-type]  # a Watched* connection is an HTTPConnection at run time
+        super().request(*args, **kwargs)  # type: ignore[misc]  # urllib3's connection classes are typed as Protocols
 
 
 class WatchedHTTPConnection(_Watched, HTTPConnection):

@@ -9,7 +9,7 @@ from pydantic import ConfigDict, Field
 from chalicelib.schemas.common import CALL_STATUSES, E164, Id, Out, Page, Strict
 
 CallStatus = Literal["queued", "ringing", "in_progress", "completed", "failed", "busy", "no_answer"]
-assert CallStatus.__args__ == CALL_STATUSES  # type: ignore[attr-defined]
+assert CallStatus.__args__ == CALL_STATUSES  # type: ignore[attr-defined]  # a Literal's members, read at run time
 
 
 class Dispatch(Strict):

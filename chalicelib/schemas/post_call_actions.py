@@ -13,7 +13,7 @@ from chalicelib.schemas.agents import ExtractedVariable, IncludeItem
 from chalicelib.schemas.common import E164_PATTERN, Flag, Out, Strict
 
 ActionType = Literal["webhook", "email", "slack", "salesforce", "hubspot", "cloud_whatsapp"]
-ACTION_TYPES: tuple[str, ...] = ActionType.__args__  # type: ignore[attr-defined]
+ACTION_TYPES: tuple[str, ...] = ActionType.__args__  # type: ignore[attr-defined]  # a Literal's members, read at run time
 CallStatus = Literal["completed", "failed", "busy", "no_answer"]
 Url = Annotated[str, Field(pattern=r"^https?://[^\s/]+[^\s]*$", max_length=2048)]
 Recipient = Annotated[str, Field(min_length=3, max_length=254)]

@@ -46,7 +46,7 @@ def signing_string(url: str, params: Mapping[str, str | list[str]] | None) -> st
     """The exact string Twilio signs: the URL, then each ``name + value`` sorted by name."""
     parts = [url]
     for name in sorted(params or {}):
-        for value in sorted(set(_values(params[name]))):  # type: ignore[index]
+        for value in sorted(set(_values(params[name]))):  # type: ignore[index]  # params is not None inside this loop
             parts.append(name + value)
     return "".join(parts)
 

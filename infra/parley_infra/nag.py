@@ -62,7 +62,7 @@ def acknowledge_findings(stack: ParleyStack) -> None:
 
 def _logical_id(construct: IConstruct) -> str:
     stack = Stack.of(construct)
-    return str(stack.resolve(stack.get_logical_id(construct.node.default_child)))  # type: ignore[arg-type]
+    return str(stack.resolve(stack.get_logical_id(construct.node.default_child)))  # type: ignore[arg-type]  # a construct's default child is a CfnElement here
 
 
 def acknowledge_streaming(streaming: StreamingService) -> None:

@@ -154,13 +154,13 @@ class StreamingSettings:
                 continue
             if isinstance(cls.__dataclass_fields__[field].default, int):
                 try:
-                    value = int(value)  # type: ignore[call-overload]
+                    value = int(value)  # type: ignore[call-overload]  # context values are untyped JSON: a bad one raises below
                 except (TypeError, ValueError):
                     raise ValueError(f"context {key} must be an integer, got {value!r}") from None
             elif not isinstance(value, str):
                 raise ValueError(f"context {key} must be a string, got {value!r}")
             values[field] = value
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**values)  # type: ignore[arg-type]  # values are validated field by field above
 
 
 @dataclass(frozen=True)
@@ -347,7 +347,7 @@ class StageSettings:
             chosen["delivery"] = delivery
         if throttling is not None:
             chosen["throttling"] = throttling
-        return cls(stage=stage, table_prefix=table_prefix or f"{SERVICE_NAME}-{stage}", **chosen)  # type: ignore[arg-type]
+        return cls(stage=stage, table_prefix=table_prefix or f"{SERVICE_NAME}-{stage}", **chosen)  # type: ignore[arg-type]  # values are validated field by field above
 
     @classmethod
     def from_context(cls, node: _Context) -> StageSettings:
@@ -365,7 +365,7 @@ class StageSettings:
             streaming=StreamingSettings.from_context(node),
             delivery=DeliverySettings.from_context(node),
             throttling=ThrottleSettings.from_context(node),
-            **values,  # type: ignore[arg-type]
+            **values,  # type: ignore[arg-type]  # values are validated field by field above
         )
 
     @property

@@ -300,7 +300,7 @@ class StreamingService(Construct):
                 "Https",
                 port=443,
                 protocol=elbv2.ApplicationProtocol.HTTPS,
-                certificates=[elbv2.ListenerCertificate.from_arn(config.certificate_arn)],  # type: ignore[arg-type]
+                certificates=[elbv2.ListenerCertificate.from_arn(config.certificate_arn)],  # type: ignore[arg-type]  # jsii types the listener certificate interface narrowly
                 ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
                 open=True,
                 default_action=NOT_FORWARDED,

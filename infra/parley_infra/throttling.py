@@ -77,4 +77,4 @@ class ThrottleSettings:
                 values[field] = float(str(value)) if field.endswith("rate_limit") else int(str(value))
             except ValueError:
                 raise ValueError(f"context {key} must be a number, got {value!r}") from None
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**values)  # type: ignore[arg-type]  # values are validated field by field above

@@ -31,7 +31,7 @@ def choose(agent: AgentSettings, registry: EngineRegistry, settings: StreamingSe
     def pick(kind: str, wanted: str | None, default: str) -> str:
         if not wanted:
             return default
-        if wanted in registry.names(kind):  # type: ignore[arg-type]
+        if wanted in registry.names(kind):  # type: ignore[arg-type]  # kind is one of the registry's Kind literals
             return wanted
         notes.append(f"{kind} engine {wanted!r} is not available here; used {default!r}")
         return default

@@ -324,6 +324,12 @@ def test_final_callback_delay_orders_the_completed_callback_and_the_stream_stop(
             assert completed_at < stopped_at
         call = wait_final(sim, sid)
         assert call["ended_by"] == "callee" and call["media"]["script_finished"]
+        # The receiver has the callback; the simulator records it once the receiver's answer is back.
+        deadline = time.monotonic() + 5
+        while not call["callbacks"] or call["callbacks"][-1]["http_status"] is None:
+            assert time.monotonic() < deadline, "the simulator never recorded the callback's answer"
+            time.sleep(0.05)
+            call = requests.get(f"{sim.url}/sim/calls/{sid}", timeout=5).json()
         assert [cb["call_status"] for cb in call["callbacks"]] == ["completed"]
         assert call["callbacks"][0]["http_status"] == 204
     finally:

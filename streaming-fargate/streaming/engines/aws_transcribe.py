@@ -190,7 +190,7 @@ class _Session:
             done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_EXCEPTION)
             for task in done:
                 if task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]
+                    raise task.exception()  # type: ignore[misc]  # exception() is not None: the task failed
             await asyncio.gather(sender, receiver)
         finally:
             sender.cancel()

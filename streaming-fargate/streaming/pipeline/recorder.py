@@ -115,7 +115,7 @@ class WavStream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]  # io.RawIOBase's readinto takes a wider buffer type
         if not self._pending and self._next_sample < self._samples:
             self._pending = memoryview(self._convert_next_chunk())
         count = min(len(buffer), len(self._pending))

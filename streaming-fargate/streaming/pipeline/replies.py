@@ -76,7 +76,7 @@ class ReplyGenerator:
                 phrases.put_nowait(phrase)
         finally:
             with contextlib.suppress(Exception):
-                await stream.aclose()  # type: ignore[attr-defined]
+                await stream.aclose()  # type: ignore[attr-defined]  # engines return async generators, typed as AsyncIterator
             phrases.put_nowait(None)
         reply.utterance.hang_up_after = splitter.end_call
         await speaker
