@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test check openapi bench clean
+.PHONY: dev test check browser openapi bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt streaming-fargate/requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,17 @@ dev: $(STAMP)
 	$(PY) -m devstack
 
 # Static checks first (ruff, then mypy; both configured in pyproject.toml), then the whole pytest suite.
-test: check
+test: check browser
 	$(PY) -m pytest
+
+# tests/browser drive Debian's chromium through Playwright (whose own browser download cannot work offline):
+# install it with apt when missing, as root or through sudo. If it cannot be installed, those tests skip, saying why.
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	  else echo "chromium is missing and we are neither root nor sudoer: browser tests will skip"; exit 0; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends chromium || echo "could not install chromium: browser tests will skip"; }
 
 check: $(STAMP)
 	$(PY) -m ruff check .
