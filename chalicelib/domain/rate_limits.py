@@ -1,15 +1,24 @@
-"""Per-account rate limits: fixed-window counters in DynamoDB (``RateCounter``).
+"""Rate limits: fixed-window counters in DynamoDB (``RateCounter``), per account or per another subject.
 
-Each operation is one conditional ``UpdateItem`` that adds 1 to the account's counter of the current
+Each operation is one conditional ``UpdateItem`` that adds 1 to the subject's counter of the current
 window unless it already reached the limit; the item expires (TTL) after its window. Concurrent callers
 cannot overshoot (the condition and the increment are one atomic write), and nothing is read first.
+The subject is an account id, or for the public web-call endpoint a widget key or a client IP address.
 
 Limits (environment, read when used):
 
-=================================  =======  ===================================================================
-``PARLEY_SEND_NOW_PER_MINUTE``     30       send-now requests (test event, replays, recover) per account a minute
-``PARLEY_EMAIL_SENDS_PER_DAY``     500      emails sent by post-call actions per account a UTC day
-=================================  =======  ===================================================================
+======================================  =======  ==============================================================
+``PARLEY_SEND_NOW_PER_MINUTE``          30       send-now requests (test event, replays, recover) per account
+                                                 a minute
+``PARLEY_EMAIL_SENDS_PER_DAY``          500      emails sent by post-call actions per account a UTC day
+``PARLEY_WEB_CALLS_PER_KEY_PER_MINUTE`` 20       web calls started with one agent's public (``pub_``) key a
+                                                 minute, from every page and visitor together
+``PARLEY_WEB_CALLS_PER_IP_PER_MINUTE``  5        public-key web-call requests from one client IP address a
+                                                 minute (counted before the key is checked)
+======================================  =======  ==============================================================
+
+Web calls started with a secret API key are not limited here (the account's API Gateway usage plan
+throttles them like every other authenticated request).
 """
 from __future__ import annotations
 
@@ -28,12 +37,14 @@ _EXPIRY_GRACE_S = 3600  # counters linger a little past their window (TTL deleti
 
 @dataclass(frozen=True)
 class Limit:
-    """At most ``limit`` operations of ``kind`` per account in each ``window_s`` window."""
+    """At most ``limit`` operations of ``kind`` per subject (an account, unless ``per`` says otherwise) in each
+    ``window_s`` window."""
 
     kind: str
     limit: int
     window_s: int
     what: str  # how an error names the operations, e.g. "send-now requests"
+    per: str = "account"  # how an error names the subject
 
     def describe(self) -> str:
         per = {60: "a minute", 3600: "an hour", 86400: "a day"}.get(self.window_s, f"per {self.window_s} s")
@@ -53,13 +64,23 @@ def email_limit() -> Limit:
     return Limit("email", _env_int("PARLEY_EMAIL_SENDS_PER_DAY", 500), 86400, "post-call emails")
 
 
+def web_calls_per_key_limit() -> Limit:
+    return Limit("web-calls-key", _env_int("PARLEY_WEB_CALLS_PER_KEY_PER_MINUTE", 20), 60, "web calls",
+                 per="public key")
+
+
+def web_calls_per_ip_limit() -> Limit:
+    return Limit("web-calls-ip", _env_int("PARLEY_WEB_CALLS_PER_IP_PER_MINUTE", 5), 60, "web-call requests",
+                 per="client address")
+
+
 def _now() -> float:
     return time.time()
 
 
-def take(account_id: int, limit: Limit, now: float | None = None) -> int | None:
-    """Count one operation of ``account_id``: None when it is within ``limit``, otherwise the seconds until
-    the window ends (the operation is not counted)."""
+def take(account_id: int | str, limit: Limit, now: float | None = None) -> int | None:
+    """Count one operation of ``account_id`` (or of another subject: a key, an address): None when it is
+    within ``limit``, otherwise the seconds until the window ends (the operation is not counted)."""
     moment = _now() if now is None else now
     start = int(moment // limit.window_s) * limit.window_s
     end = start + limit.window_s
@@ -76,11 +97,11 @@ def take(account_id: int, limit: Limit, now: float | None = None) -> int | None:
     return None
 
 
-def check(account_id: int, limit: Limit) -> None:
+def check(account_id: int | str, limit: Limit) -> None:
     """Count one operation, or raise ``RateLimited`` (with the seconds to wait) when the limit is reached."""
     wait = take(account_id, limit)
     if wait is not None:
-        raise RateLimited(f"too many {limit.what}: at most {limit.describe()} per account; try again in "
+        raise RateLimited(f"too many {limit.what}: at most {limit.describe()} per {limit.per}; try again in "
                           f"{wait} s", retry_after=wait)
 
 
