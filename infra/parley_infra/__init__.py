@@ -6,7 +6,8 @@ derived from the PynamoDB models), ``queues`` (SQS queues, DLQs and alarms from 
 statements), ``gateway_responses`` (gateway-level error bodies), ``api`` (the Chalice app),
 ``event_sources`` (the SQS consumers' event sources), ``streaming`` (the Fargate streaming service, its
 ALB, recordings bucket and calls bus), ``delivery`` (post-call delivery: the ``call.completed`` rule, the
-delivery settings' environment and email permissions), ``checks`` (Parley's synth-time template checks),
-``nag`` (cdk-nag checks and acknowledgments), ``stack`` (the composition) and ``build`` (one call that
-assembles an app).
+delivery settings' environment and email permissions), ``web_media`` (web calls: the ``/web/offer``
+route and the TURN relay; its settings in ``web_media_settings``), ``checks`` (Parley's synth-time
+template checks), ``nag`` (cdk-nag checks and acknowledgments), ``stack`` (the composition) and ``build``
+(one call that assembles an app).
 """

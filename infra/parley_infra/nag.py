@@ -113,8 +113,11 @@ def acknowledge_streaming(streaming: StreamingService) -> None:
         streaming.task_definition,
         "AwsSolutions-ECS2",
         "The container's environment holds names, ARNs and engine defaults only (table prefix, bucket, bus, "
-        "secret ARN, key ARN, model id): nothing secret. The one secret, the stream-token HMAC key, is read "
-        "at run time with secretsmanager:GetSecretValue, never injected, so a rotation needs no redeploy.",
+        "secret ARN, key ARN, model id, the KVS TURN channel ARN): nothing secret. The one secret, the "
+        "stream-token HMAC key, is read at run time with secretsmanager:GetSecretValue, never injected, so a "
+        "rotation needs no redeploy. With webMedia=ice-servers it also holds the configured TURN servers' "
+        "username and credential, which are not server secrets: the API hands the same list to every "
+        "browser that starts a web call.",
     )
     acknowledge(
         streaming.load_balancer,

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from chalicelib.queues import DELIVERIES
 from parley_infra.throttling import ThrottleSettings
+from parley_infra.web_media_settings import WebMediaSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 """The repository root: the Chalice project (``app.py``, ``chalicelib/``, ``.chalice/``) lives here."""
@@ -308,6 +309,8 @@ class StageSettings:
     """How post-call deliveries are sent (email sender, allowed private networks, retry schedule)."""
     throttling: ThrottleSettings = dataclasses.field(default_factory=ThrottleSettings)
     """Stage and per-account request throttles, and the queue workers' reserved concurrency."""
+    web_media: WebMediaSettings = dataclasses.field(default_factory=WebMediaSettings)
+    """How web calls' WebRTC media reaches a streaming task (KVS managed TURN, or configured ICE servers)."""
 
     def __post_init__(self) -> None:
         if not _STAGE.match(self.stage):
@@ -334,6 +337,7 @@ class StageSettings:
         streaming: StreamingSettings | None = None,
         delivery: DeliverySettings | None = None,
         throttling: ThrottleSettings | None = None,
+        web_media: WebMediaSettings | None = None,
         **options: str | None,
     ) -> StageSettings:
         """Settings for ``stage``; the table prefix defaults to ``parley-<stage>``.
@@ -347,6 +351,8 @@ class StageSettings:
             chosen["delivery"] = delivery
         if throttling is not None:
             chosen["throttling"] = throttling
+        if web_media is not None:
+            chosen["web_media"] = web_media
         return cls(stage=stage, table_prefix=table_prefix or f"{SERVICE_NAME}-{stage}", **chosen)  # type: ignore[arg-type]  # values are validated field by field above
 
     @classmethod
@@ -365,6 +371,7 @@ class StageSettings:
             streaming=StreamingSettings.from_context(node),
             delivery=DeliverySettings.from_context(node),
             throttling=ThrottleSettings.from_context(node),
+            web_media=WebMediaSettings.from_context(node),
             **values,  # type: ignore[arg-type]  # values are validated field by field above
         )
 

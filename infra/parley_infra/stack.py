@@ -28,6 +28,11 @@ setting is given. The stream-token secret is read by the API handler and the dia
 
 The streaming service (``parley_infra.streaming``) has its own task role; the Lambdas learn its URL
 (``PARLEY_STREAMING_URL``) from its load balancer unless ``streamingUrl`` overrides it.
+
+Web calls (``parley_infra.web_media``): the API handler gets the streaming service's ``/web/offer`` URL
+(``PARLEY_WEB_OFFER_URL``) and, like the streaming task, the TURN relay configuration: the KVS signaling
+channel's ARN with ``kinesisvideo:GetSignalingChannelEndpoint`` and ``GetIceServerConfig`` on that channel
+only (``kvs-turn``), or the fixed ICE servers (``ice-servers``).
 """
 from __future__ import annotations
 
@@ -78,6 +83,7 @@ from parley_infra.settings import SERVICE_NAME, StageSettings
 from parley_infra.stream_secret import SECRET_ARN_VARIABLE, create_stream_token_secret
 from parley_infra.streaming import StreamingDataAccess, StreamingService
 from parley_infra.tables import ParleyTables, load_models
+from parley_infra.web_media import WebMedia
 
 API_HANDLER = "APIHandler"
 """Chalice's logical id for the function serving every REST route."""
@@ -124,6 +130,7 @@ class ParleyStack(Stack):
                                      dial_queue_arns=tuple(self.queues.arns([DIALER]))),
         )
         self.streaming_url = settings.streaming_url or self.streaming.url
+        self.web_media = WebMedia(self, "WebMedia", settings=settings, streaming=self.streaming)
         self.call_event_routing = CallEventRouting(
             self, "CallEventRouting", settings=settings, bus=self.streaming.bus, queues=self.queues
         )
@@ -161,7 +168,9 @@ class ParleyStack(Stack):
         }
         self.setups = {
             API_HANDLER: FunctionSetup(
-                settings.resource_name("api-handler"), self.roles[API_HANDLER], {**places_calls, **delivers}
+                settings.resource_name("api-handler"),
+                self.roles[API_HANDLER],
+                {**places_calls, **delivers, **self.web_media.api_environment},
             ),
             AUTHORIZER: FunctionSetup(settings.resource_name("api-key-auth"), self.roles[AUTHORIZER], {}),
             DIALER_WORKER: FunctionSetup(
@@ -228,6 +237,14 @@ class ParleyStack(Stack):
             value=self.streaming.load_balancer.load_balancer_dns_name,
             description="Point streamingDomainName's DNS record (CNAME or alias) here",
         )
+        CfnOutput(self, "WebOfferUrl", value=self.web_media.offer_url, description="PARLEY_WEB_OFFER_URL (web calls)")
+        if self.web_media.channel is not None:
+            CfnOutput(
+                self,
+                "WebTurnChannelArn",
+                value=self.web_media.channel.attr_arn,
+                description="PARLEY_KVS_TURN_CHANNEL_ARN: the KVS signaling channel used for its TURN service",
+            )
         CfnOutput(self, "RecordingsBucketName", value=self.streaming.recordings.bucket_name)
         CfnOutput(self, "CallEventBusName", value=self.streaming.bus.event_bus_name)
         Tags.of(self).add("project", SERVICE_NAME)
@@ -251,6 +268,8 @@ class ParleyStack(Stack):
         for logical_id in (API_HANDLER, DIALER_WORKER):
             allow_secret_read(self.roles[logical_id], self.stream_token_secret)
             allow_event_puts(self.roles[logical_id], self.streaming.bus.event_bus_arn)
+        # Web calls: the handler hands the browser its TURN credentials (kvs-turn mode).
+        self.web_media.allow_turn_credentials(self.roles[API_HANDLER])
 
         # Post-call delivery (parley_infra.delivery): fan-out, delivery, and the API's replay and test sends.
         fan_out = self.roles[CALL_EVENTS_WORKER]

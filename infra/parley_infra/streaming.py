@@ -1,10 +1,11 @@
 """The streaming service: the real-time voice pipeline on ECS Fargate behind an internet-facing ALB.
 
-Carriers open a WebSocket to ``/twilio`` (Twilio Media Streams), the one path the load balancer forwards
-(anything else, ``/stats`` included, is answered 404 by the listener itself; health checks reach the
-task directly); the container (``streaming-fargate/``,
-built from its Dockerfile with the repository root as context) runs the agent, moves the call's state
-(the same state machine as the Lambdas: ``TransactWriteItems`` on calls, campaign lines, campaigns),
+Carriers open a WebSocket to ``/twilio`` (Twilio Media Streams), the path the load balancer forwards
+(with ``/web/offer``, web calls' signaling, added by ``parley_infra.web_media``; anything else, ``/stats``
+included, is answered 404 by the listener itself; health checks reach the task directly); the container
+(``streaming-fargate/``, built from its Dockerfile with the repository root as context) runs the agent,
+moves the call's state (the same state machine as the Lambdas: ``TransactWriteItems`` on calls, campaign
+lines, campaigns),
 writes the recording and transcript to the recordings bucket, analyses the finished call with Bedrock
 and puts ``call.*`` events on the calls bus (source ``parley.calls``): ``call.completed`` carries
 presigned URLs of the recording (and of the transcript when it is too long to inline), signed with the
@@ -338,8 +339,9 @@ class StreamingService(Construct):
             ),
         )
 
-        host = config.domain_name or self.load_balancer.load_balancer_dns_name
-        self.url = f"{'wss' if config.secure else 'ws'}://{host}{TWILIO_PATH}"
+        self.host = config.domain_name or self.load_balancer.load_balancer_dns_name
+        """The public name of the service: ``streamingDomainName``, else the ALB's DNS name."""
+        self.url = f"{'wss' if config.secure else 'ws'}://{self.host}{TWILIO_PATH}"
         """What carriers connect to (``PARLEY_STREAMING_URL`` for the Lambdas)."""
 
         self.active_calls = cloudwatch.Metric(

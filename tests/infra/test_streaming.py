@@ -161,16 +161,22 @@ def _public_routes(template_json: dict[str, Any]) -> tuple[dict[str, Any], list[
     return default, rules
 
 
-@pytest.mark.parametrize("variant", ["synthesized", "tls"])
-def test_the_load_balancer_forwards_only_the_media_stream_path(variant: str, request: pytest.FixtureRequest) -> None:
-    """``/stats`` (and anything else but ``/twilio``) is not reachable from the internet: the listener answers
-    404 itself and forwards only the exact media-stream path (health checks reach the task directly)."""
+@pytest.mark.parametrize(
+    ("variant", "forwarded"),
+    [("synthesized", [["/twilio"], ["/web/offer"]]), ("tls", [["/twilio"]])],  # tls: the service alone, no web calls
+)
+def test_the_load_balancer_forwards_only_the_media_stream_path(
+    variant: str, forwarded: list[list[str]], request: pytest.FixtureRequest
+) -> None:
+    """``/stats`` (and anything else but ``/twilio`` and, with web calls, ``/web/offer``) is not reachable from
+    the internet: the listener answers 404 itself and forwards only those exact paths (health checks reach the
+    task directly)."""
     template_json = request.getfixturevalue(variant).template_json
     default, rules = _public_routes(template_json)
     assert default["Type"] == "fixed-response"
     assert default["FixedResponseConfig"]["StatusCode"] == "404"
     forwarding = [(patterns, action) for patterns, action in rules if action["Type"] == "forward"]
-    assert [patterns for patterns, _ in forwarding] == [["/twilio"]]
+    assert sorted(patterns for patterns, _ in forwarding) == forwarded
     assert all("*" not in p and "?" not in p for patterns, _ in rules for p in patterns)
 
 
