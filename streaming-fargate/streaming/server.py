@@ -1,9 +1,10 @@
-"""The streaming service's HTTP server: ``/twilio`` media streams, ``/healthz``, ``/stats``.
+"""The streaming service's HTTP server: ``/twilio`` media streams, ``/web/offer`` WebRTC signaling,
+``/healthz``, ``/stats``.
 
-Only ``/twilio`` is reachable through the public load balancer (``parley_infra.streaming`` forwards that
-path alone); ``/healthz`` is for the load balancer's health checks, ``/stats`` for operators inside the VPC.
-Each task takes at most ``max_streams`` media sockets: past it, a stream is answered 503 before the
-WebSocket upgrade, so it costs no session.
+Only ``/twilio`` and ``/web/*`` are reachable through the public load balancer; ``/healthz`` is for the
+load balancer's health checks, ``/stats`` for operators inside the VPC. Each task takes at most
+``max_streams`` calls (Twilio sockets and WebRTC peers together): past it, a stream is answered 503 before
+the WebSocket upgrade or the SDP answer, so it costs no session.
 
 SIGTERM drains: health turns 503 (the load balancer stops sending calls), new streams are refused,
 live calls get ``drain_timeout_s`` to end on their own, then are hung up and finalized.
@@ -19,9 +20,11 @@ import time
 
 from aiohttp import web
 
+from streaming.call_core import Lifecycle, ServiceState
 from streaming.engines.registry import EngineRegistry, Kind
 from streaming.settings import StreamingSettings, stream_token_secret
-from streaming.twilio_call import Lifecycle, ServiceState, TwilioCall
+from streaming.transports.twilio_stream import TwilioMediaStream
+from streaming.transports.webrtc_signaling import IceServers, offer_handler, preflight
 
 log = logging.getLogger("parley.streaming.server")
 STATE = web.AppKey("state", ServiceState)
@@ -43,7 +46,15 @@ async def twilio_stream(request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(heartbeat=state.settings.heartbeat_s, max_msg_size=MAX_MESSAGE_BYTES,
                                    autoping=True)
         await ws.prepare(request)
-        await TwilioCall(state, ws).run()
+        try:
+            await TwilioMediaStream(state, ws).run()
+        except Exception:
+            state.counters["errors"] += 1
+            log.exception("stream failed")
+        finally:
+            if not ws.closed:
+                with contextlib.suppress(Exception):
+                    await ws.close()
     finally:
         state.streams -= 1
     return ws
@@ -65,7 +76,8 @@ async def stats(request: web.Request) -> web.Response:
 
 
 def create_app(settings: StreamingSettings | None = None, registry: EngineRegistry | None = None,
-               token_secret: str | None = None, lifecycle: Lifecycle | None = None) -> web.Application:
+               token_secret: str | None = None, lifecycle: Lifecycle | None = None,
+               ice_servers: IceServers | None = None) -> web.Application:
     settings = settings or StreamingSettings.from_env()
     state = ServiceState(settings=settings, registry=registry or EngineRegistry(),
                          token_secret=token_secret if token_secret is not None else stream_token_secret(),
@@ -73,6 +85,8 @@ def create_app(settings: StreamingSettings | None = None, registry: EngineRegist
     app = web.Application()
     app[STATE] = state
     app.router.add_get("/twilio", twilio_stream)
+    app.router.add_post("/web/offer", offer_handler(STATE, ice_servers or _configured_ice_servers()))
+    app.router.add_route("OPTIONS", "/web/offer", preflight)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/stats", stats)
     app.on_startup.append(_start_metrics)
@@ -96,9 +110,16 @@ async def _hang_up_all(app: web.Application) -> None:
     for call in list(state.active.values()):
         await call.hang_up_for_shutdown()
     deadline = time.monotonic() + 30
-    while (state.active or state.finalizing) and time.monotonic() < deadline:
+    while (state.active or state.finalizing or state.background) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     await state.clock.close()
+
+
+def _configured_ice_servers() -> IceServers:
+    """The ICE servers of this deployment (the API hands browsers the same ones)."""
+    from chalicelib.domain import ice_servers
+
+    return ice_servers.IceServers.from_env().as_json
 
 
 async def _start_metrics(app: web.Application) -> None:

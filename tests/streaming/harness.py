@@ -19,10 +19,10 @@ from aiohttp import web
 from chalicelib.domain.call_media import Admission, MediaResult, Rejected
 from chalicelib.telephony import stream_tokens
 from streaming.audio import pcm16_to_mulaw
+from streaming.call_core import Lifecycle
 from streaming.engines.registry import EngineRegistry
 from streaming.server import create_app
 from streaming.settings import StreamingSettings
-from streaming.twilio_call import Lifecycle
 
 SECRET = "harness-secret"
 INSTANT = StreamingSettings(stt_default="instant", llm_default="instant", tts_default="instant", vad="energy",

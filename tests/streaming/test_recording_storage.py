@@ -18,6 +18,9 @@ FRAME = 160  # 20 ms of 8 kHz mu-law
 
 CALLER_FRAMES = [bytes((index + k) % 256 for k in range(FRAME)) for index in range(251)]
 AGENT_FRAMES = [bytes((3 * index + k) % 256 for k in range(FRAME)) for index in range(241)]
+# The recorder takes the call core's PCM16 (it keeps mu-law inside): the frames above, decoded.
+CALLER_PCM = [mulaw_to_pcm16(frame) for frame in CALLER_FRAMES]
+AGENT_PCM = [mulaw_to_pcm16(frame) for frame in AGENT_FRAMES]
 
 
 def caller_frame(index: int) -> bytes:
@@ -31,9 +34,9 @@ def agent_frame(index: int) -> bytes:
 def record(recorder: StereoRecorder, seconds: int) -> None:
     """``seconds`` of caller audio; the agent speaks every other second."""
     for index in range(seconds * 50):
-        recorder.caller_frame(caller_frame(index))
+        recorder.caller_frame(CALLER_PCM[index % len(CALLER_PCM)])
         if (index // 50) % 2:
-            recorder.agent_frame(agent_frame(index), at=recorder.t0 + index * 0.02)
+            recorder.agent_frame(AGENT_PCM[index % len(AGENT_PCM)], at=recorder.t0 + index * 0.02)
 
 
 def expected_wav_frames(seconds: int) -> bytes:
@@ -57,7 +60,7 @@ def test_recorder_memory_does_not_grow_with_the_call_length() -> None:
         record(recorder, 60)
         after_one_minute, _ = tracemalloc.get_traced_memory()
         for index in range(60 * 50, 660 * 50):  # ten more minutes: 9.6 MB of mu-law if it were kept in memory
-            recorder.caller_frame(caller_frame(index))
+            recorder.caller_frame(CALLER_PCM[index % len(CALLER_PCM)])
         after_eleven_minutes, _ = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 
 from streaming.pipeline.conversation import Conversation, Turn, heard_part
+from streaming.pipeline.live_events import LiveEvents
 from streaming.pipeline.output import AgentOutput, Utterance
 
 
@@ -28,8 +29,9 @@ class Interruption:
 class AgentTurns:
     """The agent's turns in the conversation, each cut to what the caller heard."""
 
-    def __init__(self, conversation: Conversation) -> None:
+    def __init__(self, conversation: Conversation, events: LiveEvents | None = None) -> None:
         self.conversation = conversation
+        self.events = events or LiveEvents()
         self._last: tuple[Utterance, Turn | None] | None = None
 
     def finished(self, utterance: Utterance) -> None:
@@ -40,10 +42,12 @@ class AgentTurns:
         if utterance.first_frame_at is None:
             return None
         text = heard_text(utterance) if interrupted else utterance.generated_text()
-        return self.conversation.add_agent(
+        turn = self.conversation.add_agent(
             text, utterance.first_frame_at, utterance.last_frame_at or utterance.first_frame_at,
             interrupted=interrupted, generated=utterance.generated_text() if interrupted else None,
             source=utterance.source)
+        self.events.caption("assistant", text, final=True, turn=utterance.uid)
+        return turn
 
     def cut_last_to_heard(self) -> None:
         """The caller spoke while the carrier was still playing the last finished utterance."""
@@ -51,7 +55,10 @@ class AgentTurns:
             return
         utterance, turn = self._last
         if turn is not None and not all(p.heard for p in utterance.phrases):
-            turn.interrupted, turn.generated, turn.text = True, turn.text, heard_text(utterance)
+            heard = heard_text(utterance)
+            turn.interrupted, turn.generated, turn.text = True, turn.text, heard
+            if heard != turn.generated:
+                self.events.caption("assistant", heard, final=True, turn=utterance.uid)
 
 
 class BargeIn:

@@ -2,23 +2,34 @@
 
 Each agent reply is an :class:`Utterance` of :class:`Phrase`\\ s that TTS fills while it plays. A
 reply drafted speculatively waits (``released`` unset) until the caller's turn really ends. The
-carrier echoes each mark when its playback reaches it, so :meth:`AgentOutput.interrupt` knows which
-phrases the caller heard and how much of the one cut short.
+transport echoes each mark when its playback reaches it (Twilio tells; a WebRTC transport estimates),
+so :meth:`AgentOutput.interrupt` knows which phrases the caller heard and how much of the one cut short.
+
+Frames are the call core's audio format: 16-bit little-endian mono PCM at the transport's rate
+(``Utterance.rate``); the transport encodes them for its wire. Pacing is the shared
+:class:`FrameClock`'s job, unless the sink paces itself (``OutputSink.paces_itself``: it takes frames
+as its own clock plays them, blocking ``send_audio`` while its short buffer is full).
 """
 from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from streaming.audio import pcm16_to_mulaw, resample
+from streaming.audio import resample
 
 FRAME_S = 0.02
-FRAME_BYTES = 160  # 20 ms of 8 kHz mu-law
+TELEPHONY_RATE = 8000
+
+
+def frame_bytes(rate: int) -> int:
+    """Bytes of one 20 ms PCM16 frame at ``rate``."""
+    return int(rate * FRAME_S) * 2
 
 
 class PacingStats:
@@ -46,9 +57,12 @@ class PacingStats:
 
 
 class OutputSink(Protocol):
-    """What a transport offers the output: all three may be awaited; none may block for long."""
+    """What a transport offers the output: all three may be awaited; none may block for long, except
+    ``send_audio`` of a sink that paces itself (it returns when its buffer has room)."""
 
-    async def send_audio(self, mulaw: bytes) -> None: ...
+    paces_itself: bool
+
+    async def send_audio(self, pcm16: bytes) -> None: ...
 
     async def send_mark(self, name: str) -> None: ...
 
@@ -59,6 +73,7 @@ class OutputSink(Protocol):
 class Phrase:
     name: str
     text: str
+    frame_size: int = frame_bytes(TELEPHONY_RATE)
     frames: list[bytes] = field(default_factory=list)
     complete: bool = False  # TTS finished this phrase
     sent: int = 0
@@ -66,15 +81,17 @@ class Phrase:
     heard: bool = False  # the carrier echoed its mark after playing it
     _carry: bytes = b""
 
-    def add_pcm(self, pcm16_8k: bytes) -> None:
-        data = self._carry + pcm16_to_mulaw(pcm16_8k)
-        whole = len(data) - len(data) % FRAME_BYTES
-        self.frames.extend(data[i:i + FRAME_BYTES] for i in range(0, whole, FRAME_BYTES))
+    def add_pcm(self, pcm16: bytes) -> None:
+        """PCM16 at the utterance's rate, cut into whole frames (the rest waits for more)."""
+        data = self._carry + pcm16
+        size = self.frame_size
+        whole = len(data) - len(data) % size
+        self.frames.extend(data[i:i + size] for i in range(0, whole, size))
         self._carry = data[whole:]
 
     def finish(self) -> None:
         if self._carry:
-            self.frames.append(self._carry + b"\xff" * (FRAME_BYTES - len(self._carry)))
+            self.frames.append(self._carry + b"\x00" * (self.frame_size - len(self._carry)))
             self._carry = b""
         self.complete = True
 
@@ -88,9 +105,10 @@ _utterance_ids = itertools.count(1)
 
 @dataclass
 class Utterance:
-    """One agent reply (or the welcome message)."""
+    """One agent reply (or the welcome message), at ``rate`` (the transport's PCM16 rate)."""
 
     interruptible: bool = True
+    rate: int = TELEPHONY_RATE
     source: str = "speech"
     phrases: list[Phrase] = field(default_factory=list)
     released: asyncio.Event = field(default_factory=asyncio.Event)
@@ -104,13 +122,13 @@ class Utterance:
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def new_phrase(self, text: str) -> Phrase:
-        phrase = Phrase(name=f"u{self.uid}p{len(self.phrases) + 1}", text=text)
+        phrase = Phrase(name=f"u{self.uid}p{len(self.phrases) + 1}", text=text, frame_size=frame_bytes(self.rate))
         self.phrases.append(phrase)
         self.changed()
         return phrase
 
     def add_audio(self, phrase: Phrase, pcm16: bytes, rate: int) -> None:
-        phrase.add_pcm(resample(pcm16, rate, 8000))
+        phrase.add_pcm(resample(pcm16, rate, self.rate))
         self.changed()
 
     def end_phrase(self, phrase: Phrase) -> None:
@@ -137,14 +155,17 @@ class AgentOutput:
 
     def __init__(self, sink: OutputSink, on_frame: Callable[[bytes, float], None] | None = None,
                  on_finished: Callable[[Utterance], Awaitable[None] | None] | None = None,
-                 pacing: PacingStats | None = None, clock: FrameClock | None = None) -> None:
+                 pacing: PacingStats | None = None, clock: FrameClock | None = None,
+                 on_phrase: Callable[[Utterance, Phrase], None] | None = None) -> None:
         self.sink = sink
-        self.pacing = pacing
+        self.self_paced = bool(getattr(sink, "paces_itself", False))
+        self.pacing = None if self.self_paced else pacing
         self.clock = clock or FrameClock()
         self._playback: _Playback | None = None
         self._stalled: asyncio.Future[str] | None = None
         self.on_frame = on_frame
         self.on_finished = on_finished
+        self.on_phrase = on_phrase  # a phrase's first frame goes out (live captions)
         self.queue: deque[Utterance] = deque()
         self.current: Utterance | None = None
         self._wake = asyncio.Event()
@@ -234,7 +255,7 @@ class AgentOutput:
         playback = _Playback(utterance)
         try:
             while True:
-                status = await self._advance(playback, loop.time())
+                status = await self._advance(playback, math.inf if self.self_paced else loop.time())
                 if status == _WAIT:
                     self._stalled = loop.create_future()
                     self.clock.add(self)
@@ -282,11 +303,13 @@ class AgentOutput:
                     if playback.next_due > horizon:
                         return _WAIT
                     lateness = now - playback.next_due
-                    if lateness > FRAME_S:
+                    if lateness > FRAME_S and not self.self_paced:
                         self.late_frames += 1
                     if self.pacing is not None:
                         self.pacing.record(lateness)
                     frame = phrase.frames[phrase.sent]
+                    if phrase.sent == 0 and self.on_phrase is not None:
+                        self.on_phrase(utterance, phrase)
                     phrase.sent += 1
                     playback.next_due += FRAME_S
                     await self.sink.send_audio(frame)

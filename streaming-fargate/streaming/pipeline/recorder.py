@@ -1,6 +1,7 @@
-"""Stereo call recording: caller on the left channel, agent on the right, both at 8 kHz.
+"""Stereo call recording: caller on the left channel, agent on the right, at the call's media rate.
 
-Both tracks are kept as mu-law (one byte per sample) in time order: caller frames arrive
+Frames come in as the call core's PCM16 (8 kHz for a phone call, 16 kHz for a web call). Both tracks
+are kept as mu-law (one byte per sample, a lossless round trip for telephony audio) in time order: caller frames arrive
 continuously; agent frames are placed at the time they were sent, silence in between. Each track is
 spooled: the first ``SPOOL_MEMORY_BYTES`` stay in memory, the rest goes to an unnamed temporary file,
 so a call's memory does not grow with its length (a 4 h call is ~115 MB per track on disk).
@@ -18,9 +19,9 @@ from typing import IO
 
 import numpy as np
 
-from streaming.audio import mulaw_to_pcm16
+from streaming.audio import mulaw_to_pcm16, pcm16_to_mulaw
 
-RATE = 8000
+RATE = 8000  # the default: telephony
 MULAW_SILENCE = b"\xff"
 SPOOL_MEMORY_BYTES = 256 * 1024
 """Per track, what stays in memory before the spool moves to disk (~33 s of audio)."""
@@ -56,23 +57,25 @@ class _Track:
 
 
 class StereoRecorder:
-    def __init__(self, t0: float, max_seconds: int = 4 * 3600) -> None:
+    def __init__(self, t0: float, max_seconds: int = 4 * 3600, rate: int = RATE) -> None:
         self.t0 = t0
+        self.rate = rate
         self.caller = _Track()
         self.agent = _Track()
-        self.max_bytes = max_seconds * RATE
+        self.max_bytes = max_seconds * rate
+        self._frame_samples = rate // 50
 
-    def caller_frame(self, mulaw: bytes) -> None:
+    def caller_frame(self, pcm16: bytes) -> None:
         if self.caller.length < self.max_bytes:
-            self.caller.append(mulaw)
+            self.caller.append(pcm16_to_mulaw(pcm16))
 
-    def agent_frame(self, mulaw: bytes, at: float) -> None:
-        position = int((at - self.t0) * RATE)
-        position -= position % 160
+    def agent_frame(self, pcm16: bytes, at: float) -> None:
+        position = int((at - self.t0) * self.rate)
+        position -= position % self._frame_samples
         position = min(position, self.max_bytes)
         self.agent.pad_to(position)
         if self.agent.length < self.max_bytes:
-            self.agent.append(mulaw)
+            self.agent.append(pcm16_to_mulaw(pcm16))
 
     @property
     def samples(self) -> int:
@@ -80,14 +83,15 @@ class StereoRecorder:
 
     @property
     def duration_s(self) -> float:
-        return self.samples / RATE
+        return self.samples / self.rate
 
     def wav_stream(self) -> io.BufferedReader:
         """The recording as a WAV file to read (once, front to back) while the recorder is open.
 
         Buffered: a ``read(n)`` returns ``n`` bytes until the end, as S3's managed upload expects of its parts.
         """
-        return io.BufferedReader(WavStream(self.caller, self.agent, self.samples), buffer_size=CHUNK_SAMPLES * 4)
+        return io.BufferedReader(WavStream(self.caller, self.agent, self.samples, self.rate),
+                                 buffer_size=CHUNK_SAMPLES * 4)
 
     def close(self) -> None:
         """Release the spooled audio (the recording cannot be read afterwards)."""
@@ -105,12 +109,12 @@ def wav_header(samples: int, channels: int = 2, rate: int = RATE) -> bytes:
 class WavStream(io.RawIOBase):
     """A readable, non-seekable WAV file produced from the two mu-law tracks a chunk at a time."""
 
-    def __init__(self, caller: _Track, agent: _Track, samples: int) -> None:
+    def __init__(self, caller: _Track, agent: _Track, samples: int, rate: int = RATE) -> None:
         super().__init__()
         self._caller, self._agent = caller, agent
         self._samples = samples
         self._next_sample = 0
-        self._pending = memoryview(wav_header(samples))
+        self._pending = memoryview(wav_header(samples, rate=rate))
 
     def readable(self) -> bool:
         return True

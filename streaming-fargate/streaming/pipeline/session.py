@@ -21,8 +21,17 @@ from streaming.pipeline.barge_in import AgentTurns, BargeIn, Interruption
 from streaming.pipeline.conversation import Conversation
 from streaming.pipeline.frames import EndOfTurn, SpeechPaused, SpeechResumed, SpeechStarted, TurnFrame
 from streaming.pipeline.keypad import KeypadInput
+from streaming.pipeline.live_events import LiveEvents
 from streaming.pipeline.metrics import TurnMetrics
-from streaming.pipeline.output import AgentOutput, FrameClock, OutputSink, PacingStats, Utterance
+from streaming.pipeline.output import (
+    TELEPHONY_RATE,
+    AgentOutput,
+    FrameClock,
+    OutputSink,
+    PacingStats,
+    Phrase,
+    Utterance,
+)
 from streaming.pipeline.prompt import fill_variables
 from streaming.pipeline.recorder import StereoRecorder
 from streaming.pipeline.replies import ReplyGenerator
@@ -43,25 +52,29 @@ class SessionEngines:
 
 
 class VoiceSession:
+    """The call core's conversation. Audio in and out is 16-bit mono PCM at ``media_rate`` (the transport's)."""
+
     def __init__(self, agent: AgentSettings, call_context: dict[str, Any], engines: SessionEngines,
                  sink: OutputSink, hang_up: Callable[[], Awaitable[None]], pacing: PacingStats | None = None,
-                 clock: FrameClock | None = None) -> None:
+                 clock: FrameClock | None = None, media_rate: int = TELEPHONY_RATE) -> None:
         self.agent = agent
         self.call_context = call_context
         self.engines = engines
+        self.media_rate = media_rate
         self._hang_up = hang_up
+        self.events = LiveEvents()
         self.conversation = Conversation()
-        self.recorder = StereoRecorder(self.conversation.t0)
+        self.recorder = StereoRecorder(self.conversation.t0, rate=media_rate)
         silence = agent.silence_timeout_ms
         self.turn_config = TurnConfig(silence_timeout_ms=silence, pause_ms=min(TurnConfig.pause_ms, silence))
-        self.detector = TurnDetector(engines.vad.new_stream(), self.turn_config)
+        self.detector = TurnDetector(engines.vad.new_stream(), self.turn_config, input_rate=media_rate)
         self.output = AgentOutput(sink, on_frame=self.recorder.agent_frame, on_finished=self._utterance_finished,
-                                  pacing=pacing, clock=clock)
+                                  pacing=pacing, clock=clock, on_phrase=self._phrase_playing)
         self.errors: list[str] = []
         self.replies = ReplyGenerator(agent, call_context, engines.llm, engines.tts, engines.llm_model)
         self.turns = TurnTaking(engines.stt, agent.language, silence, self.output, self.conversation, self.replies,
-                                self.errors, self._spawn)
-        self.agent_turns = AgentTurns(self.conversation)
+                                self.errors, self._spawn, self.events, media_rate=media_rate)
+        self.agent_turns = AgentTurns(self.conversation, self.events)
         self.barge_in = BargeIn(self.output, self.agent_turns, allowed=agent.interruptions)
         self.keypad = KeypadInput(self._keypad_turn)
         self._background: set[asyncio.Future[None]] = set()
@@ -83,7 +96,8 @@ class VoiceSession:
         history: list[ChatMessage] = []
         if self.agent.welcome_message:
             text = fill_variables(self.agent.welcome_message, self.call_context)
-            utterance = Utterance(interruptible=self.agent.welcome_interruptible, source="welcome")
+            utterance = Utterance(interruptible=self.agent.welcome_interruptible, source="welcome",
+                                  rate=self.media_rate)
             utterance.released.set()
             self.output.enqueue(utterance)
             self._spawn(self._welcome(utterance, text))
@@ -123,10 +137,10 @@ class VoiceSession:
 
     # ---------------------------------------------------------------- inbound
 
-    async def on_audio(self, mulaw: bytes, at: float) -> None:
-        """One carrier frame of caller audio (8 kHz mu-law) that arrived at ``at``."""
-        self.recorder.caller_frame(mulaw)
-        events = self.detector.push(mulaw, at)
+    async def on_audio(self, pcm16: bytes, at: float) -> None:
+        """One transport frame of caller audio (PCM16 at ``media_rate``) that arrived at ``at``."""
+        self.recorder.caller_frame(pcm16)
+        events = self.detector.push(pcm16, at)
         if not events and not self.turns.listening:
             return
         for event in events:
@@ -162,11 +176,20 @@ class VoiceSession:
         if await self.barge_in.interrupt_if_audible(first_speech_at):
             self.turns.cancel_replies()
             self.ending = False
+            self.events.barge_in(self.barge_in.interruptions[-1].latency_ms)
+            self.events.set_state("listening")
 
     # ---------------------------------------------------------------- outbound
 
+    def _phrase_playing(self, utterance: Utterance, phrase: Phrase) -> None:
+        self.events.set_state("agent_speaking")
+        said = utterance.phrases[:utterance.phrases.index(phrase) + 1]
+        self.events.caption("assistant", " ".join(p.text for p in said), final=False, turn=utterance.uid)
+
     async def _utterance_finished(self, utterance: Utterance) -> None:
         self.agent_turns.finished(utterance)
+        if not self.output.queue:
+            self.events.set_state("listening")
         if utterance.hang_up_after and not self.closed:
             self.ending = True
             await asyncio.sleep(HANG_UP_GRACE_S)

@@ -16,8 +16,9 @@ from collections.abc import Awaitable, Callable
 from streaming.engines.base import ChatMessage, SttEngine, SttStream
 from streaming.pipeline.conversation import Conversation
 from streaming.pipeline.frames import EndOfTurn, SpeechPaused
+from streaming.pipeline.live_events import LiveEvents
 from streaming.pipeline.metrics import TurnMetrics
-from streaming.pipeline.output import AgentOutput, Utterance
+from streaming.pipeline.output import TELEPHONY_RATE, AgentOutput, Utterance
 from streaming.pipeline.replies import AgentReply, ReplyGenerator
 
 log = logging.getLogger("parley.streaming.session")
@@ -26,8 +27,11 @@ log = logging.getLogger("parley.streaming.session")
 class TurnTaking:
     def __init__(self, stt: SttEngine, language: str, silence_timeout_ms: int, output: AgentOutput,
                  conversation: Conversation, generator: ReplyGenerator, errors: list[str],
-                 spawn: Callable[[Awaitable[None]], None]) -> None:
+                 spawn: Callable[[Awaitable[None]], None], events: LiveEvents | None = None,
+                 media_rate: int = TELEPHONY_RATE) -> None:
+        self.media_rate = media_rate
         self.stt_engine = stt
+        self.events = events or LiveEvents()
         self.language = language
         self.silence_timeout_ms = silence_timeout_ms
         self.output = output
@@ -128,7 +132,7 @@ class TurnTaking:
     # ---------------------------------------------------------------- replies
 
     def _new_reply(self, metrics: TurnMetrics, stt: SttStream | None, source: str = "speech") -> AgentReply:
-        utterance = Utterance(interruptible=True)
+        utterance = Utterance(interruptible=True, rate=self.media_rate)
         reply = AgentReply(metrics=metrics, utterance=utterance, stt=stt, user_started_at=self._user_started_at,
                            source=source)
         utterance.on_first_frame = lambda at: reply.metrics.mark("first_audio_out", at)
@@ -163,6 +167,7 @@ class TurnTaking:
             if reply.utterance.released.is_set():
                 self._commit_user(reply)
             else:  # a draft: answer the words heard so far, not yet in the conversation
+                self.events.caption("user", reply.user_text, final=False, turn=metrics.turn)
                 history = [*self.conversation.history(), ChatMessage("user", reply.user_text)]
                 await self.generator.generate(reply, history)
                 return
@@ -186,6 +191,7 @@ class TurnTaking:
         self.metrics.append(reply.metrics)
         self.conversation.add_user(reply.user_text, reply.user_started_at, reply.metrics.end_of_speech,
                                    source=reply.source)
+        self.events.caption("user", reply.user_text, final=True, turn=reply.metrics.turn)
 
 
 async def _close_stt(stt: SttStream) -> None:

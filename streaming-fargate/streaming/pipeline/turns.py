@@ -10,7 +10,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from chalicelib.domain.agent_settings import DEFAULT_SILENCE_TIMEOUT_MS
-from streaming.audio import mulaw_to_pcm16, resample
+from streaming.audio import resample
 from streaming.engines.base import VadStream
 from streaming.pipeline.frames import (
     EndOfTurn,
@@ -32,17 +32,18 @@ class TurnConfig:
 
 
 class TurnDetector:
-    """Feeds 8 kHz mu-law caller audio to a VAD in its chunk size; returns turn frames as they happen.
+    """Feeds caller audio (PCM16 at ``input_rate``) to a VAD in its chunk size; returns turn frames as they happen.
 
-    Audio is decoded and resampled once per VAD chunk (32 ms for Silero), not per 20 ms carrier frame:
+    Audio is resampled once per VAD chunk (32 ms for Silero), not per 20 ms transport frame:
     this is the hottest path of the service (every caller, 50 frames a second).
     """
 
-    def __init__(self, vad: VadStream, config: TurnConfig) -> None:
+    def __init__(self, vad: VadStream, config: TurnConfig, input_rate: int = 8000) -> None:
         self.vad = vad
         self.config = config
+        self.input_rate = input_rate
         self.chunk_ms = 1000 * vad.chunk_samples / vad.sample_rate
-        self._chunk_bytes_8k = vad.chunk_samples * 8000 // vad.sample_rate  # mu-law: one byte per sample
+        self._chunk_bytes = 2 * (vad.chunk_samples * input_rate // vad.sample_rate)
         self._pending = bytearray()
         self._preroll: deque[bytes] = deque(maxlen=max(1, int(config.preroll_ms / self.chunk_ms)))
         self._speech_run = 0
@@ -53,16 +54,16 @@ class TurnDetector:
         self.last_speech_at = 0.0
         self._utterance: list[bytes] = []
 
-    def push(self, mulaw_8k: bytes, at: float) -> list[TurnFrame]:
-        """Take one carrier frame (8 kHz mu-law); return the turn frames it caused."""
+    def push(self, pcm16: bytes, at: float) -> list[TurnFrame]:
+        """Take one transport frame (PCM16 at ``input_rate``); return the turn frames it caused."""
         pending = self._pending
-        pending += mulaw_8k
-        size = self._chunk_bytes_8k
+        pending += pcm16
+        size = self._chunk_bytes
         if len(pending) < size:
             return []
         frames: list[TurnFrame] = []
         while len(pending) >= size:
-            chunk = resample(mulaw_to_pcm16(bytes(pending[:size])), 8000, self.vad.sample_rate)
+            chunk = resample(bytes(pending[:size]), self.input_rate, self.vad.sample_rate)
             del pending[:size]
             frame = self._chunk(chunk, at)
             if frame is not None:

@@ -20,6 +20,7 @@ class AudioRateLimit:
     max_rate: float  # seconds of audio per second
     window_s: float
     window_start: float
+    bytes_per_second: int = SAMPLE_RATE  # of the audio counted (Twilio's mu-law: one byte per sample)
     _window_bytes: int = 0
 
     def exceeded(self, audio_bytes: int, now: float) -> bool:
@@ -27,7 +28,7 @@ class AudioRateLimit:
         if now - self.window_start >= self.window_s:
             self.window_start, self._window_bytes = now, 0
         self._window_bytes += audio_bytes
-        return self._window_bytes > self.max_rate * self.window_s * SAMPLE_RATE
+        return self._window_bytes > self.max_rate * self.window_s * self.bytes_per_second
 
 
 @dataclass

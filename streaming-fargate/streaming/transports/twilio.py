@@ -18,6 +18,8 @@ from typing import Any, NamedTuple
 
 from aiohttp import web
 
+from streaming.audio import pcm16_to_mulaw
+
 MAX_MEDIA_BYTES = 8000  # one second of audio per message is already far beyond what Twilio sends
 
 
@@ -151,16 +153,21 @@ def _text(value: Any) -> str:
 
 
 class TwilioSink:
-    """The output side: what the pipeline sends back to Twilio on one stream."""
+    """The output side: what the pipeline sends back to Twilio on one stream (PCM16 8 kHz in, mu-law out).
+
+    Paced by the service's frame clock; Twilio buffers what it is sent and echoes each mark when its
+    playback reaches it."""
+
+    paces_itself = False
 
     def __init__(self, ws: web.WebSocketResponse, stream_sid: str) -> None:
         self.ws = ws
         self.stream_sid = stream_sid
         self._media_prefix = '{"event":"media","streamSid":' + json.dumps(stream_sid) + ',"media":{"payload":"'
 
-    async def send_audio(self, mulaw: bytes) -> None:
+    async def send_audio(self, pcm16: bytes) -> None:
         if not self.ws.closed:
-            await self.ws.send_str(self._media_prefix + base64.b64encode(mulaw).decode() + '"}}')
+            await self.ws.send_str(self._media_prefix + base64.b64encode(pcm16_to_mulaw(pcm16)).decode() + '"}}')
 
     async def send_mark(self, name: str) -> None:
         if not self.ws.closed:

@@ -1,0 +1,308 @@
+"""The WebRTC transport: a browser (or any WebRTC peer) talking to the call core through aiortc.
+
+Media is Opus at 48 kHz both ways; the core's format here is PCM16 mono at 16 kHz (:data:`MEDIA_RATE`):
+caller audio is decoded by aiortc and resampled with libswresample (stateful, so 20 ms frames join
+without clicks); agent audio leaves as 16 kHz frames that aiortc's Opus encoder resamples to 48 kHz.
+
+Pacing: the outbound track (:class:`AgentAudioTrack`) is pulled by aiortc's RTP sender; it hands out
+one 20 ms frame per 20 ms of wall clock (silence when the agent is quiet). The core's output pushes
+frames into :class:`WebRtcSink`, which holds at most ``BUFFER_FRAMES`` of them: it paces itself, so
+barge-in drops at most that much queued audio and playback stops within one frame.
+
+What the caller heard: WebRTC has no marks, so the sink makes its own. A phrase's mark travels in the
+buffer behind its last frame; when the track hands that frame to the encoder, the mark is echoed
+``playout_delay_s`` later (network and the browser's jitter buffer, 100 ms by default, configurable):
+the phrase is then counted as heard. A phrase cut short counts the frames handed out, which is at most
+``BUFFER_FRAMES`` frames plus the playout delay ahead of what the caller really heard.
+
+Live events (captions, state) go to the page as JSON on the data channel ``parley`` (buffered until it
+opens). The page's ``{"type": "end"}`` or closing the peer connection is the caller hanging up.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import av
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+from chalicelib.domain.call_media import Admission
+from streaming.call_core import LiveCall, ServiceState
+from streaming.pipeline.live_events import Listener
+from streaming.pipeline.output import FRAME_S, OutputSink, frame_bytes
+from streaming.pipeline.session import VoiceSession
+from streaming.transports.limits import AudioRateLimit
+
+log = logging.getLogger("parley.streaming.webrtc")
+MEDIA_RATE = 16000
+BUFFER_FRAMES = 2
+MAX_PENDING_EVENTS = 200  # live events kept while the data channel is not open yet
+CHANNEL_LABEL = "parley"
+
+
+class WebRtcSink:
+    """Agent audio waiting for the outbound track, with the phrase marks between the frames."""
+
+    paces_itself = True
+
+    def __init__(self, on_mark: Callable[[str], None], playout_delay_s: float,
+                 buffer_frames: int = BUFFER_FRAMES) -> None:
+        self._items: deque[bytes | str] = deque()  # bytes: a frame; str: a mark
+        self._frames = 0
+        self._room = asyncio.Event()
+        self._room.set()
+        self._on_mark = on_mark
+        self._playout_delay_s = playout_delay_s
+        self._buffer_frames = buffer_frames
+        self.closed = False
+
+    async def send_audio(self, pcm16: bytes) -> None:
+        while self._frames >= self._buffer_frames and not self.closed:
+            self._room.clear()
+            await self._room.wait()
+        if self.closed:
+            return
+        self._items.append(pcm16)
+        self._frames += 1
+
+    async def send_mark(self, name: str) -> None:
+        self._items.append(name)
+
+    async def send_clear(self) -> None:
+        self._items.clear()  # unplayed frames and their marks: never heard
+        self._frames = 0
+        self._room.set()
+
+    def next_frame(self) -> bytes | None:
+        """The frame to play now (None: silence); echoes the marks of what was played."""
+        loop = asyncio.get_running_loop()
+        frame = None
+        while self._items:
+            item = self._items[0]
+            if isinstance(item, str):
+                self._items.popleft()
+                loop.call_later(self._playout_delay_s, self._on_mark, item)
+                continue
+            if frame is not None:
+                break  # the marks right behind this frame were echoed; the next frame waits its turn
+            frame = item
+            self._items.popleft()
+            self._frames -= 1
+            self._room.set()
+        return frame
+
+    def close(self) -> None:
+        self.closed = True
+        self._room.set()
+
+
+class AgentAudioTrack(MediaStreamTrack):
+    """The agent's voice: one 20 ms frame of 16 kHz PCM16 per 20 ms, from the sink or silence."""
+
+    kind = "audio"
+
+    def __init__(self, sink: WebRtcSink, rate: int = MEDIA_RATE) -> None:
+        super().__init__()
+        self._sink = sink
+        self._rate = rate
+        self._samples = int(rate * FRAME_S)
+        self._silence = bytes(frame_bytes(rate))
+        self._time_base = fractions.Fraction(1, rate)
+        self._start: float | None = None
+        self._pts = 0
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        else:
+            self._pts += self._samples
+            wait = self._start + self._pts / self._rate - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        pcm = self._sink.next_frame() or self._silence
+        frame = av.AudioFrame(format="s16", layout="mono", samples=self._samples)
+        frame.planes[0].update(pcm)
+        frame.pts = self._pts
+        frame.sample_rate = self._rate
+        frame.time_base = self._time_base
+        return frame
+
+
+def ice_configuration(servers: list[dict[str, Any]]) -> RTCConfiguration:
+    """aiortc's configuration from ICE servers in the browser's shape ({urls, username?, credential?})."""
+    return RTCConfiguration(iceServers=[
+        RTCIceServer(urls=server["urls"], username=server.get("username"), credential=server.get("credential"))
+        for server in servers])
+
+
+class WebRtcCall:
+    """One peer connection from offer to hang-up; the transport the call core talks to."""
+
+    channel = "web"
+    media_rate = MEDIA_RATE
+
+    def __init__(self, state: ServiceState, call_id: int, ice_servers: list[dict[str, Any]]) -> None:
+        self.state = state
+        self.call_id = call_id
+        self.pc = RTCPeerConnection(ice_configuration(ice_servers))
+        self._session: VoiceSession | None = None
+        self._sink = WebRtcSink(self._mark_heard, state.settings.web_playout_delay_s)
+        self._remote: MediaStreamTrack | None = None
+        self._channel: Any = None
+        self._pending_events: deque[str] = deque(maxlen=MAX_PENDING_EVENTS)
+        self._caller_ended = False
+        self._gone = asyncio.Event()  # the peer connection failed or closed
+        self.pc.on("track", self._on_track)
+        self.pc.on("datachannel", self._on_datachannel)
+        self.pc.on("connectionstatechange", self._on_connection_state)
+
+    # ---------------------------------------------------------------- signaling
+
+    async def answer(self, offer_sdp: str) -> str:
+        """Apply the browser's offer; the answer SDP with our ICE candidates gathered. ValueError: bad offer."""
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        if self._remote is None:
+            raise ValueError("the offer has no audio track")
+        self.pc.addTrack(AgentAudioTrack(self._sink))
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        description = self.pc.localDescription
+        if "opus/48000" not in description.sdp.lower():
+            raise ValueError("no Opus audio could be negotiated")
+        return str(description.sdp)
+
+    async def run(self, admission: Admission) -> None:
+        """The call, from the answer to its finalization (a task of its own)."""
+        if LiveCall.live_here(self.state, admission):
+            self.state.counters["rejected_duplicate"] += 1
+            await self.close()
+            return
+        await LiveCall(self.state, admission, self).run(self._pump)
+
+    # ---------------------------------------------------------------- what the core asks of a transport
+
+    def sink(self) -> OutputSink:
+        return self._sink
+
+    def live_events(self) -> Listener | None:
+        return self._send_event
+
+    async def hang_up(self) -> None:
+        await self._close_peer()
+
+    async def shut_down(self) -> None:
+        await self._close_peer()
+
+    async def close(self) -> None:
+        await self._flush_channel()
+        await self._close_peer()
+
+    # ---------------------------------------------------------------- media in
+
+    async def _pump(self, session: VoiceSession) -> str | None:
+        self._session = session
+        track = self._remote
+        assert track is not None
+        settings = self.state.settings
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=MEDIA_RATE)
+        rate = AudioRateLimit(settings.max_audio_rate, settings.audio_rate_window_s, window_start=time.monotonic(),
+                              bytes_per_second=2 * MEDIA_RATE)
+        gone = asyncio.ensure_future(self._gone.wait())
+        try:
+            while True:
+                receive = asyncio.ensure_future(track.recv())
+                done, _ = await asyncio.wait({receive, gone}, timeout=settings.idle_timeout_s,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if receive not in done:
+                    receive.cancel()
+                    await asyncio.gather(receive, return_exceptions=True)
+                    if gone in done:
+                        return "caller" if self._caller_ended else None
+                    self.state.counters["closed_idle"] += 1
+                    return "idle"
+                try:
+                    frame = receive.result()
+                except MediaStreamError:
+                    return "caller" if self._caller_ended else None
+                if not isinstance(frame, av.AudioFrame):
+                    continue
+                now = time.monotonic()
+                for piece in resampler.resample(frame):
+                    pcm = piece.to_ndarray().tobytes()
+                    if rate.exceeded(len(pcm), now):
+                        self.state.counters["refused_too_fast"] += 1
+                        return "audio_too_fast"
+                    await session.on_audio(pcm, now)
+        finally:
+            gone.cancel()
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "audio" and self._remote is None:
+            self._remote = track
+
+    def _mark_heard(self, name: str) -> None:
+        if self._session is not None:
+            self._session.on_mark(name)
+
+    def _on_connection_state(self) -> None:
+        if self.pc.connectionState in ("failed", "closed"):
+            self._gone.set()
+
+    async def _close_peer(self) -> None:
+        self._sink.close()
+        self._gone.set()
+        with contextlib.suppress(Exception):
+            await self.pc.close()
+
+    # ---------------------------------------------------------------- the data channel
+
+    def _on_datachannel(self, channel: Any) -> None:
+        if channel.label != CHANNEL_LABEL or self._channel is not None:
+            return
+        self._channel = channel
+        channel.on("open", self._channel_open)
+        channel.on("message", self._on_message)
+        if channel.readyState == "open":
+            self._channel_open()
+
+    def _channel_open(self) -> None:
+        self._channel.send(json.dumps({"type": "call", "call_id": self.call_id}))
+        while self._pending_events:
+            self._channel.send(self._pending_events.popleft())
+
+    def _on_message(self, message: Any) -> None:
+        if not isinstance(message, str) or len(message) > 4096:
+            return
+        try:
+            data = json.loads(message)
+        except ValueError:
+            return
+        if isinstance(data, dict) and data.get("type") == "end":
+            self._caller_ended = True
+            self._gone.set()
+
+    def _send_event(self, event: dict[str, Any]) -> None:
+        text = json.dumps(event)
+        channel = self._channel
+        if channel is not None and channel.readyState == "open":
+            channel.send(text)
+        else:
+            self._pending_events.append(text)
+
+    async def _flush_channel(self, timeout_s: float = 0.5) -> None:
+        """Give the last events (``ended``) a moment to leave before the connection closes."""
+        channel = self._channel
+        deadline = time.monotonic() + timeout_s
+        while channel is not None and channel.readyState == "open" and channel.bufferedAmount > 0 \
+                and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.05)  # SCTP hands the message to DTLS asynchronously
