@@ -19,6 +19,8 @@ from chalicelib.api import (
     post_call_actions,
     providers,
     telephony,
+    web_assets,
+    web_calls,
 )
 from chalicelib.api.auth import auth_bp
 from chalicelib.api.routing import install_error_middleware
@@ -33,8 +35,9 @@ install_error_middleware(app)
 API = "/api/v1"
 app.register_blueprint(auth_bp)
 for module in (agents, post_call_actions, phone_numbers, calls, deliveries, bulk_calls, providers, telephony,
-               openapi):
+               web_calls, openapi):
     app.register_blueprint(module.bp, url_prefix=API)
+app.register_blueprint(web_assets.bp)  # /widget.js and /web-demo, at the root
 
 
 # SQS consumers and schedules (the local stack's runner invokes these same handlers).

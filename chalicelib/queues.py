@@ -24,7 +24,8 @@ class QueueSpec:
 DIALER = QueueSpec("dialer", visibility_timeout=60, max_receive_count=1000,
                    description="one message per campaign contact to dial (held back while slots are full)")
 CAMPAIGN_OPS = QueueSpec("campaign-ops", visibility_timeout=120, max_receive_count=10,
-                         description="campaign maintenance: cancel sweeps, manual retries")
+                         description="campaign maintenance: cancel sweeps, manual retries; "
+                         "ending web calls nobody connected to")
 CALL_EVENTS = QueueSpec("call-events", visibility_timeout=60, max_receive_count=10,
                         description="call.completed events from the bus (a rule routes them here) to fan out")
 # A delivery's retries are held back on this queue (its record counts the attempts and sends it to the DLQ

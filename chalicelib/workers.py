@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 from chalicelib import queues
 from chalicelib.delivery import fanout, sender
-from chalicelib.domain import campaigns, dialer
+from chalicelib.domain import campaigns, dialer, web_calls
 from chalicelib.observability import logger
 from chalicelib.telephony.adapter import TelephonyAdapter
 from chalicelib.telephony.carriers import adapter_from_settings
@@ -49,8 +49,14 @@ def dial_batch(event: dict[str, Any], telephony: TelephonyAdapter | None = None)
 
 
 def campaign_ops_batch(event: dict[str, Any]) -> PartialItemFailureResponse:
+    """Campaign sweeps, and the delayed check that ends a web call nobody connected to."""
+
     def handle(record: SQSRecord) -> None:
-        dialer.handle_sweep(json.loads(record.body))
+        message = json.loads(record.body)
+        if message.get("op") == web_calls.EXPIRE_OP:
+            web_calls.expire_unconnected(message)
+        else:
+            dialer.handle_sweep(message)
 
     return process_partial_response(event=event, record_handler=handle,
                                     processor=BatchProcessor(event_type=EventType.SQS))

@@ -35,6 +35,7 @@ def _configure_environment(aws: EmbeddedAws, api_url: str, carrier_url: str, str
     os.environ.setdefault("PARLEY_TWILIO_API_URL", carrier_url)
     os.environ["PARLEY_PUBLIC_API_URL"] = api_url
     os.environ.setdefault("PARLEY_STREAMING_URL", f"ws://127.0.0.1:{streaming_port}/twilio")
+    os.environ.setdefault("PARLEY_WEB_OFFER_URL", f"http://127.0.0.1:{streaming_port}/web/offer")
     if not os.environ.get("PARLEY_LOCAL_SECRET_KEY"):
         from chalicelib.secrets_box import LocalSecretBox
 

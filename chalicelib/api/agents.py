@@ -1,10 +1,10 @@
-"""/agents: create, list, get, update, delete."""
+"""/agents: create, list, get, update, delete; rotate the web widget's public key."""
 from __future__ import annotations
 
 from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, RouteSpec, api_route
-from chalicelib.domain import agents
+from chalicelib.domain import agents, web_widget
 from chalicelib.schemas.agents import AgentCreate, AgentList, AgentOut, AgentUpdate
 from chalicelib.schemas.common import Deleted, Page
 
@@ -41,3 +41,10 @@ def update_agent(req: ApiRequest, agent_id: int) -> AgentOut:
 def delete_agent(req: ApiRequest, agent_id: int) -> Deleted:
     agents.delete_agent(req.account_id, agent_id)
     return Deleted(id=agent_id)
+
+
+@api_route(bp, "/agents/{agent_id}/web-widget/rotate-key", "POST",
+           RouteSpec("Replace the agent's web-widget public key (the old one stops working at once)", TAG,
+                     responses={200: AgentOut}))
+def rotate_widget_key(req: ApiRequest, agent_id: int) -> AgentOut:
+    return agents.to_out(web_widget.rotate(req.account_id, agent_id))

@@ -13,6 +13,8 @@ from chalicelib.domain.errors import (
     Forbidden,
     NotFound,
     RateLimited,
+    Unauthenticated,
+    Unavailable,
     ValidationFailed,
 )
 
@@ -35,6 +37,8 @@ STATUS: dict[type[DomainError], int] = {
     Conflict: 409,
     Forbidden: 403,
     RateLimited: 429,
+    Unauthenticated: 401,
+    Unavailable: 503,
     DomainError: 400,
 }
 

@@ -108,7 +108,8 @@ def build_document(app: Any) -> dict[str, Any]:
                 "content": {"application/json": {"schema": refs[(model, "serialization")]}},
             }
         error_ref = refs[(ErrorBody, "serialization")]
-        for status, description in ERRORS.items():
+        errors = {**ERRORS, **{str(status): text for status, text in spec.errors.items()}}
+        for status, description in errors.items():
             if status == "401" and spec.public:
                 continue
             operation["responses"][status] = {"description": description,

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalice import Blueprint, Response
+from chalice import Blueprint, CORSConfig, Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.api.auth import api_key_auth
@@ -28,6 +28,11 @@ class RouteSpec:
     headers: dict[str, str] = field(default_factory=dict)
     public: bool = False
     form: type[BaseModel] | None = None
+    authenticates_itself: bool = False
+    """Not behind the API-key authorizer: the handler checks the bearer key itself (and may answer 401)."""
+    cors: CORSConfig | None = None
+    errors: dict[int, str] = field(default_factory=dict)
+    """Error statuses this route answers beyond the common ones (the OpenAPI document lists them)."""
 
 
 @dataclass
@@ -143,8 +148,9 @@ def api_route(bp: Blueprint, path: str, method: str, spec: RouteSpec) -> Callabl
 
         view.openapi = spec  # type: ignore[attr-defined]  # the route spec rides on the view function for the OpenAPI generator
         content_types = ["application/x-www-form-urlencoded"] if spec.form else ["application/json"]
-        bp.route(path, methods=[method], authorizer=None if spec.public else api_key_auth,
-                 content_types=content_types)(view)
+        authorizer = None if spec.public or spec.authenticates_itself else api_key_auth
+        options: dict[str, Any] = {"cors": spec.cors} if spec.cors else {}
+        bp.route(path, methods=[method], authorizer=authorizer, content_types=content_types, **options)(view)
         return view
 
     return decorate

@@ -94,8 +94,23 @@ class Agent(Model):
     agent_id = IntegerAttribute(range_key=True)
     name = UnicodeAttribute()
     config = JSONAttribute()
+    public_key = UnicodeAttribute(null=True)  # the web widget's key (``pub_...``); its ``WidgetKey`` points back
     created_at = UTCDateTimeAttribute(default=utcnow)
     updated_at = UTCDateTimeAttribute(default=utcnow)
+
+
+class WidgetKey(Model):
+    """An agent's public web-widget key -> its agent, in one GetItem (``chalicelib.domain.web_widget``).
+
+    Written and deleted in the same transactions as the agent's ``public_key``: a key is in this table exactly
+    while its agent holds it. Public keys are embedded in web pages, so they are stored as they are.
+    """
+
+    Meta = _meta("widget-keys")
+    public_key = UnicodeAttribute(hash_key=True)
+    account_id = IntegerAttribute()
+    agent_id = IntegerAttribute()
+    created_at = UTCDateTimeAttribute(default=utcnow)
 
 
 class PostCallAction(Model):
@@ -163,6 +178,7 @@ class Call(Model):
     to_number = UnicodeAttribute()
     from_number_id = IntegerAttribute(null=True)
     status = UnicodeAttribute()
+    channel = UnicodeAttribute(null=True)  # "phone" (also when absent: calls made before channels) | "web"
     bulk_call_id = IntegerAttribute(null=True)
     line_id = IntegerAttribute(null=True)
     carrier_sid = UnicodeAttribute(null=True)
@@ -310,6 +326,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     CampaignLine,
     Delivery,
     RateCounter,
+    WidgetKey,
 )
 
 

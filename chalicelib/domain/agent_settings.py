@@ -12,9 +12,10 @@ import copy
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import AfterValidator, Field, ValidationError
 
 from chalicelib.domain.fields import Flag, LongText, Section, Strict, Timezone
+from chalicelib.domain.origins import MAX_ORIGIN_LENGTH, MAX_ORIGINS, normalize_origin
 from chalicelib.observability import logger
 
 DEFAULT_SILENCE_TIMEOUT_MS = 500  # the caller's end of turn: this much silence
@@ -82,6 +83,28 @@ class EndCall(Section):
     message: Annotated[str, Field(max_length=2000)] | None = None
 
 
+def _distinct(origins: list[str]) -> list[str]:
+    return list(dict.fromkeys(origins))
+
+
+Origin = Annotated[str, Field(min_length=1, max_length=MAX_ORIGIN_LENGTH,
+                              examples=["https://www.example.com", "http://127.0.0.1:8600"]),
+                   AfterValidator(normalize_origin)]
+
+
+class WebWidget(Section):
+    """The agent's browser widget: web calls started from these pages with the agent's public key.
+
+    The public key itself is issued by the API (``AgentOut.web_widget.public_key``) and is not a setting.
+    """
+
+    enabled: Flag = False
+    allowed_origins: Annotated[list[Origin], Field(max_length=MAX_ORIGINS, description=(
+        "Pages that may start calls with the public key, as scheme://host[:port] (http or https, no path). "
+        "The browser's Origin header must be one of them."
+    )), AfterValidator(_distinct)] = Field(default_factory=list)
+
+
 class AgentFields(Strict):
     """Everything an agent is, except its name and prompt (shared by create and update)."""
 
@@ -99,6 +122,7 @@ class AgentFields(Strict):
     voicemail: Voicemail | None = None
     end_call: EndCall | None = None
     timezone: Timezone | None = None
+    web_widget: WebWidget | None = None
 
 
 class AgentSettings(AgentFields):
@@ -176,6 +200,10 @@ class AgentSettings(AgentFields):
     @property
     def speech_speed(self) -> float:
         return (self.voice and self.voice.speech_speed) or DEFAULT_SPEECH_SPEED
+
+    @property
+    def widget_enabled(self) -> bool:
+        return bool(self.web_widget and self.web_widget.enabled)
 
     @property
     def agent_ends_calls(self) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pynamodb.expressions.condition import Condition
+
 from chalicelib import recordings
 from chalicelib.db.models import Call, CallsByAgent, PhoneNumber
 from chalicelib.db.paging import bounded_total, decode_cursor, encode_cursor, window
@@ -27,7 +29,7 @@ MAX_CONTEXT_BYTES = 16 * 1024
 def to_out(call: Call) -> CallOut:
     return CallOut(id=call.call_id, agent_id=call.agent_id, to_number=call.to_number,
                    from_number_id=call.from_number_id, call_status=call.status,
-                   call_context=call.call_context or {}, details=call.details or {},
+                   channel=call.channel or "phone", call_context=call.call_context or {}, details=call.details or {},
                    transcript=call.transcript, turn_metrics=call.turn_metrics,
                    recording_url=recordings.presigned_url(call.recording), conversation=call.conversation,
                    created_at=call.created_at, updated_at=call.updated_at)
@@ -62,9 +64,22 @@ def dispatch(account_id: int, body: Dispatch, telephony: TelephonyAdapter) -> Di
                       else "call placed with the carrier")
 
 
+def _filter(query: LogsQuery) -> Condition | None:
+    conditions: list[Condition] = []
+    if query.call_status:
+        conditions.append(Call.status == query.call_status)
+    if query.channel == "phone":  # calls made before channels have none: they are phone calls
+        conditions.append(Call.channel.does_not_exist() | (Call.channel == "phone"))
+    elif query.channel:
+        conditions.append(Call.channel == query.channel)
+    if not conditions:
+        return None
+    return conditions[0] if len(conditions) == 1 else conditions[0] & conditions[1]
+
+
 def list_logs(account_id: int, query: LogsQuery) -> CallLogList:
     """Newest first, by ``pageno`` (bounded depth, the SDK's) or by ``cursor`` (any depth)."""
-    condition = Call.status == query.call_status if query.call_status else None
+    condition = _filter(query)
     before = None
     if query.cursor is not None:
         before = decode_cursor(query.cursor)

@@ -48,6 +48,18 @@ class Forbidden(DomainError):
     code = "forbidden"
 
 
+class Unauthenticated(DomainError):
+    """No credential, or one that is not valid (for routes that authenticate the caller themselves)."""
+
+    code = "unauthorized"
+
+
+class Unavailable(DomainError):
+    """The operation is not available in this deployment (not configured) or not right now."""
+
+    code = "unavailable"
+
+
 class RateLimited(DomainError):
     """Too many operations of this kind for the account; ``retry_after`` seconds until the next is allowed."""
 

@@ -110,6 +110,14 @@ class AgentUpdate(AgentFields):
         return self
 
 
+class WebWidgetOut(Out):
+    enabled: bool
+    allowed_origins: list[str]
+    public_key: str | None = Field(default=None, json_schema_extra={"readOnly": True}, description=(
+        "The key a web page starts calls with (Authorization: Bearer pub_...). Issued when the widget is first "
+        "enabled, replaced by rotate-key; safe to embed in a page (it works only from the allowed origins)."))
+
+
 class AgentOut(Out):
     id: int
     name: str
@@ -128,6 +136,7 @@ class AgentOut(Out):
     voicemail: Voicemail | None = None
     end_call: EndCall | None = None
     timezone: str | None = None
+    web_widget: WebWidgetOut | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field
 from chalicelib.schemas.common import CALL_STATUSES, E164, Id, Out, Page, Strict
 
 CallStatus = Literal["queued", "ringing", "in_progress", "completed", "failed", "busy", "no_answer"]
+Channel = Literal["phone", "web"]
 assert CallStatus.__args__ == CALL_STATUSES  # type: ignore[attr-defined]  # a Literal's members, read at run time
 
 
@@ -25,6 +26,7 @@ class LogsQuery(Page):
     model_config = ConfigDict(extra="ignore", strict=False)
     agentid: Annotated[int, Field(ge=1, le=2**53 - 1)] | None = None
     call_status: CallStatus | None = None
+    channel: Channel | None = Field(default=None, description="Only phone calls, or only web calls.")
     cursor: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$",
                                  description="next_cursor of the previous page (then pageno is ignored); "
                                  "reaches every call, however deep.")] | None = None
@@ -61,6 +63,8 @@ class CallOut(Out):
     to_number: str
     from_number_id: int | None = None
     call_status: CallStatus
+    channel: Channel = Field(default="phone", description="phone: through a carrier; web: WebRTC from a browser "
+                             "(to_number is empty).")
     call_context: dict[str, Any]
     details: dict[str, Any]
     transcript: list[TranscriptTurn] | None = None
