@@ -91,6 +91,7 @@ def build_detail(call: Call, s3: Any = None) -> dict[str, Any]:
         "bulk_call_id": call.bulk_call_id,
         "from_number": _numbers(call),
         "to_number": call.to_number,
+        "channel": call.channel or "phone",
         "status": call.status,
         "ended_by": (call.conversation or {}).get("ended_by"),
         "reason": details.get("reason"),

@@ -95,7 +95,7 @@ class WebCallSettings:
     @classmethod
     def from_env(cls) -> WebCallSettings:
         return cls(offer_url=os.environ.get("PARLEY_WEB_OFFER_URL") or None,
-                   stream_token_secret=os.environ.get("PARLEY_STREAM_TOKEN_SECRET") or None)
+                   stream_token_secret=stream_tokens.configured_secret() or None)
 
 
 def start(request: WebCallRequest, ice: IceServers | None, settings: WebCallSettings | None = None,

@@ -9,7 +9,9 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import time
+from functools import lru_cache
 
 
 def issue(secret: str, account_id: int, call_id: int, ttl_seconds: int = 3600, now: float | None = None) -> str:
@@ -41,3 +43,20 @@ def verify(secret: str, token: str, call_id: int, now: float | None = None) -> d
 def _sign(secret: str, payload: str) -> str:
     digest = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def configured_secret() -> str:
+    """The secret stream tokens are signed with: ``PARLEY_STREAM_TOKEN_SECRET``, or (deployments keep it out of
+    the environment) the Secrets Manager secret ``PARLEY_STREAM_TOKEN_SECRET_ARN`` names; "" when neither is set."""
+    arn = os.environ.get("PARLEY_STREAM_TOKEN_SECRET_ARN", "")
+    return os.environ.get("PARLEY_STREAM_TOKEN_SECRET") or secret_value(arn)
+
+
+@lru_cache(maxsize=4)
+def secret_value(arn: str) -> str:
+    """A Secrets Manager secret's string, read once per process."""
+    if not arn:
+        return ""
+    from chalicelib import aws_clients
+
+    return aws_clients.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import lru_cache
 from xml.sax.saxutils import quoteattr
 
 import requests
@@ -44,19 +43,10 @@ class TwilioConfig:
             api_url=os.environ.get("PARLEY_TWILIO_API_URL", TWILIO_API_URL).rstrip("/"),
             public_api_url=os.environ.get("PARLEY_PUBLIC_API_URL", "http://127.0.0.1:8600").rstrip("/"),
             streaming_url=os.environ.get("PARLEY_STREAMING_URL", "wss://127.0.0.1:8700/twilio"),
-            stream_token_secret=os.environ.get("PARLEY_STREAM_TOKEN_SECRET")
-            or _secret_value(os.environ.get("PARLEY_STREAM_TOKEN_SECRET_ARN", "")),
+            stream_token_secret=stream_tokens.configured_secret(),
         )
 
 
-@lru_cache(maxsize=4)
-def _secret_value(arn: str) -> str:
-    """The stream-token secret from Secrets Manager (deployments keep it out of the environment)."""
-    if not arn:
-        return ""
-    from chalicelib import aws_clients
-
-    return aws_clients.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
 
 
 def status_callback_url(config: TwilioConfig, account_id: int, call_id: int) -> str:

@@ -87,16 +87,18 @@ def test_stream_tokens_expire_and_bind_to_one_call() -> None:
     assert stream_tokens.verify("s", token[:-2] + "xx", 5, now=1030) is None
 
 
-def test_stream_secret_can_come_from_secrets_manager(monkeypatch) -> None:
+def test_stream_secret_can_come_from_secrets_manager_for_phone_and_web_calls(monkeypatch) -> None:
     import boto3
     from moto import mock_aws
 
+    from chalicelib.domain.web_calls import WebCallSettings
     from chalicelib.telephony import twilio
 
     with mock_aws():
         arn = boto3.client("secretsmanager").create_secret(Name="s", SecretString="from-secrets-manager")["ARN"]
         monkeypatch.delenv("PARLEY_STREAM_TOKEN_SECRET", raising=False)
         monkeypatch.setenv("PARLEY_STREAM_TOKEN_SECRET_ARN", arn)
-        twilio._secret_value.cache_clear()
+        stream_tokens.secret_value.cache_clear()
         assert twilio.TwilioConfig.from_env().stream_token_secret == "from-secrets-manager"
-    twilio._secret_value.cache_clear()
+        assert WebCallSettings.from_env().stream_token_secret == "from-secrets-manager"
+    stream_tokens.secret_value.cache_clear()
