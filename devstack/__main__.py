@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         from chalicelib.domain.accounts import create_account
         from devstack import local_resources
         from devstack.api_gateway import ApiGatewayServer
+        from devstack.demo_agent import create_demo_agent
         from devstack.runner import runner_for_app
 
         local_resources.create_all()
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             print("Loading the speech and language models (streaming service)...", flush=True)
             streaming = StreamingProcess.start(args.streaming_port, log_path=state_dir / "streaming.log")
         issued = create_account("Local development")
+        web_demo_url = create_demo_agent(issued.account_id, f"http://127.0.0.1:{args.api_port}")
         server = ApiGatewayServer(app_module.app, port=args.api_port)
         server.serve_in_thread()
         runner = runner_for_app(app_module)
@@ -99,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             "carrier_sim_url": carrier.url,
             "table_prefix": os.environ["PARLEY_TABLE_PREFIX"],
             "openapi_url": f"{server.url}/api/v1/openapi.json",
+            "web_demo_url": web_demo_url if streaming is not None else None,
             "streaming_url": os.environ["PARLEY_STREAMING_URL"] if streaming is not None else None,
             "streaming_health_url": f"{streaming.url}/healthz" if streaming is not None else None,
             "recordings_bucket": recordings.bucket_name(),
