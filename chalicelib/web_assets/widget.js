@@ -3,7 +3,8 @@
    <script src="https://api.example.com/widget.js" defer></script>
    <parley-widget agent-id="12" public-key="pub_..."
                   api-url="https://api.example.com/api/v1"   (optional: defaults to api/v1 beside widget.js)
-                  call-context='{"name": "Ada"}'>            (optional: JSON object handed to the agent)
+                  call-context='{"name": "Ada"}'             (optional: JSON object handed to the agent)
+                  echo-cancellation="off">                   (optional: headsets and kiosks only, see below)
      <button slot="start">Talk to us</button>                 (optional: your own start / end buttons)
      <button slot="end">Hang up</button>
    </parley-widget>
@@ -11,6 +12,11 @@
    The element follows docs/web-calls.md: POST {api}/web-calls with the public key, the microphone,
    an RTCPeerConnection (mic track + data channel "parley"), the offer POSTed once ICE gathering is
    complete, then remote audio, captions and state from the data channel.
+
+   Echo cancellation is on by default: with speakers, the agent must not hear itself. It also clips the first
+   half second or so of what the caller says over the agent (Chrome's canceller, measured with a fake
+   microphone that hears no speaker), so where no speaker reaches the microphone (a headset, the browser tests)
+   echo-cancellation="off" lets barge-ins through whole.
 
    For pages and tests:
    - methods start() and end(); property/attribute `state`: idle | connecting | listening |
@@ -91,7 +97,8 @@
     .end button, .end ::slotted(button) { background: #c62828; border-color: #c62828; }
     button:focus-visible, ::slotted(button:focus-visible) { outline: 3px solid #ffb000; outline-offset: 2px; }
     [hidden] { display: none !important; }
-    .captions { margin: 10px 0 0; padding: 0; list-style: none; max-height: 160px; overflow-y: auto; }
+    .captions { margin: 10px 0 0; padding: 6px 0 0; list-style: none; max-height: 220px; overflow-y: auto; }
+    .captions:not(:empty) { border-top: 1px solid #e3e6ea; }
     .captions li { margin: 2px 0; }
     .captions li.partial { color: #6b7280; font-style: italic; }
     .who { font-weight: 600; margin-right: 4px; }
@@ -199,7 +206,8 @@
       let mic;
       try {
         mic = await navigator.mediaDevices.getUserMedia({
-          audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+          audio: { echoCancellation: this.getAttribute("echo-cancellation") !== "off",
+                   noiseSuppression: true, autoGainControl: true },
         });
       } catch (err) {
         throw new CallFailed(micError(err));
