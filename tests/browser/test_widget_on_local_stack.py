@@ -1,6 +1,7 @@
 """The widget and the demo page on the real local stack (started as ``make dev`` starts it), in a real Chromium.
 
 - A page on an origin the agent does not allow is refused by the API, and the widget says so.
+- The demo URL ``make dev`` prints (its demo agent) connects at the first click, and the greeting is heard.
 - The spoken call, end to end: the demo page's own setup (API key -> agents -> enable the widget), the fake
   microphone says a question while the agent's welcome plays (a barge-in), the agent hears it and answers
   with its voice, captions show both sides, the widget times mouth-to-ear in the page, and the call log holds
@@ -71,6 +72,21 @@ def test_widget_on_an_origin_the_agent_does_not_allow_says_so(stack: dict, page:
     assert status_text(page) == "Call failed"
     expect(page.locator("parley-widget .message")).to_have_text("This website is not allowed to call this agent.")
     screenshot(page, "stack-origin-refused")
+
+
+@pytest.mark.skipif(not WEB_TRANSPORT, reason="waits for the streaming service's WebRTC transport (/web/offer)")
+def test_the_demo_url_printed_by_make_dev_greets_the_caller(stack: dict, page: Page, screenshot: Shot) -> None:
+    assert stack.get("web_demo_url"), stack
+    page.goto(stack["web_demo_url"])
+    page.click("#parley-start")
+    greeting = page.locator("parley-widget li[data-role='assistant'][data-final='true']").first
+    expect(greeting).to_contain_text("Hello", timeout=60000)
+    wait_state(page, "listening", timeout_ms=30000)
+    measured = page.evaluate("document.querySelector('parley-widget').metrics")
+    assert measured["firstAgentAudioAt"] is not None, "the greeting was captioned but never heard in the page"
+    screenshot(page, "stack-demo-url-greeting")
+    page.click("#parley-end")
+    wait_state(page, "ended")
 
 
 @pytest.mark.skipif(not WEB_TRANSPORT, reason="waits for the streaming service's WebRTC transport (/web/offer): "
