@@ -5,12 +5,10 @@
 - The spoken call, end to end: the demo page's own setup (API key -> agents -> enable the widget), the fake
   microphone says a question while the agent's welcome plays (a barge-in), the agent hears it and answers
   with its voice, captions show both sides, the widget times mouth-to-ear in the page, and the call log holds
-  the web call (transcript with the welcome cut short, recording). This one needs the streaming service's
-  WebRTC transport (``/web/offer``); it is skipped, saying so, until ``streaming.transports.webrtc`` exists.
+  the web call (transcript with the welcome cut short, recording).
 """
 from __future__ import annotations
 
-import importlib.util
 import io
 import re
 import time
@@ -33,7 +31,6 @@ WELCOME = ("Hello, thank you for calling Parley Bakery. We bake fresh bread, cro
            "morning, and we deliver across the whole city. How can I help you today?")
 QUESTION = "What time do you open tomorrow morning?"
 LEAD_SILENCE_S = 3.0  # the caller speaks about 3 s into the call: over the welcome (about 10 s long)
-WEB_TRANSPORT = importlib.util.find_spec("streaming.transports.webrtc") is not None
 
 
 def words(text: str) -> set[str]:
@@ -74,7 +71,6 @@ def test_widget_on_an_origin_the_agent_does_not_allow_says_so(stack: dict, page:
     screenshot(page, "stack-origin-refused")
 
 
-@pytest.mark.skipif(not WEB_TRANSPORT, reason="waits for the streaming service's WebRTC transport (/web/offer)")
 def test_the_demo_url_printed_by_make_dev_greets_the_caller(stack: dict, page: Page, screenshot: Shot) -> None:
     assert stack.get("web_demo_url"), stack
     page.goto(stack["web_demo_url"])
@@ -89,8 +85,6 @@ def test_the_demo_url_printed_by_make_dev_greets_the_caller(stack: dict, page: P
     wait_state(page, "ended")
 
 
-@pytest.mark.skipif(not WEB_TRANSPORT, reason="waits for the streaming service's WebRTC transport (/web/offer): "
-                                               "streaming.transports.webrtc is not there yet")
 def test_spoken_web_call_from_the_demo_page(stack: dict, browser: Browser, screenshot: Shot) -> None:
     created = api(stack, "POST", "/agents/create", json={
         "name": "Parley Bakery", "welcome_message": WELCOME, "is_welcome_message_interruption": True,
