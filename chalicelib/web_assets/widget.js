@@ -440,6 +440,7 @@
     _caption(msg) {
       if (msg.role !== "user" && msg.role !== "assistant") return;
       const key = `${msg.role}:${msg.turn}`;
+      const list = this._el(".captions");
       let item = this._captions.get(key);
       if (!item) {
         item = document.createElement("li");
@@ -449,7 +450,6 @@
         item.appendChild(document.createElement("span")).className = "text";
         item.dataset.role = msg.role;
         this._captions.set(key, item);
-        const list = this._el(".captions");
         list.appendChild(item);
         while (list.children.length > MAX_CAPTIONS) {
           const old = list.firstElementChild;
@@ -460,7 +460,7 @@
       item.querySelector(".text").textContent = msg.text || "";
       item.classList.toggle("partial", !msg.final);
       item.dataset.final = String(Boolean(msg.final));
-      item.scrollIntoView({ block: "nearest" });
+      list.scrollTop = list.scrollHeight; // the latest line in view, without scrolling the host page
       this.dispatchEvent(new CustomEvent("parley-caption", {
         detail: { role: msg.role, text: msg.text, final: Boolean(msg.final), turn: msg.turn },
         bubbles: true, composed: true,
