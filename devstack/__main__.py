@@ -108,7 +108,10 @@ def main(argv: list[str] | None = None) -> int:
             "event_bus": event_bus.bus_name(),
         }
         args.state_file.parent.mkdir(parents=True, exist_ok=True)
-        args.state_file.write_text(json.dumps(stack, indent=2) + "\n")
+        # Written whole, then renamed: a reader polling for the file never sees half of it.
+        partial = args.state_file.with_suffix(".json.partial")
+        partial.write_text(json.dumps(stack, indent=2) + "\n")
+        os.replace(partial, args.state_file)
         print("Parley local stack is up (state lives in memory and is gone when you stop it).")
         for key, value in stack.items():
             print(f"  {key:<17} {value}")
