@@ -39,6 +39,7 @@ from streaming.call_core import LiveCall, ServiceState
 from streaming.pipeline.live_events import Listener
 from streaming.pipeline.output import FRAME_S, OutputSink, frame_bytes
 from streaming.pipeline.session import VoiceSession
+from streaming.transports.aiortc_receive import release_frames_at_once
 from streaming.transports.limits import AudioRateLimit
 
 log = logging.getLogger("parley.streaming.webrtc")
@@ -154,6 +155,7 @@ class WebRtcCall:
     def __init__(self, state: ServiceState, call_id: int, ice_servers: list[dict[str, Any]]) -> None:
         self.state = state
         self.call_id = call_id
+        release_frames_at_once()  # caller audio goes to VAD and STT, not a speaker: no playout prefetch
         self.pc = RTCPeerConnection(ice_configuration(ice_servers))
         self._session: VoiceSession | None = None
         self._sink = WebRtcSink(self._mark_heard, state.settings.web_playout_delay_s)
