@@ -10,6 +10,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,7 +32,6 @@ class Synthesized:
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
     import aws_cdk as cdk
-    from aws_cdk.assertions import Template
 
     from parley_infra.build import build_app
     from parley_infra.settings import DeliverySettings, StageSettings
@@ -42,6 +42,13 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesize
     )
     outdir = work / "cdk.out"
     app, stack = build_app(settings, work_dir=work / "chalice", app=cdk.App(outdir=str(outdir)))
+    yield synthesize(app, stack, outdir)
+
+
+def synthesize(app: Any, stack: Any, outdir: Path) -> Synthesized:
+    """Synthesize ``app`` (written to ``outdir``) and collect ``stack``'s template and the validation report."""
+    from aws_cdk.assertions import Template
+
     try:
         assembly = app.synth()
     except RuntimeError as error:  # cdk-nag findings (or another validation) stop synthesis
@@ -49,7 +56,7 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesize
         details = report.read_text() if report.exists() else ""
         pytest.fail(f"synth failed: {error}\n{details}")
     template_json = assembly.get_stack_by_name(stack.stack_name).template
-    yield Synthesized(
+    return Synthesized(
         app=app,
         stack=stack,
         template=Template.from_json(template_json),

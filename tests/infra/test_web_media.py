@@ -20,7 +20,7 @@ from aws_cdk.assertions import Annotations, Match
 from parley_infra.settings import StageSettings
 from parley_infra.web_media import KVS_TURN_ACTIONS
 from parley_infra.web_media_settings import ICE_SERVERS, KVS_TURN, IceServer, WebMediaSettings
-from tests.infra.conftest import Synthesized
+from tests.infra.conftest import Synthesized, synthesize
 from tests.infra.helpers import SAM_FUNCTION, as_list, function_roles, logical_id, resources, role_policies
 
 CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/0f1e2d3c-aaaa-bbbb-cccc-123456789abc"
@@ -93,8 +93,6 @@ def forwarding_rules(synthesized: Synthesized) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def ice_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
     """The whole stack with ``-c webMedia=ice-servers -c iceServers=<JSON>`` and a certificate."""
-    from aws_cdk.assertions import Template
-
     from parley_infra.build import build_app
 
     work = tmp_path_factory.mktemp("infra-ice-servers")
@@ -114,19 +112,7 @@ def ice_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesize
         StageSettings.from_context(app.node), table_prefix=os.environ["PARLEY_TABLE_PREFIX"]
     )
     app, stack = build_app(settings, work_dir=work / "chalice", app=app)
-    try:
-        assembly = app.synth()
-    except RuntimeError as error:
-        report = outdir / "validation-report.json"
-        pytest.fail(f"synth failed: {error}\n{report.read_text() if report.exists() else ''}")
-    template_json = assembly.get_stack_by_name(stack.stack_name).template
-    yield Synthesized(
-        app=app,
-        stack=stack,
-        template=Template.from_json(template_json),
-        template_json=template_json,
-        validation_report=json.loads((outdir / "validation-report.json").read_text()),
-    )
+    yield synthesize(app, stack, outdir)
 
 
 # --- kvs-turn (the default) -------------------------------------------------------------------------
