@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fractions
 import json
 import time
 from collections import deque
@@ -22,24 +21,20 @@ import numpy as np
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
+from streaming.transports.webrtc import PacedAudioTrack
+
 RATE = 48000
 FRAME_SAMPLES = 960  # 20 ms at 48 kHz
 SPEECH_RMS = 300.0  # a received frame louder than this is agent speech (Opus silence decodes to ~0)
 
 
-class MicrophoneTrack(MediaStreamTrack):
+class MicrophoneTrack(PacedAudioTrack):
     """A microphone that plays queued PCM16 (48 kHz mono) in real time, silence otherwise."""
 
-    kind = "audio"
-
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(RATE)
         self._queue: deque[bytes] = deque()
-        self._start: float | None = None
-        self._pts = 0
         self.last_speech_sent_at: float | None = None  # when the last queued frame left
-        self._silence = bytes(2 * FRAME_SAMPLES)
-        self._time_base = fractions.Fraction(1, RATE)
 
     def say(self, pcm16_48k: bytes) -> None:
         size = 2 * FRAME_SAMPLES
@@ -50,28 +45,13 @@ class MicrophoneTrack(MediaStreamTrack):
     def speaking(self) -> bool:
         return bool(self._queue)
 
-    async def recv(self) -> av.AudioFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            self._pts += FRAME_SAMPLES
-            wait = self._start + self._pts / RATE - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-        if self._queue:
-            pcm = self._queue.popleft()
-            if not self._queue:
-                self.last_speech_sent_at = time.monotonic()
-        else:
-            pcm = self._silence
-        frame = av.AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
-        frame.planes[0].update(pcm)
-        frame.pts = self._pts
-        frame.sample_rate = RATE
-        frame.time_base = self._time_base
-        return frame
+    def next_pcm(self) -> bytes | None:
+        if not self._queue:
+            return None
+        pcm = self._queue.popleft()
+        if not self._queue:
+            self.last_speech_sent_at = time.monotonic()
+        return pcm
 
 
 @dataclass

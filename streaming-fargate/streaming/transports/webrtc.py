@@ -105,20 +105,26 @@ class WebRtcSink:
         self._room.set()
 
 
-class AgentAudioTrack(MediaStreamTrack):
-    """The agent's voice: one 20 ms frame of 16 kHz PCM16 per 20 ms, from the sink or silence."""
+class PacedAudioTrack(MediaStreamTrack):
+    """An outbound audio track of 20 ms PCM16 mono frames at ``rate``, one per 20 ms of wall clock.
+
+    aiortc's RTP sender pulls frames as fast as ``recv`` returns them: the pacing is the track's. Subclasses
+    say what to play next (:meth:`next_pcm`); nothing to play is silence.
+    """
 
     kind = "audio"
 
-    def __init__(self, sink: WebRtcSink, rate: int = MEDIA_RATE) -> None:
+    def __init__(self, rate: int) -> None:
         super().__init__()
-        self._sink = sink
         self._rate = rate
         self._samples = int(rate * FRAME_S)
         self._silence = bytes(frame_bytes(rate))
         self._time_base = fractions.Fraction(1, rate)
         self._start: float | None = None
         self._pts = 0
+
+    def next_pcm(self) -> bytes | None:
+        raise NotImplementedError
 
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
@@ -130,13 +136,23 @@ class AgentAudioTrack(MediaStreamTrack):
             wait = self._start + self._pts / self._rate - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-        pcm = self._sink.next_frame() or self._silence
         frame = av.AudioFrame(format="s16", layout="mono", samples=self._samples)
-        frame.planes[0].update(pcm)
+        frame.planes[0].update(self.next_pcm() or self._silence)
         frame.pts = self._pts
         frame.sample_rate = self._rate
         frame.time_base = self._time_base
         return frame
+
+
+class AgentAudioTrack(PacedAudioTrack):
+    """The agent's voice: the sink's frames (16 kHz PCM16), or silence."""
+
+    def __init__(self, sink: WebRtcSink, rate: int = MEDIA_RATE) -> None:
+        super().__init__(rate)
+        self._sink = sink
+
+    def next_pcm(self) -> bytes | None:
+        return self._sink.next_frame()
 
 
 def ice_configuration(servers: list[dict[str, Any]]) -> RTCConfiguration:
