@@ -1,7 +1,7 @@
 """The server's WebRTC receivers release each caller audio frame as soon as the next one starts."""
 from __future__ import annotations
 
-from aiortc import rtcrtpreceiver
+from aiortc import jitterbuffer, rtcrtpreceiver
 from aiortc.rtp import RtpPacket
 
 from streaming.transports.aiortc_receive import release_frames_at_once
@@ -22,7 +22,7 @@ def frames_released(buffer: object, count: int) -> list[int | None]:
 
 
 def test_audio_frames_leave_the_receiver_one_frame_after_they_arrive_not_four() -> None:
-    stock = rtcrtpreceiver.JitterBuffer(capacity=16, prefetch=4)
+    stock = jitterbuffer.JitterBuffer(capacity=16, prefetch=4)
     assert frames_released(stock, 6) == [None, None, None, None, 0, 1]  # aiortc's own: until four more are queued
     release_frames_at_once()
     prompt = rtcrtpreceiver.JitterBuffer(capacity=16, prefetch=4)  # what RTCRtpReceiver asks for audio
