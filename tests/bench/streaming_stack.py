@@ -2,8 +2,12 @@
 service needs, and the streaming service itself as its own process (as in the local stack)."""
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import tempfile
+import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,3 +45,36 @@ def bench_stack(table_prefix: str, secret: str, env: dict[str, str] | None = Non
         if stack.streaming is not None:
             stack.streaming.stop(timeout=30)
         aws.stop()
+
+
+def proc_stats(pid: int) -> tuple[float, int]:
+    """(CPU seconds used, resident bytes) of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+    return cpu, rss
+
+
+def machine_cpu_s() -> float:
+    """CPU seconds the whole machine has been busy (every process, all cores), from /proc/stat."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def service_stats(url: str) -> dict:
+    """The streaming service's ``/stats``."""
+    with urllib.request.urlopen(f"{url}/stats", timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+async def wait_finalized(url: str, calls: int, timeout: float = 120) -> dict:
+    """The service's ``/stats`` once ``calls`` calls were finalized (or failed to be), or at the deadline."""
+    deadline = time.monotonic() + timeout
+    stats = service_stats(url)
+    while stats["counters"].get("finalized", 0) + stats["counters"].get("finalize_errors", 0) < calls \
+            and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        stats = service_stats(url)
+    return stats

@@ -19,12 +19,13 @@ import os
 import statistics
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 import numpy as np
+
+from tests.bench.streaming_stack import proc_stats, service_stats, wait_finalized
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,12 +63,31 @@ class Caller:
         return f"MZbench{self.index:04d}"
 
 
-def _setup_records(calls: int, secret: str) -> list[Caller]:
-    from chalicelib.db.models import Agent, Call
-    from chalicelib.telephony import stream_tokens
+def capacity_args(prog: str, calls: int, argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--calls", type=int, default=calls)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    return parser.parse_args(argv)
+
+
+def instant_engines(calls: int) -> dict[str, str]:
+    """The service's environment: instant STT/LLM/TTS and an energy VAD (only the pipeline is measured)."""
+    return {"PARLEY_STT_DEFAULT": "instant", "PARLEY_LLM_DEFAULT": "instant", "PARLEY_TTS_DEFAULT": "instant",
+            "PARLEY_VAD": "energy", "PARLEY_MAX_STREAMS": str(calls)}  # the per-task cap is below 200
+
+
+def save_bench_agent() -> None:
+    from chalicelib.db.models import Agent
 
     Agent(1, 1, name="Bench agent", config={"context_breakdown": [{"title": "Role", "body": "Be brief."}],
                                             "is_interruption_allowed": False}).save()
+
+
+def _setup_records(calls: int, secret: str) -> list[Caller]:
+    from chalicelib.db.models import Call
+    from chalicelib.telephony import stream_tokens
+
+    save_bench_agent()
     callers = []
     with Call.batch_write() as batch:
         for index in range(calls):
@@ -75,20 +95,6 @@ def _setup_records(calls: int, secret: str) -> list[Caller]:
             batch.save(Call(1, call_id, agent_key="1#1", agent_id=1, to_number="+15550100", status="ringing"))
             callers.append(Caller(index, call_id, stream_tokens.issue(secret, 1, call_id)))
     return callers
-
-
-def _proc_stats(pid: int) -> tuple[float, int]:
-    """(CPU seconds used, resident bytes) of a process, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    cpu = (int(fields[11]) + int(fields[12])) / ticks
-    rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-    return cpu, rss
-
-
-def _stats(url: str) -> dict:
-    with urllib.request.urlopen(f"{url}/stats", timeout=10) as answer:
-        return json.loads(answer.read())
 
 
 async def _connect(http: aiohttp.ClientSession, ws_url: str, caller: Caller) -> None:
@@ -155,7 +161,7 @@ def _jitter(callers: list[Caller]) -> tuple[list[float], int, int]:
 
 
 async def _run(calls: int, seconds: float, ws_url: str, base_url: str, callers: list[Caller], pid: int) -> dict:
-    _, rss0 = _proc_stats(pid)
+    _, rss0 = proc_stats(pid)
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
         for index in range(0, calls, 20):
@@ -164,28 +170,23 @@ async def _run(calls: int, seconds: float, ws_url: str, base_url: str, callers: 
         # Admissions and call-started writes go through the embedded AWS (one core, tens of ms per
         # request): wait for them so the measurement is the steady state of live calls.
         deadline = time.monotonic() + 180
-        while _stats(base_url)["counters"].get("started_recorded", 0) < calls and time.monotonic() < deadline:
+        while service_stats(base_url)["counters"].get("started_recorded", 0) < calls and time.monotonic() < deadline:
             await asyncio.sleep(0.5)
         await asyncio.sleep(1.0)
-        _, rss_connected = _proc_stats(pid)
-        cpu_start, _ = _proc_stats(pid)
+        _, rss_connected = proc_stats(pid)
+        cpu_start, _ = proc_stats(pid)
         client_start = time.process_time()
         wall_start = time.monotonic()
         await _stream_audio(callers, seconds)
         wall = time.monotonic() - wall_start
-        cpu_end, rss_end = _proc_stats(pid)
+        cpu_end, rss_end = proc_stats(pid)
         client_cpu = time.process_time() - client_start
         for caller in callers:
             if caller.ws is not None and not caller.ws.closed:
                 stop = {"accountSid": "ACbench", "callSid": f"CA{caller.index}"}
                 await caller.ws.send_str(json.dumps({"event": "stop", "streamSid": caller.stream_sid, "stop": stop}))
         await asyncio.wait_for(asyncio.gather(*readers, return_exceptions=True), 60)
-    deadline = time.monotonic() + 120
-    stats = _stats(base_url)
-    while stats["counters"].get("finalized", 0) + stats["counters"].get("finalize_errors", 0) < calls \
-            and time.monotonic() < deadline:
-        await asyncio.sleep(0.5)
-        stats = _stats(base_url)
+    stats = await wait_finalized(base_url, calls)
     deviations, frames, skipped = _jitter(callers)
     return {"cpu_s": cpu_end - cpu_start, "wall_s": wall, "rss_idle": rss0, "rss_connected": rss_connected,
             "rss_end": rss_end, "deviations": deviations, "frames_received": frames, "skipped": skipped,
@@ -194,16 +195,11 @@ async def _run(calls: int, seconds: float, ws_url: str, base_url: str, callers: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.bench.voice_capacity")
-    parser.add_argument("--calls", type=int, default=200)
-    parser.add_argument("--seconds", type=float, default=60.0)
-    args = parser.parse_args(argv)
+    args = capacity_args("python -m tests.bench.voice_capacity", 200, argv)
 
     from tests.bench.streaming_stack import bench_stack
 
-    instant = {"PARLEY_STT_DEFAULT": "instant", "PARLEY_LLM_DEFAULT": "instant", "PARLEY_TTS_DEFAULT": "instant",
-               "PARLEY_VAD": "energy", "PARLEY_MAX_STREAMS": str(args.calls)}  # the per-task cap is below 200
-    with bench_stack("parley-bench", "bench-secret", instant) as stack:
+    with bench_stack("parley-bench", "bench-secret", instant_engines(args.calls)) as stack:
         callers = _setup_records(args.calls, stack.secret)
         streaming = stack.start_streaming("parley-bench-streaming.log")
         result = asyncio.run(_run(args.calls, args.seconds, streaming.ws_url, streaming.url, callers,
