@@ -186,3 +186,25 @@ def test_cors_preflight_and_a_full_server_answer_busy() -> None:
     pre_status, pre_headers, status, body = run(scenario())
     assert pre_status == 204 and pre_headers["Access-Control-Allow-Methods"] == "POST, OPTIONS"
     assert status == 503 and body["error"] == "busy"
+
+
+@dataclass
+class UnreachableRecords(RecordingLifecycle):
+    """The call records cannot be reached (DynamoDB throttled or down)."""
+
+    def admit(self, call_id: str, token: str, stream_sid: str, secret: str) -> Admission:
+        raise ConnectionError("DynamoDB unreachable")
+
+
+def test_an_offer_that_cannot_be_admitted_for_an_outage_gets_a_json_503_not_a_500() -> None:
+    recorder = UnreachableRecords()
+
+    async def scenario() -> OfferRefused:
+        async with running_server(recorder) as (url, app), aiohttp.ClientSession() as http:
+            with pytest.raises(OfferRefused) as refused:
+                await WebPeer.connect(offer_url(url), 27, token(27), http)
+            assert app[STATE].streams == 0
+            return refused.value
+
+    refused = run(scenario())
+    assert refused.status == 503 and refused.body["error"] == "unavailable"

@@ -115,6 +115,10 @@ def offer_handler(state_key: web.AppKey[ServiceState], ice_servers: IceServers) 
             except Rejected as refused:
                 state.counters["rejected_admission"] += 1
                 return error(401, "invalid_token", str(refused))
+            except Exception:  # the call records cannot be reached: say so in JSON, never a bare 500
+                state.counters["errors"] += 1
+                log.exception("admitting a web call failed")
+                return error(503, "unavailable", "the call could not be admitted; try again", {"Retry-After": "1"})
             task = asyncio.ensure_future(_run(state, call, admission))
             state.background.add(task)
             task.add_done_callback(state.background.discard)
