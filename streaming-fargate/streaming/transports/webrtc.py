@@ -2,7 +2,7 @@
 
 Media is Opus at 48 kHz both ways; the core's format here is PCM16 mono at 16 kHz (:data:`MEDIA_RATE`):
 caller audio is decoded by aiortc and resampled with libswresample (stateful, so 20 ms frames join
-without clicks); agent audio leaves as 16 kHz frames that aiortc's Opus encoder resamples to 48 kHz.
+without clicks); agent audio is tripled to 48 kHz on its way to aiortc's Opus encoder (:class:`AgentAudioTrack`).
 
 Pacing: the outbound track (:class:`AgentAudioTrack`) is pulled by aiortc's RTP sender; it hands out
 one 20 ms frame per 20 ms of wall clock (silence when the agent is quiet). The core's output pushes
@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 import av
+import numpy as np
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
@@ -44,6 +45,7 @@ from streaming.transports.limits import AudioRateLimit
 
 log = logging.getLogger("parley.streaming.webrtc")
 MEDIA_RATE = 16000
+OPUS_RATE = 48000
 BUFFER_FRAMES = 2
 MAX_PENDING_EVENTS = 200  # live events kept while the data channel is not open yet
 CHANNEL_LABEL = "parley"
@@ -145,14 +147,43 @@ class PacedAudioTrack(MediaStreamTrack):
 
 
 class AgentAudioTrack(PacedAudioTrack):
-    """The agent's voice: the sink's frames (16 kHz PCM16), or silence."""
+    """The agent's voice at 48 kHz: the sink's 16 kHz frames, tripled, or silence.
 
-    def __init__(self, sink: WebRtcSink, rate: int = MEDIA_RATE) -> None:
-        super().__init__(rate)
+    Opus codes 48 kHz; handing aiortc's encoder anything else makes its resampler hold each frame until the
+    next one completes a 960-sample block (20 ms more latency, and a resampler pass per frame).
+    """
+
+    def __init__(self, sink: WebRtcSink) -> None:
+        super().__init__(OPUS_RATE)
         self._sink = sink
+        self._upsample = Upsampler3x()
 
     def next_pcm(self) -> bytes | None:
-        return self._sink.next_frame()
+        frame = self._sink.next_frame()
+        if frame is None:
+            self._upsample.reset()
+            return None
+        return self._upsample(frame)
+
+
+class Upsampler3x:
+    """16 -> 48 kHz PCM16 by linear interpolation, continuous across frames (one sample of delay)."""
+
+    def __init__(self) -> None:
+        self._last = 0.0
+        self._steps = np.array([1 / 3, 2 / 3, 1.0], dtype=np.float32)
+
+    def reset(self) -> None:
+        self._last = 0.0
+
+    def __call__(self, pcm16: bytes) -> bytes:
+        samples = np.frombuffer(pcm16, dtype="<i2").astype(np.float32)
+        previous = np.empty_like(samples)
+        previous[0] = self._last
+        previous[1:] = samples[:-1]
+        self._last = float(samples[-1])
+        out = previous[:, None] + (samples - previous)[:, None] * self._steps
+        return out.reshape(-1).astype("<i2").tobytes()
 
 
 def ice_configuration(servers: list[dict[str, Any]]) -> RTCConfiguration:
@@ -179,6 +210,7 @@ class WebRtcCall:
         self._channel: Any = None
         self._pending_events: deque[str] = deque(maxlen=MAX_PENDING_EVENTS)
         self._caller_ended = False
+        self._last_audio_at = time.monotonic()
         self._gone = asyncio.Event()  # the peer connection failed or closed
         self.pc.on("track", self._on_track)
         self.pc.on("datachannel", self._on_datachannel)
@@ -227,41 +259,56 @@ class WebRtcCall:
     # ---------------------------------------------------------------- media in
 
     async def _pump(self, session: VoiceSession) -> str | None:
+        """Feed caller audio to the session until the caller leaves, the connection goes or the media stops.
+
+        One reader task does the per-frame work; this waits once for whichever ends the call first (no
+        futures made per frame)."""
         self._session = session
+        reader = asyncio.ensure_future(self._read(session))
+        gone = asyncio.ensure_future(self._gone.wait())
+        idle = asyncio.ensure_future(self._idle(self.state.settings.idle_timeout_s))
+        try:
+            done, _ = await asyncio.wait({reader, gone, idle}, return_when=asyncio.FIRST_COMPLETED)
+            if reader in done:
+                return reader.result()
+            if idle in done:
+                self.state.counters["closed_idle"] += 1
+                return "idle"
+            return "caller" if self._caller_ended else None
+        finally:
+            for task in (reader, gone, idle):
+                task.cancel()
+            await asyncio.gather(reader, gone, idle, return_exceptions=True)
+
+    async def _read(self, session: VoiceSession) -> str | None:
         track = self._remote
         assert track is not None
         settings = self.state.settings
         resampler = av.AudioResampler(format="s16", layout="mono", rate=MEDIA_RATE)
         rate = AudioRateLimit(settings.max_audio_rate, settings.audio_rate_window_s, window_start=time.monotonic(),
                               bytes_per_second=2 * MEDIA_RATE)
-        gone = asyncio.ensure_future(self._gone.wait())
-        try:
-            while True:
-                receive = asyncio.ensure_future(track.recv())
-                done, _ = await asyncio.wait({receive, gone}, timeout=settings.idle_timeout_s,
-                                             return_when=asyncio.FIRST_COMPLETED)
-                if receive not in done:
-                    receive.cancel()
-                    await asyncio.gather(receive, return_exceptions=True)
-                    if gone in done:
-                        return "caller" if self._caller_ended else None
-                    self.state.counters["closed_idle"] += 1
-                    return "idle"
-                try:
-                    frame = receive.result()
-                except MediaStreamError:
-                    return "caller" if self._caller_ended else None
-                if not isinstance(frame, av.AudioFrame):
-                    continue
-                now = time.monotonic()
-                for piece in resampler.resample(frame):
-                    pcm = piece.to_ndarray().tobytes()
-                    if rate.exceeded(len(pcm), now):
-                        self.state.counters["refused_too_fast"] += 1
-                        return "audio_too_fast"
-                    await session.on_audio(pcm, now)
-        finally:
-            gone.cancel()
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return "caller" if self._caller_ended else None
+            if not isinstance(frame, av.AudioFrame):
+                continue
+            now = self._last_audio_at = time.monotonic()
+            for piece in resampler.resample(frame):
+                pcm = piece.to_ndarray().tobytes()
+                if rate.exceeded(len(pcm), now):
+                    self.state.counters["refused_too_fast"] += 1
+                    return "audio_too_fast"
+                await session.on_audio(pcm, now)
+
+    async def _idle(self, timeout_s: float) -> None:
+        """Returns once no caller audio came for ``timeout_s`` (a browser sends audio even when muted)."""
+        while True:
+            remaining = self._last_audio_at + timeout_s - time.monotonic()
+            if remaining <= 0:
+                return
+            await asyncio.sleep(remaining)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio" and self._remote is None:
