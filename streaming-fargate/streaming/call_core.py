@@ -73,6 +73,7 @@ class ServiceState:
     clock: FrameClock = field(default_factory=FrameClock)
     draining: bool = False
     streams: int = 0  # open media connections, admitted or not (``settings.max_streams`` caps them)
+    web_calls: int = 0  # of which WebRTC peers (``settings.max_web_calls`` caps them)
     background: set[asyncio.Task[Any]] = field(default_factory=set)  # calls run outside a request (WebRTC)
 
 

@@ -69,6 +69,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def stats(request: web.Request) -> web.Response:
     state = request.app[STATE]
     return web.json_response({"active_calls": len(state.active), "open_streams": state.streams,
+                              "web_calls": state.web_calls,
                               "finalizing": len(state.finalizing),
                               "draining": state.draining, "counters": dict(state.counters),
                               "pacing": state.pacing.to_json(),

@@ -22,6 +22,7 @@ class StreamingSettings:
     idle_timeout_s: float = 30.0  # an admitted stream with no media this long is closed (1008)
     max_audio_rate: float = 1.5  # caller audio faster than this times real time is closed (1008)...
     audio_rate_window_s: float = 10.0  # ...measured over windows of this length
+    max_web_calls: int = 16  # WebRTC calls per task (each costs ~4x a Twilio stream's CPU: Opus, SRTP in Python)
     web_playout_delay_s: float = 0.1  # WebRTC: sent audio is heard about this much later (network + jitter buffer)
     web_negotiation_timeout_s: float = 10.0  # WebRTC: an offer must be answered (ICE gathered) within this
 
@@ -40,6 +41,7 @@ class StreamingSettings:
             idle_timeout_s=float(env("PARLEY_STREAM_IDLE_TIMEOUT_S", str(cls.idle_timeout_s))),
             max_audio_rate=float(env("PARLEY_MAX_AUDIO_RATE", str(cls.max_audio_rate))),
             audio_rate_window_s=float(env("PARLEY_AUDIO_RATE_WINDOW_S", str(cls.audio_rate_window_s))),
+            max_web_calls=int(env("PARLEY_MAX_WEB_CALLS", str(cls.max_web_calls))),
             web_playout_delay_s=float(env("PARLEY_WEB_PLAYOUT_DELAY_S", str(cls.web_playout_delay_s))),
         )
 

@@ -3,6 +3,7 @@ server's ``/web/offer``, over real ICE, DTLS-SRTP, Opus and SCTP on this machine
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import wave
 from dataclasses import dataclass, field
@@ -168,9 +169,10 @@ def test_a_token_works_once() -> None:
     assert refused.status == 401 and refused.body["error"] == "invalid_token"
 
 
-def test_cors_preflight_and_a_full_server_answer_busy() -> None:
+@pytest.mark.parametrize("limit", ["max_streams", "max_web_calls"])
+def test_cors_preflight_and_a_full_server_answer_busy(limit: str) -> None:
     recorder = OneUseLifecycle()
-    settings = INSTANT.__class__(**{**INSTANT.__dict__, "max_streams": 0})
+    settings = dataclasses.replace(INSTANT, **{limit: 0})
 
     async def scenario() -> tuple[int, dict, int, dict]:
         async with running_server(recorder, settings=settings) as (url, _app), aiohttp.ClientSession() as http:

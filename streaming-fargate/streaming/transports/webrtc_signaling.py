@@ -87,11 +87,12 @@ def offer_handler(state_key: web.AppKey[ServiceState], ice_servers: IceServers) 
         problem = sdp_problem(sdp)
         if problem is not None:
             return error(400, "bad_offer", problem)
-        if state.streams >= state.settings.max_streams:
+        if state.streams >= state.settings.max_streams or state.web_calls >= state.settings.max_web_calls:
             state.counters["refused_busy"] += 1
-            return error(503, "busy", f"this server is at its limit of {state.settings.max_streams} calls",
+            return error(503, "busy", "this server is at its limit of calls; try again in a moment",
                          {"Retry-After": "1"})
-        state.streams += 1  # released when the call's task ends (or below, if it never starts)
+        state.streams += 1  # both released when the call's task ends (or below, if it never starts)
+        state.web_calls += 1
         started = False
         call: WebRtcCall | None = None
         try:
@@ -128,6 +129,7 @@ def offer_handler(state_key: web.AppKey[ServiceState], ice_servers: IceServers) 
         finally:
             if not started:
                 state.streams -= 1
+                state.web_calls -= 1
                 if call is not None:
                     with contextlib.suppress(Exception):
                         await call.close()
@@ -143,5 +145,6 @@ async def _run(state: ServiceState, call: WebRtcCall, admission: Any) -> None:
         log.exception("web call failed")
     finally:
         state.streams -= 1
+        state.web_calls -= 1
         with contextlib.suppress(Exception):
             await call.close()
