@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(PY) -m tests.bench.voice_latency
 	$(PY) -m tests.bench.voice_capacity
 	$(PY) -m tests.bench.web_latency
+	$(PY) -m tests.bench.web_browser_latency
 	$(PY) -m tests.bench.web_capacity
 	$(PY) -m tests.bench.engines
 	$(PY) -m tests.bench.post_call
