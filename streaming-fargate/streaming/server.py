@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -156,6 +157,10 @@ async def serve(app: web.Application, host: str, port: int) -> None:
             "stt": [state.settings.stt_default], "llm": [state.settings.llm_default],
             "tts": [state.settings.tts_default], "vad": [state.settings.vad]}
         await asyncio.to_thread(state.registry.preload, defaults)
+    # Everything loaded so far (modules, models, aiortc and PyAV) lives as long as the process: keep it out of
+    # the garbage collector's full passes, whose pauses would otherwise grow with it and delay audio frames.
+    gc.collect()
+    gc.freeze()
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
