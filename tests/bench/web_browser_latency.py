@@ -54,6 +54,7 @@ from tests.bench.caller_turns import (
 )
 from tests.bench.streaming_stack import machine_cpu_s
 from tests.bench.voice_latency import PHONE_RATE, print_stages, run_phone_call
+from tests.bench.web_latency import transport_ms
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -231,20 +232,6 @@ def _transport_ms(m2e_by_call: dict[int, list[float]], metrics: dict[int, list[d
     return differences
 
 
-def _phone_transport(runs: list[CallRun], metrics: dict[int, list[dict[str, Any]]]) -> list[float]:
-    """As web_latency's: the service also counts the barge-in utterances (after every third turn) as turns."""
-    differences = []
-    for run in runs:
-        served = metrics.get(run.call_id, [])
-        if len(served) != len(run.samples) + len(run.samples) // 3:
-            continue
-        for index, sample in enumerate(run.samples):
-            first_out = served[index + index // 3].get("first_audio_out_ms")
-            if sample.mouth_to_ear_ms is not None and first_out is not None:
-                differences.append(sample.mouth_to_ear_ms - first_out)
-    return differences
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.web_browser_latency")
     parser.add_argument("--calls", type=int, default=3, help="calls per path (browser and phone)")
@@ -358,7 +345,7 @@ def report(args: argparse.Namespace, web: list[BrowserCall], phone: list[CallRun
     phone_metrics = [m for r in phone for m in metrics.get(r.call_id, [])]
     print(line("service: end of speech -> 1st frame", [m["first_audio_out_ms"] for m in phone_metrics
                                                         if m.get("first_audio_out_ms") is not None]))
-    print(line("outside the service, both ways", _phone_transport(phone, metrics)))
+    print(line("outside the service, both ways", transport_ms(phone, metrics)))
     print_stages(phone_metrics)
     if browser_m2e and phone_m2e:
         difference = pct(browser_m2e, 0.5) - pct(phone_m2e, 0.5)

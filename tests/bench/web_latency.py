@@ -121,7 +121,7 @@ async def run_web_call(offer_url: str, call_id: int, token: str, turns: int, aud
         await peer.hang_up()
 
 
-def _transport_ms(runs: list[CallRun], metrics: dict[int, list[dict[str, Any]]]) -> list[float]:
+def transport_ms(runs: list[CallRun], metrics: dict[int, list[dict[str, Any]]]) -> list[float]:
     """Per caller turn: mouth-to-ear - the service's end of speech -> first frame. The service also counts the
     caller's barge-in utterances as turns (after every third turn): calls where that does not add up are left out."""
     differences = []
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f" {name}:")
         print(line("mouth-to-ear (caller's clock)", m2e))
         print(line("service: end of speech -> 1st frame", served))
-        print(line("transport, both ways (per turn)", _transport_ms(runs, metrics)))
+        print(line("transport, both ways (per turn)", transport_ms(runs, metrics)))
         if m2e:
             p50s[name] = pct(m2e, 0.5)
         print_stages(path_metrics)
