@@ -30,7 +30,8 @@ def send(hub: FakeHubSpot, **kw):
 def test_logs_the_call_on_the_matching_contact(hub: FakeHubSpot) -> None:
     hub.add_contact(phone="+15550109999")
     contact = hub.add_contact(phone="+15550100001")
-    result = send(hub)
+    event = real_call_event()
+    result = send(hub, event=event)
     assert result.ok and result.status_code == 201 and result.error is None
     assert hub.problems == []
     [(call_id, call)] = hub.calls.items()
@@ -38,7 +39,6 @@ def test_logs_the_call_on_the_matching_contact(hub: FakeHubSpot) -> None:
     assert call["associations"] == [{"to": {"id": contact}, "types": [
         {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 194}]}]
     props = call["properties"]
-    event = real_call_event()
     assert props["hs_call_title"] == "Call with +15550100001 completed — Front desk"
     assert (props["hs_call_status"], props["hs_call_direction"]) == ("COMPLETED", "OUTBOUND")
     assert props["hs_call_duration"] == "42000"

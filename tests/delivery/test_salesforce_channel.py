@@ -33,7 +33,8 @@ def send(org: FakeSalesforce, **kw):
 def test_logs_a_completed_call_task_on_the_matching_contact(org: FakeSalesforce) -> None:
     org.add_contact(phone="+1 212 555 0199")
     contact = org.add_contact(phone="(555) 010-0001")  # how a person typed it
-    result = send(org)
+    event = real_call_event()
+    result = send(org, event=event)
     assert result.ok and result.status_code == 201 and result.error is None
     assert org.problems == []
     [(task_id, task)] = org.tasks.items()
@@ -42,7 +43,7 @@ def test_logs_a_completed_call_task_on_the_matching_contact(org: FakeSalesforce)
     assert task["Subject"] == "Call completed — Front desk"
     assert (task["Status"], task["TaskSubtype"], task["CallType"]) == ("Completed", "Call", "Outbound")
     assert task["CallDurationInSeconds"] == 42
-    assert task["ActivityDate"] == real_call_event()["started_at"][:10]
+    assert task["ActivityDate"] == event["started_at"][:10]
     assert task["CallObject"] == "msg_2Ttest0001"
     description = task["Description"]
     assert "The caller booked a table for Friday at seven." in description
