@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from chalice import Chalice, Rate
-from chalice.app import CloudWatchEvent, SQSEvent
+from chalice.app import CloudWatchEvent, SQSEvent, WebsocketEvent
 
 from chalicelib import queues, workers
 from chalicelib.api import (
@@ -14,6 +14,7 @@ from chalicelib.api import (
     bulk_calls,
     calls,
     deliveries,
+    monitoring,
     openapi,
     phone_numbers,
     post_call_actions,
@@ -24,20 +25,39 @@ from chalicelib.api import (
 )
 from chalicelib.api.auth import auth_bp
 from chalicelib.api.routing import install_error_middleware
+from chalicelib.monitoring import socket as monitor_socket
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 app = Chalice(app_name="parley")
+app.experimental_feature_flags.update(["WEBSOCKETS"])
 app.api.binary_types = []
 install_error_middleware(app)
 
 API = "/api/v1"
 app.register_blueprint(auth_bp)
 for module in (agents, post_call_actions, phone_numbers, calls, deliveries, bulk_calls, providers, telephony,
-               web_calls, openapi):
+               web_calls, monitoring, openapi):
     app.register_blueprint(module.bp, url_prefix=API)
 app.register_blueprint(web_assets.bp)  # /widget.js and /web-demo, at the root
+
+
+# The live-monitoring WebSocket API (docs/monitoring.md; the local stack's stand-in invokes these same handlers).
+
+@app.on_ws_connect()
+def monitor_connect(event: WebsocketEvent) -> dict[str, Any]:
+    return monitor_socket.on_connect(event.to_dict())
+
+
+@app.on_ws_message()
+def monitor_message(event: WebsocketEvent) -> dict[str, Any]:
+    return monitor_socket.on_message(event.to_dict())
+
+
+@app.on_ws_disconnect()
+def monitor_disconnect(event: WebsocketEvent) -> dict[str, Any]:
+    return monitor_socket.on_disconnect(event.to_dict())
 
 
 # SQS consumers and schedules (the local stack's runner invokes these same handlers).

@@ -13,20 +13,23 @@ import boto3
 from botocore.config import Config
 
 _LOCK = threading.Lock()
-_CLIENTS: dict[tuple[str, str | None, str], Any] = {}
+_CLIENTS: dict[tuple[str, str | None, str, str | None], Any] = {}
 _S3V4 = Config(signature_version="s3v4")
 
 
-def client(service: str, *, region: str | None = None, config: Config | None = None) -> Any:
-    """The process's client for ``service`` (endpoint and credentials from the environment at first use)."""
-    key = (service, region, repr(config.__dict__) if config is not None else "")
+def client(service: str, *, region: str | None = None, config: Config | None = None,
+           endpoint_url: str | None = None) -> Any:
+    """The process's client for ``service`` (endpoint and credentials from the environment at first use,
+    unless ``endpoint_url`` names one: API Gateway's management API lives at each WebSocket API's own URL)."""
+    key = (service, region, repr(config.__dict__) if config is not None else "", endpoint_url)
     found = _CLIENTS.get(key)
     if found is not None:
         return found
     with _LOCK:
         found = _CLIENTS.get(key)
         if found is None:
-            found = boto3.session.Session().client(service, region_name=region, config=config)
+            found = boto3.session.Session().client(service, region_name=region, config=config,
+                                                   endpoint_url=endpoint_url)
             _CLIENTS[key] = found
         return found
 

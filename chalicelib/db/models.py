@@ -13,6 +13,7 @@ from typing import cast
 from pynamodb.attributes import (
     Attribute,
     BinaryAttribute,
+    BooleanAttribute,
     JSONAttribute,
     NumberAttribute,
     TTLAttribute,
@@ -78,6 +79,8 @@ class ApiKey(Model):
     created_at = UTCDateTimeAttribute(default=utcnow)
     usage_key = UnicodeAttribute(null=True)
     """The account's API Gateway key value (its usage-plan throttle); the authorizer returns it."""
+    disabled = BooleanAttribute(null=True)
+    """A disabled key authenticates nothing (REST, monitor tokens already issued, monitoring connects)."""
 
 
 class Sequence(Model):
@@ -169,6 +172,18 @@ class CallsByAgent(GlobalSecondaryIndex["Call"]):
     call_id = IntegerAttribute(range_key=True)
 
 
+class ActiveCallsByAccount(GlobalSecondaryIndex["Call"]):
+    """Sparse index of the calls that have not ended, by account: what a monitoring snapshot lists.
+    ``active_account`` is set when a call is created and removed by its terminal transition."""
+
+    class Meta:
+        index_name = "active-by-account"
+        projection = AllProjection()
+
+    active_account = IntegerAttribute(hash_key=True)
+    call_id = IntegerAttribute(range_key=True)
+
+
 class Call(Model):
     Meta = _meta("calls")
     account_id = IntegerAttribute(hash_key=True)
@@ -193,9 +208,15 @@ class Call(Model):
     media_finalized_at = UTCDateTimeAttribute(null=True)
     analysis = JSONAttribute(null=True)  # {"summary","sentiment","extracted_variables","errors",...}
     completed_event_at = UTCDateTimeAttribute(null=True)  # call.completed announced (once per call)
+    # Live monitoring (chalicelib.monitoring): the streaming task holding the conversation, and what a
+    # snapshot shows of it while it lasts ({"seq", "transcript": [{"role","text","turn"}]}).
+    media_task = UnicodeAttribute(null=True)
+    live = JSONAttribute(null=True)
+    active_account = IntegerAttribute(null=True)
     created_at = UTCDateTimeAttribute(default=utcnow)
     updated_at = UTCDateTimeAttribute(default=utcnow)
     by_agent = CallsByAgent()
+    active_by_account = ActiveCallsByAccount()
 
 
 class DeliveriesUndeliveredByAction(GlobalSecondaryIndex["Delivery"]):
@@ -281,6 +302,7 @@ class Campaign(Model):
     scheduled_at = NumberAttribute(null=True)
     by_schedule = CampaignsBySchedule()
     created_at = UTCDateTimeAttribute(default=utcnow)
+    progress_seq = IntegerAttribute(null=True)  # the seq of its campaign.progress events (monitoring)
     updated_at = UTCDateTimeAttribute(default=utcnow)
 
 
@@ -302,6 +324,15 @@ class CampaignLine(Model):
     updated_at = UTCDateTimeAttribute(default=utcnow)
 
 
+class ConnectionsByAccount(GlobalSecondaryIndex["MonitorConnection"]):
+    class Meta:
+        index_name = "by-account"
+        projection = AllProjection()
+
+    account_id = IntegerAttribute(hash_key=True)
+    connection_id = UnicodeAttribute(range_key=True)
+
+
 class RateCounter(Model):
     """A fixed-window counter of one kind of operation of one account (``chalicelib.domain.rate_limits``).
     ``counter_key`` is ``"{kind}#{account_id}#{window start, epoch seconds}"``; TTL removes it after its window."""
@@ -310,6 +341,22 @@ class RateCounter(Model):
     counter_key = UnicodeAttribute(hash_key=True)
     hits = IntegerAttribute(default=0)
     expires_at = TTLAttribute()
+
+
+class MonitorConnection(Model):
+    """One WebSocket connection to the monitoring API (``chalicelib.monitoring``): a watcher of an account's
+    calls, or a streaming task's own link (``kind == "task"``, ``account_id == 0``)."""
+
+    Meta = _meta("monitor-connections")
+    connection_id = UnicodeAttribute(hash_key=True)
+    account_id = IntegerAttribute()
+    kind = UnicodeAttribute(default="watcher")  # "watcher" | "task"
+    task_id = UnicodeAttribute(null=True)
+    subscription = JSONAttribute(default=dict)  # {"all": bool, "calls": [ids], "campaigns": [ids]}
+    subscribed_at = NumberAttribute(null=True)  # epoch seconds of the last subscribe
+    connected_at = UTCDateTimeAttribute(default=utcnow)
+    expires_at = TTLAttribute()
+    by_account = ConnectionsByAccount()
 
 
 ALL_MODELS: tuple[type[Model], ...] = (
@@ -327,6 +374,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     Delivery,
     RateCounter,
     WidgetKey,
+    MonitorConnection,
 )
 
 

@@ -36,6 +36,7 @@ class KeyOwner:
 
     account_id: int
     usage_key: str | None
+    key_hash: str = ""  # the key's digest (what monitor tokens name, so disabling the key voids them)
 
 
 def hash_key(api_key: str) -> str:
@@ -69,7 +70,27 @@ def key_owner(api_key: str) -> KeyOwner | None:
         found = ApiKey.get(hash_key(api_key))
     except ApiKey.DoesNotExist:
         return None
-    return KeyOwner(account_id=int(found.account_id), usage_key=found.usage_key or None)
+    if found.disabled:
+        return None
+    return KeyOwner(account_id=int(found.account_id), usage_key=found.usage_key or None, key_hash=found.key_hash)
+
+
+def key_enabled(key_hash: str) -> bool:
+    """The key with this digest exists and is not disabled (one GetItem)."""
+    try:
+        return not ApiKey.get(key_hash).disabled
+    except ApiKey.DoesNotExist:
+        return False
+
+
+def disable_key(api_key: str) -> int | None:
+    """Disable ``api_key`` for good; returns its account, or None when there is no such key."""
+    try:
+        found = ApiKey.get(hash_key(api_key))
+    except ApiKey.DoesNotExist:
+        return None
+    found.update(actions=[ApiKey.disabled.set(True)])
+    return int(found.account_id)
 
 
 def account_for_key(api_key: str) -> int | None:

@@ -24,6 +24,7 @@ from typing import Any
 from chalicelib import queues
 from chalicelib.db.models import Call
 from chalicelib.domain import call_completed, call_state, campaign_feed
+from chalicelib.monitoring import publish as monitoring
 
 
 def end_call(call: Call, status: str, details: dict[str, Any] | None = None) -> call_state.Outcome:
@@ -39,6 +40,8 @@ def end_call(call: Call, status: str, details: dict[str, Any] | None = None) -> 
     if not outcome.applied:
         return outcome
     call_completed.announce_if_silent(call)
+    monitoring.call_ended(call, status, details or {})
     if call.bulk_call_id is not None:
         campaign_feed.after_call(call.account_id, call.bulk_call_id)
+        monitoring.campaign_progress(call.account_id, call.bulk_call_id)
     return outcome

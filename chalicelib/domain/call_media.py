@@ -106,6 +106,17 @@ def started(admission: Admission, clients: AwsClients | None = None) -> None:
     _announce("call.started", admission, {"status": "in_progress"}, clients)
 
 
+def held(admission: Admission, task_id: str) -> None:
+    """The streaming task ``task_id`` holds the call's conversation: supervisor controls go to it."""
+    Call(admission.account_id, admission.call_id).update(actions=[Call.media_task.set(task_id)])
+
+
+def record_live(admission: Admission, live: dict[str, Any]) -> None:
+    """What a monitoring snapshot shows of the conversation so far (``{"seq", "transcript"}``)."""
+    Call(admission.account_id, admission.call_id).update(actions=[Call.live.set(live)],
+                                                         condition=Call.media_finalized_at.does_not_exist())
+
+
 def finalize(admission: Admission, result: MediaResult, clients: AwsClients | None = None) -> bool:
     """Store and record the conversation; False when it was already finalized (nothing written)."""
     transcript_doc = {"call_id": admission.call_id, "agent_id": admission.agent_id, "turns": result.transcript,

@@ -72,8 +72,10 @@ def _write(call: Call, observed: str, new_status: str, details: dict[str, Any], 
     now = utcnow()
     merged = {**(call.details or {}), **details, f"{new_status}_at": now.isoformat()}
     with transaction() as tx:
-        tx.update(call, actions=[Call.status.set(new_status), Call.updated_at.set(now), Call.details.set(merged)],
-                  condition=Call.status == observed)
+        actions: list[Action] = [Call.status.set(new_status), Call.updated_at.set(now), Call.details.set(merged)]
+        if new_status in TERMINAL:
+            actions.append(Call.active_account.remove())  # out of the active-calls index (monitoring snapshots)
+        tx.update(call, actions=actions, condition=Call.status == observed)
         if call.bulk_call_id is None:
             return
         line_status = "queued" if requeue else new_status

@@ -14,6 +14,7 @@ from chalicelib.domain import dialer
 from chalicelib.domain.agents import agent_key, get_agent
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.domain.phone_numbers import DIALABLE_PROVIDERS, get_number
+from chalicelib.monitoring import publish as monitoring
 from chalicelib.schemas.calls import (
     CallLogList,
     CallOut,
@@ -56,8 +57,9 @@ def dispatch(account_id: int, body: Dispatch, telephony: TelephonyAdapter) -> Di
                        "not available yet, use a Twilio number", field="from_number_id")
     call = Call(account_id, next_id("call"), agent_key=agent_key(account_id, body.agent_id),
                 agent_id=body.agent_id, to_number=body.to_number, from_number_id=number.phone_number_id,
-                status="queued", call_context=body.call_context)
+                status="queued", call_context=body.call_context, active_account=account_id)
     call.save(condition=Call.call_id.does_not_exist())
+    monitoring.call_queued(call)
     dialer.place(call, telephony)
     return Dispatched(requestId=call.call_id, call_id=call.call_id, call_status=call.status,
                       message="call failed to place; see call_logs" if call.status == "failed"

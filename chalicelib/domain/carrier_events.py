@@ -9,6 +9,7 @@ from chalicelib.domain import call_state
 from chalicelib.domain.call_end import end_call
 from chalicelib.domain.carrier_tokens import OpenedTokens, twilio_auth_token
 from chalicelib.domain.errors import Forbidden
+from chalicelib.monitoring import publish as monitoring
 from chalicelib.observability import logger
 from chalicelib.telephony.twilio import STATUS_MAP, TwilioConfig, status_callback_url
 from chalicelib.telephony.twilio_signature import is_valid_signature
@@ -68,4 +69,7 @@ def apply_twilio_status(account_id: int, call_id: int, params: Mapping[str, str]
         if carrier_status == "canceled":
             details["reason"] = "canceled"
         return end_call(call, status, details).status
-    return call_state.transition(call, status, details=details).status
+    outcome = call_state.transition(call, status, details=details)
+    if outcome.applied:
+        monitoring.call_progressed(call, status)
+    return outcome.status

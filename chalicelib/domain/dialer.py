@@ -24,6 +24,7 @@ from chalicelib.domain import call_state
 from chalicelib.domain.call_end import end_call
 from chalicelib.domain.campaign_feed import after_call, dial_message, enqueue_next, request_sweep
 from chalicelib.domain.daily_window import seconds_until_allowed
+from chalicelib.monitoring import publish as monitoring
 from chalicelib.observability import logger
 from chalicelib.telephony.adapter import TelephonyAdapter
 
@@ -79,7 +80,7 @@ def handle_dial(message: dict[str, Any], telephony: TelephonyAdapter, now: float
                 agent_id=campaign.agent_id, to_number=line.to_number, from_number_id=campaign.phone_number_id,
                 status="queued", call_context=dict(line.custom_variables or {}),
                 bulk_call_id=campaign.bulk_call_id, line_id=line.line_id,
-                details={"attempt": attempt})
+                details={"attempt": attempt}, active_account=campaign.account_id)
     tx = transaction()
     try:
         with tx:
@@ -97,6 +98,8 @@ def handle_dial(message: dict[str, Any], telephony: TelephonyAdapter, now: float
         if Campaign.Meta.table_name in failed:
             return Verdict(False, retry_in=SLOT_WAIT_SECONDS, note="no free slot")
         raise
+    monitoring.call_queued(call)
+    monitoring.campaign_progress(call.account_id, campaign.bulk_call_id)
     place(call, telephony)
     return Verdict(True, note="dialled")
 

@@ -42,6 +42,7 @@ from chalicelib.domain.call_state import TERMINAL
 from chalicelib.domain.errors import Forbidden, NotFound, Unauthenticated, Unavailable, ValidationFailed
 from chalicelib.domain.ice_servers import IceConfigError, IceServers
 from chalicelib.domain.origins import origin_of_request
+from chalicelib.monitoring import publish as monitoring
 from chalicelib.observability import logger
 from chalicelib.schemas.web_calls import WebCallCreate, WebCallStarted
 from chalicelib.telephony import stream_tokens
@@ -115,8 +116,9 @@ def start(request: WebCallRequest, ice: IceServers | None, settings: WebCallSett
         raise IceUnavailable("web calls are unavailable right now (no ICE servers); try again later") from None
     call = Call(account_id, next_id("call"), agent_key=agent_key(account_id, body.agent_id), agent_id=body.agent_id,
                 to_number="", from_number_id=None, status="queued", channel=CHANNEL,
-                call_context=body.call_context)
+                call_context=body.call_context, active_account=account_id)
     call.save(condition=Call.call_id.does_not_exist())
+    monitoring.call_queued(call)
     try:
         queues.send(queues.CAMPAIGN_OPS, expiry_message(call), delay_seconds=EXPIRY_DELAY_S)
     except Exception:

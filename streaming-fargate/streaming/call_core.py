@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from chalicelib.domain.call_media import Admission, MediaResult
 from streaming import engine_choice, post_call_analysis
 from streaming.engines.base import LlmOptions
 from streaming.engines.registry import EngineRegistry
+from streaming.monitoring.call_feed import CallFeed
+from streaming.monitoring.hub import MonitorHub
 from streaming.pipeline.live_events import Listener
 from streaming.pipeline.output import FrameClock, OutputSink, PacingStats
 from streaming.pipeline.session import VoiceSession
@@ -47,6 +50,9 @@ class Lifecycle:
     # None (tests of the stream alone): no analysis, nothing announced.
     variables: Callable[[Admission], list[dict[str, str]]] | None = None
     complete: Callable[[Admission, dict[str, Any]], bool] | None = None
+    # Live monitoring (None: not recorded): which task holds the call, and the transcript so far.
+    held: Callable[[Admission, str], None] | None = None
+    record_live: Callable[[Admission, dict[str, Any]], None] | None = None
 
     @classmethod
     def aws(cls) -> Lifecycle:
@@ -55,7 +61,8 @@ class Lifecycle:
         return cls(admit=call_media.admit, started=functools.partial(call_media.started, clients=clients),
                    finalize=functools.partial(call_media.finalize, clients=clients),
                    variables=call_media.variables_to_extract,
-                   complete=functools.partial(call_media.complete, clients=clients))
+                   complete=functools.partial(call_media.complete, clients=clients),
+                   held=call_media.held, record_live=call_media.record_live)
 
 
 @dataclass
@@ -75,6 +82,7 @@ class ServiceState:
     streams: int = 0  # open media connections, admitted or not (``settings.max_streams`` caps them)
     web_calls: int = 0  # of which WebRTC peers (``settings.max_web_calls`` caps them)
     background: set[asyncio.Task[Any]] = field(default_factory=set)  # calls run outside a request (WebRTC)
+    monitor: MonitorHub | None = None  # live monitoring (None: not configured)
 
 
 class Transport(Protocol):
@@ -117,6 +125,9 @@ class LiveCall:
         self.session: VoiceSession | None = None
         self.engines: engine_choice.EngineChoice | None = None
         self.ended_by = "stream_dropped"
+        self.feed: CallFeed | None = None
+        self.controls: list[dict[str, Any]] = []  # supervisor controls applied, for the conversation log
+        self._supervisor_ended = False
         self._agent_hung_up = False
         self._shutdown = False
         self._background: set[asyncio.Task[Any]] = set()
@@ -160,14 +171,42 @@ class LiveCall:
         if listener is not None:
             self.session.events.subscribe(listener)
         self.engines = choice
+        self._watch(self.session)
         await self.session.start()
         self._spawn(self._announce_started(admission))
         try:
             reason = await asyncio.wait_for(media(self.session), timeout=self.state.settings.max_call_s)
         except TimeoutError:
             reason = "max_duration"
-        self.ended_by = reason or ("agent" if self._agent_hung_up else "shutdown" if self._shutdown
-                                   else "stream_dropped")
+        self.ended_by = reason or (("supervisor" if self._supervisor_ended else "agent") if self._agent_hung_up
+                                   else "shutdown" if self._shutdown else "stream_dropped")
+
+    def _watch(self, session: VoiceSession) -> None:
+        """Live monitoring: number the call's events, mirror its transcript, take supervisor controls."""
+        hub, admission, lifecycle = self.state.monitor, self.admission, self.state.lifecycle
+        if hub is None:
+            return
+        mirror = functools.partial(lifecycle.record_live, admission) if lifecycle.record_live else None
+        self.feed = CallFeed(hub.publisher, admission.account_id, admission.call_id, admission.bulk_call_id, mirror)
+        session.events.subscribe(self.feed.on_live_event)
+        hub.controls[(admission.account_id, admission.call_id)] = self._control
+        self.feed.in_progress()
+        if lifecycle.held is not None:
+            self._spawn(asyncio.to_thread(lifecycle.held, admission, hub.task_id))
+
+    async def _control(self, note: dict[str, Any]) -> None:
+        """A supervisor control from the monitoring API (docs/monitoring.md)."""
+        session, control = self.session, note.get("control") or {}
+        if session is None or session.closed or control.get("type") not in ("say", "end_call"):
+            return
+        self.controls.append({**control, "requested_at": note.get("requested_at"), "applied_at": time.time()})
+        if self.feed is not None:
+            self.feed.control(control)
+        if control["type"] == "say":
+            await session.say(str(control.get("text") or ""))
+        else:
+            self._supervisor_ended = True
+            await session.end_after_current()
 
     async def _announce_started(self, admission: Admission) -> None:
         try:
@@ -188,12 +227,16 @@ class LiveCall:
     async def _end(self) -> None:
         """Close the conversation and finalize the call once (shielded from cancellation)."""
         session, admission = self.session, self.admission
+        if self.state.monitor is not None:
+            self.state.monitor.controls.pop((admission.account_id, admission.call_id), None)
         if session is not None:
             with contextlib.suppress(Exception):
                 await session.close()
             session.events.set_state("ended", reason=self.ended_by)
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        if self.feed is not None:
+            await self.feed.flush()
         with contextlib.suppress(Exception):
             await self.transport.close()
         task = asyncio.ensure_future(self._finalize(admission, session))
@@ -214,6 +257,8 @@ class LiveCall:
         finally:
             if session is not None:
                 session.recorder.close()  # the recording was read (uploaded) by finalize
+        if self.feed is not None:
+            self.feed.ended("completed", self.ended_by)
         if first:
             await self._complete(admission, result)
 
@@ -221,6 +266,8 @@ class LiveCall:
         """Analyse the conversation (summary, sentiment, variables) and announce ``call.completed``."""
         lifecycle = self.state.lifecycle
         if lifecycle.complete is None:
+            if self.feed is not None:
+                self.feed.analysed("completed", round(result.duration_s, 2), None)
             return
         try:
             variables = await asyncio.to_thread(lifecycle.variables, admission) if lifecycle.variables else []
@@ -229,6 +276,8 @@ class LiveCall:
                                                         options=LlmOptions(temperature=0.0, model=model),
                                                         timeout_s=self.state.settings.analysis_timeout_s)
             self.state.counters["analysis_errors"] += bool(analysis.errors)
+            if self.feed is not None:
+                self.feed.analysed("completed", round(result.duration_s, 2), analysis.to_json())
             await asyncio.to_thread(lifecycle.complete, admission, analysis.to_json())
             self.state.counters["completed_events"] += 1
         except Exception:
@@ -253,6 +302,7 @@ class LiveCall:
             "barge_ins": [b.latency_ms for b in session.barge_ins],
             "errors": session.errors,
             "engines": self.engines.to_json() if self.engines is not None else {},
+            "controls": self.controls,
             "frames_out": output.frames_sent, "late_frames": output.late_frames, "clears": output.clears,
         }
         return MediaResult(ended_by=self.ended_by, transcript=session.conversation.to_json(),

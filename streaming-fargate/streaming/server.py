@@ -23,6 +23,7 @@ from aiohttp import web
 
 from streaming.call_core import Lifecycle, ServiceState
 from streaming.engines.registry import EngineRegistry, Kind
+from streaming.monitoring.hub import MonitorHub
 from streaming.settings import StreamingSettings, stream_token_secret
 from streaming.transports.twilio_stream import TwilioMediaStream
 from streaming.transports.webrtc_signaling import IceServers, offer_handler, preflight
@@ -74,16 +75,18 @@ async def stats(request: web.Request) -> web.Response:
                               "finalizing": len(state.finalizing),
                               "draining": state.draining, "counters": dict(state.counters),
                               "pacing": state.pacing.to_json(),
+                              "monitoring": dict(state.monitor.publisher.counters) if state.monitor else None,
                               "engines_loaded": [f"{kind}:{name}" for kind, name in state.registry.loaded()]})
 
 
 def create_app(settings: StreamingSettings | None = None, registry: EngineRegistry | None = None,
                token_secret: str | None = None, lifecycle: Lifecycle | None = None,
-               ice_servers: IceServers | None = None) -> web.Application:
+               ice_servers: IceServers | None = None, monitor: MonitorHub | None = None) -> web.Application:
     settings = settings or StreamingSettings.from_env()
     state = ServiceState(settings=settings, registry=registry or EngineRegistry(),
                          token_secret=token_secret if token_secret is not None else stream_token_secret(),
                          lifecycle=lifecycle or Lifecycle.aws())
+    state.monitor = monitor if monitor is not None else MonitorHub.from_env(state.token_secret)
     app = web.Application()
     app[STATE] = state
     app.router.add_get("/twilio", twilio_stream)
@@ -92,8 +95,21 @@ def create_app(settings: StreamingSettings | None = None, registry: EngineRegist
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/stats", stats)
     app.on_startup.append(_start_metrics)
+    app.on_startup.append(_start_monitoring)
     app.on_shutdown.append(_hang_up_all)
     return app
+
+
+async def _start_monitoring(app: web.Application) -> None:
+    hub = app[STATE].monitor
+    if hub is None:
+        return
+    hub.start()
+
+    async def stop(_app: web.Application) -> None:
+        await hub.close()
+
+    app.on_cleanup.append(stop)
 
 
 async def drain(app: web.Application) -> None:

@@ -46,7 +46,8 @@ class AgentTurns:
             text, utterance.first_frame_at, utterance.last_frame_at or utterance.first_frame_at,
             interrupted=interrupted, generated=utterance.generated_text() if interrupted else None,
             source=utterance.source)
-        self.events.caption("assistant", text, final=True, turn=utterance.uid)
+        self.events.caption("assistant", text, final=True, turn=utterance.uid, interrupted=interrupted,
+                            source=utterance.source)
         return turn
 
     def cut_last_to_heard(self) -> None:
@@ -58,7 +59,8 @@ class AgentTurns:
             heard = heard_text(utterance)
             turn.interrupted, turn.generated, turn.text = True, turn.text, heard
             if heard != turn.generated:
-                self.events.caption("assistant", heard, final=True, turn=utterance.uid)
+                self.events.caption("assistant", heard, final=True, turn=utterance.uid, interrupted=True,
+                                    source=utterance.source)
 
 
 class BargeIn:

@@ -31,8 +31,18 @@ class LiveEvents:
                 log.exception("a live-event listener failed; it is dropped")
                 self._listeners.remove(listener)
 
-    def caption(self, role: Literal["user", "assistant"], text: str, *, final: bool, turn: int) -> None:
-        self.emit({"type": "caption", "role": role, "text": text, "final": final, "turn": turn})
+    def caption(self, role: Literal["user", "assistant"], text: str, *, final: bool, turn: int,
+                interrupted: bool = False, source: str = "speech") -> None:
+        event: dict[str, Any] = {"type": "caption", "role": role, "text": text, "final": final, "turn": turn}
+        if final and role == "assistant":
+            event["interrupted"] = interrupted
+        if source != "speech":
+            event["source"] = source
+        self.emit(event)
+
+    def turn_metrics(self, metrics: dict[str, Any]) -> None:
+        """A caller turn's latency breakdown, once the agent's reply to it starts playing."""
+        self.emit({"type": "turn_metrics", "turn": metrics["turn"], "metrics": metrics})
 
     def set_state(self, state: CallState, reason: str | None = None) -> None:
         if state == self.state and reason is None:

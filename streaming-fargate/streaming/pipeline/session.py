@@ -78,6 +78,8 @@ class VoiceSession:
         self.barge_in = BargeIn(self.output, self.agent_turns, allowed=agent.interruptions)
         self.keypad = KeypadInput(self._keypad_turn)
         self._background: set[asyncio.Future[None]] = set()
+        self._caller_quiet = asyncio.Event()
+        self._caller_quiet.set()
         self.closed = False
         self.ending = False  # the agent decided to hang up
 
@@ -162,6 +164,7 @@ class VoiceSession:
 
     async def _on_turn(self, event: TurnFrame) -> None:
         if isinstance(event, SpeechStarted):
+            self._caller_quiet.clear()
             self.turns.caller_started(event.first_speech_at)
             await self._interrupt_if_audible(event.first_speech_at)
             self.turns.answer_all_words()
@@ -171,6 +174,7 @@ class VoiceSession:
             self.turns.caller_resumed()
         elif isinstance(event, EndOfTurn):
             self.turns.end_of_turn(event)
+            self._caller_quiet.set()
 
     async def _interrupt_if_audible(self, first_speech_at: float) -> None:
         if await self.barge_in.interrupt_if_audible(first_speech_at):
@@ -178,6 +182,29 @@ class VoiceSession:
             self.ending = False
             self.events.barge_in(self.barge_in.interruptions[-1].latency_ms)
             self.events.set_state("listening")
+
+    # ---------------------------------------------------------------- supervisor controls
+
+    async def say(self, text: str) -> None:
+        """Speak ``text`` next: after what is queued to play, never over the caller (waits for their turn
+        to end). It enters the transcript (and so the LLM's history) as the agent's, source "supervisor"."""
+        await self._caller_quiet.wait()
+        if self.closed:
+            return
+        utterance = Utterance(interruptible=True, source="supervisor", rate=self.media_rate)
+        utterance.released.set()
+        self.output.enqueue(utterance)
+        await self.replies.speak(utterance, text)
+
+    async def end_after_current(self) -> None:
+        """Hang up once what is playing or queued has been heard; at once when the agent is silent."""
+        queued = [u for u in self.output.queue if not u.cancelled]
+        last = queued[-1] if queued else self.output.current
+        if last is not None and not last.cancelled:
+            last.hang_up_after = True
+            return
+        self.ending = True
+        await self._hang_up()
 
     # ---------------------------------------------------------------- outbound
 

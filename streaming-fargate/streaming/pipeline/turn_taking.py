@@ -135,8 +135,13 @@ class TurnTaking:
         utterance = Utterance(interruptible=True, rate=self.media_rate)
         reply = AgentReply(metrics=metrics, utterance=utterance, stt=stt, user_started_at=self._user_started_at,
                            source=source)
-        utterance.on_first_frame = lambda at: reply.metrics.mark("first_audio_out", at)
+        utterance.on_first_frame = lambda at: self._first_audio(reply, at)
         return reply
+
+    def _first_audio(self, reply: AgentReply, at: float) -> None:
+        reply.metrics.mark("first_audio_out", at)
+        if reply.source == "speech":
+            self.events.turn_metrics(reply.metrics.to_json())
 
     def _start_reply(self, reply: AgentReply) -> None:
         self._replies.add(reply)
