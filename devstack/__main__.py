@@ -2,8 +2,9 @@
 
 Starts the embedded AWS (moto server), creates the tables and queues from the same definitions
 infra/ deploys, starts the carrier simulator (Twilio's REST API and signed status callbacks),
-creates a development account and key, serves the API, runs the local stand-in for Lambda's event
-sources (SQS consumers, schedules), writes ``.dev/stack.json`` and runs until Ctrl-C, which stops
+creates a development account and key, serves the API and the monitoring WebSocket API (a local stand-in
+for API Gateway WebSocket APIs), runs the local stand-in for Lambda's event sources (SQS consumers,
+schedules), writes ``.dev/stack.json`` and runs until Ctrl-C, which stops
 everything it started. Nothing persists between runs.
 """
 from __future__ import annotations
@@ -27,7 +28,8 @@ def _voice_enabled() -> bool:
     return os.environ.get("PARLEY_DEV_VOICE", "1") != "0"
 
 
-def _configure_environment(aws: EmbeddedAws, api_url: str, carrier_url: str, streaming_port: int) -> None:
+def _configure_environment(aws: EmbeddedAws, api_url: str, carrier_url: str, streaming_port: int,
+                           monitor_port: int) -> None:
     os.environ.update(LOCAL_CREDENTIALS)
     os.environ["AWS_ENDPOINT_URL"] = aws.endpoint_url
     os.environ.setdefault("PARLEY_TABLE_PREFIX", "parley-local")
@@ -36,6 +38,9 @@ def _configure_environment(aws: EmbeddedAws, api_url: str, carrier_url: str, str
     os.environ["PARLEY_PUBLIC_API_URL"] = api_url
     os.environ.setdefault("PARLEY_STREAMING_URL", f"ws://127.0.0.1:{streaming_port}/twilio")
     os.environ.setdefault("PARLEY_WEB_OFFER_URL", f"http://127.0.0.1:{streaming_port}/web/offer")
+    # Live monitoring: what clients connect to, and the management API (post_to_connection) behind it.
+    os.environ.setdefault("PARLEY_MONITOR_URL", f"ws://127.0.0.1:{monitor_port}/")
+    os.environ.setdefault("PARLEY_MONITOR_MANAGEMENT_URL", f"http://127.0.0.1:{monitor_port}")
     if not os.environ.get("PARLEY_LOCAL_SECRET_KEY"):
         from chalicelib.secrets_box import LocalSecretBox
 
@@ -53,10 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--carrier-port", type=int, default=int(os.environ.get("PARLEY_CARRIER_PORT", "8650")))
     parser.add_argument("--streaming-port", type=int,
                         default=int(os.environ.get("PARLEY_STREAMING_PORT", "8700")))
+    parser.add_argument("--monitor-port", type=int, default=int(os.environ.get("PARLEY_MONITOR_PORT", "8602")))
     parser.add_argument("--state-file", type=Path, default=STATE_DIR / "stack.json")
     args = parser.parse_args(argv)
     for name, port in (("--api-port", args.api_port), ("--aws-port", args.aws_port),
-                       ("--carrier-port", args.carrier_port), ("--streaming-port", args.streaming_port)):
+                       ("--carrier-port", args.carrier_port), ("--streaming-port", args.streaming_port),
+                       ("--monitor-port", args.monitor_port)):
         if not port_is_free(port):
             print(f"port {port} is in use; pick another with {name}", file=sys.stderr)
             return 2
@@ -70,9 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     recordings_dir = state_dir / "recordings" if _voice_enabled() else None
     carrier = CarrierProcess.start(args.carrier_port, recordings_dir=recordings_dir, log_path=state_dir / "carrier.log")
-    server = runner = streaming = None
+    server = runner = streaming = monitor = None
     try:
-        _configure_environment(aws, f"http://127.0.0.1:{args.api_port}", carrier.url, args.streaming_port)
+        _configure_environment(aws, f"http://127.0.0.1:{args.api_port}", carrier.url, args.streaming_port,
+                               args.monitor_port)
         # Imported only now: the models read their table names from the environment.
         import app as app_module
         from chalicelib import event_bus, recordings
@@ -81,8 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         from devstack.api_gateway import ApiGatewayServer
         from devstack.demo_agent import create_demo_agent
         from devstack.runner import runner_for_app
+        from devstack.websocket_gateway import WebSocketGateway
 
         local_resources.create_all()
+        # Before the streaming service, whose tasks connect to it.
+        monitor = WebSocketGateway(app_module.app, port=args.monitor_port).start()
         if _voice_enabled():
             print("Loading the speech and language models (streaming service)...", flush=True)
             streaming = StreamingProcess.start(args.streaming_port, log_path=state_dir / "streaming.log")
@@ -106,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             "streaming_health_url": f"{streaming.url}/healthz" if streaming is not None else None,
             "recordings_bucket": recordings.bucket_name(),
             "event_bus": event_bus.bus_name(),
+            "monitor_url": os.environ["PARLEY_MONITOR_URL"],
         }
         args.state_file.parent.mkdir(parents=True, exist_ok=True)
         # Written whole, then renamed: a reader polling for the file never sees half of it.
@@ -130,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         if server is not None:
             server.shutdown()
             server.server_close()
+        if monitor is not None:
+            monitor.stop()
         carrier.stop()
         aws.stop()
         args.state_file.unlink(missing_ok=True)

@@ -31,6 +31,7 @@ def local_stack(
         process = subprocess.Popen(
             [sys.executable, "-m", "devstack", "--api-port", str(free_port()), "--aws-port", str(free_port()),
              "--carrier-port", str(free_port()), "--streaming-port", str(free_port()),
+             "--monitor-port", str(free_port()),
              "--state-file", str(state_file)],
             cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT, text=True,
         )
