@@ -2,7 +2,9 @@
 
 - ``GET /widget.js``: the embeddable widget (``application/javascript``), cached for a few minutes by
   browsers and CDNs so a new version reaches pages soon;
-- ``GET /web-demo``: a demo page (``text/html``) that starts web calls with a public key.
+- ``GET /web-demo``: a demo page (``text/html``) that starts web calls with a public key;
+- ``GET /dashboard`` (with ``/dashboard.js`` and ``/dashboard.css``): the operator dashboard (live calls, supervisor
+  controls, campaigns, recent calls), signed in with an API key held in the page's memory only.
 
 The files live in ``chalicelib/web_assets/`` (Chalice packages ``chalicelib/`` whole). These routes are
 not JSON operations and have no ``RouteSpec``, so the OpenAPI document leaves them out.
@@ -39,3 +41,18 @@ def widget_js() -> Response:
 @bp.route("/web-demo", methods=["GET"])
 def web_demo() -> Response:
     return _asset("demo.html", "text/html; charset=utf-8", "no-cache")
+
+
+@bp.route("/dashboard", methods=["GET"])
+def dashboard() -> Response:
+    return _asset("dashboard.html", "text/html; charset=utf-8", "no-cache")
+
+
+@bp.route("/dashboard.js", methods=["GET"])
+def dashboard_js() -> Response:
+    return _asset("dashboard.js", "application/javascript; charset=utf-8", "no-cache")
+
+
+@bp.route("/dashboard.css", methods=["GET"])
+def dashboard_css() -> Response:
+    return _asset("dashboard.css", "text/css; charset=utf-8", "no-cache")
