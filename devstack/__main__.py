@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             "table_prefix": os.environ["PARLEY_TABLE_PREFIX"],
             "openapi_url": f"{server.url}/api/v1/openapi.json",
             "web_demo_url": web_demo_url if streaming is not None else None,
+            "dashboard_url": f"{server.url}/dashboard",
             "streaming_url": os.environ["PARLEY_STREAMING_URL"] if streaming is not None else None,
             "streaming_health_url": f"{streaming.url}/healthz" if streaming is not None else None,
             "recordings_bucket": recordings.bucket_name(),

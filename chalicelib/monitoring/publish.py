@@ -43,8 +43,9 @@ def call_queued(call: Call) -> None:
 
 
 def call_progressed(call: Call, status: str) -> None:
-    """A carrier said the call rings or was answered (the task says in_progress itself once media flows)."""
-    if status in events.STATUS_SEQ and not _held_by_a_conversation(call):
+    """A carrier said the call rings. ``in_progress`` means the conversation is live: only the streaming task
+    that holds it says so (a carrier's "answered" and the media stream would otherwise both report it)."""
+    if status == "ringing" and not _held_by_a_conversation(call):
         publish(call.account_id, [events.status_event(call.call_id, call.bulk_call_id, status,
                                                       events.STATUS_SEQ[status])])
 

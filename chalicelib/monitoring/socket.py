@@ -8,6 +8,7 @@ WebSocket never opens. ``$default`` applies subscribe / unsubscribe / ping (docs
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 from chalicelib.db.models import Call, Campaign, MonitorConnection
@@ -57,7 +58,7 @@ def on_connect(event: dict[str, Any]) -> dict[str, Any]:
         logger.info("monitoring: connect refused")
         return REFUSED
     MonitorConnection(connection_id, account_id=account_id, kind=kind, task_id=task_id,
-                      expires_at=int(time.time()) + CONNECTION_TTL_S).save()
+                      expires_at=timedelta(seconds=CONNECTION_TTL_S)).save()
     logger.info("monitoring: connected", extra={"kind": kind, "account_id": account_id})
     return ACCEPTED
 

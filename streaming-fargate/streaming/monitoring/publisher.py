@@ -82,6 +82,16 @@ class MonitorPublisher:
         account.loading = True
         self._spawn(self._reload(account_id, account))
 
+    @property
+    def idle(self) -> bool:
+        """Nothing waits to be posted and no post is in flight."""
+        return not self._outbox and not self._in_flight
+
+    def watchers_of(self, account_id: int) -> dict[str, Watcher] | None:
+        """The account's watchers as loaded (None: not loaded yet)."""
+        account = self._accounts.get(account_id)
+        return dict(account.watchers) if account is not None and account.loaded_at else None
+
     def forget_calls_older_than(self, age_s: float) -> None:
         cutoff = time.time() - age_s
         for key in [k for k, events in self._recent.items() if not events or events[-1][0] < cutoff]:
