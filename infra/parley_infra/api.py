@@ -331,6 +331,9 @@ def api_gateway_logging_role(chalice_app: Chalice) -> apigateway.CfnAccount:
     It is an account setting, not per API: stages in the same account and region share it, which is
     why it uses the AWS managed policy written for this purpose rather than one scoped to our API.
     """
+    existing = chalice_app.node.try_find_child("ApiGatewayAccount")
+    if isinstance(existing, apigateway.CfnAccount):  # one per stack: the REST and WebSocket stages share it
+        return existing
     role = iam.Role(
         chalice_app,
         "ApiGatewayCloudWatchRole",

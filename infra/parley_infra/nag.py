@@ -6,11 +6,13 @@ never stack-wide, so a new resource is checked afresh.
 """
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, App, Stack, Validations
+from aws_cdk import Acknowledgment, App, DefaultStackSynthesizer, Stack, Validations
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
-from parley_infra.stack import ParleyStack
+from parley_infra.dashboard import Dashboard, deployment_handler
+from parley_infra.monitoring import ROUTES, WEBSOCKET_API
+from parley_infra.stack import MONITOR_PUBLISHERS, ParleyStack
 from parley_infra.streaming import RECORDING_PREFIXES, StreamingService, bedrock_inference_profile
 
 
@@ -58,6 +60,8 @@ def acknowledge_findings(stack: ParleyStack) -> None:
         "CloudFormation create the plan after the stage (a plan naming a missing stage fails).",
     )
     acknowledge_streaming(stack.streaming)
+    acknowledge_monitoring(stack)
+    acknowledge_dashboard(stack.dashboard)
 
 
 def _logical_id(construct: IConstruct) -> str:
@@ -126,4 +130,89 @@ def acknowledge_streaming(streaming: StreamingService) -> None:
         "do not publish as a fixed range, so its listener port (443, or 80 without a certificate) is open to "
         "the internet; only that port is open, invalid headers are dropped, and the tasks accept traffic from "
         "the ALB's security group only. Every stream must also present a signed, short-lived stream token.",
+    )
+
+
+def acknowledge_monitoring(stack: ParleyStack) -> None:
+    """The monitoring WebSocket API's accepted findings (authorization in $connect, posts to any connection)."""
+    for route_key, handler in ROUTES.items():
+        acknowledge(
+            stack.api.get_resource(f"{handler}Route"),
+            "AwsSolutions-APIG4",
+            f"The monitoring WebSocket API's {route_key} route. API Gateway authorizes a WebSocket connection once, "
+            "on $connect, and allows no authorizer on other routes: the $connect handler itself authenticates "
+            "every connect (a secret API key, a 5-minute monitor token or a streaming task's token, checked "
+            "against DynamoDB and the stream-token secret) and answers 401, which refuses the WebSocket before it "
+            "opens; $default and $disconnect only ever run on a connection $connect accepted and stored, and act "
+            "on that stored connection's account only.",
+        )
+    connections = (
+        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:"
+        f"<{WEBSOCKET_API}>/{stack.monitoring.stage_name}/POST/@connections/*]"
+    )
+    reason = (
+        "execute-api:ManageConnections on POST @connections/* of this stack's monitoring WebSocket API and stage "
+        "only: API Gateway makes a new connection id at every connect, so the ids cannot be listed in advance. "
+        "The grant allows post_to_connection (no GET or DELETE of connections) and no other API or stage."
+    )
+    for logical_id in MONITOR_PUBLISHERS:
+        acknowledge(stack.roles[logical_id].node.find_child("DefaultPolicy"), connections, reason)
+    acknowledge(stack.streaming.task_role.node.find_child("DefaultPolicy"), connections, reason)
+
+
+def acknowledge_dashboard(dashboard: Dashboard) -> None:
+    """The dashboard's distribution (default certificate, no WAF, no geo restriction) and its file deployment."""
+    distribution = dashboard.distribution
+    acknowledge(
+        distribution,
+        "AwsSolutions-CFR4",
+        "The dashboard is served on the distribution's own *.cloudfront.net name with CloudFront's default "
+        "certificate, for which CloudFront fixes the minimum viewer protocol at TLSv1 whatever the policy says. "
+        "Viewers must use HTTPS (no HTTP at all), browsers negotiate TLS 1.2/1.3 anyway, and the origins are "
+        "reached over TLS 1.2 only. A custom domain with an ACM certificate would allow TLSv1.2_2021.",
+    )
+    acknowledge(
+        distribution,
+        "AwsSolutions-CFR1",
+        "Operators sign in from wherever they work, and the page is useless without a secret API key, which "
+        "the REST API checks on every call: a country allow-list would only lock out travelling operators.",
+    )
+    acknowledge(
+        distribution,
+        "AwsSolutions-CFR2",
+        "The distribution serves a static page and forwards /api/* to the REST API, which stays reachable "
+        "directly at its own URL (Twilio calls it there), so a WAF on CloudFront would not shield the API; "
+        "the API's stage and per-account throttles and its authorizer apply to both doors.",
+    )
+    handler = deployment_handler(distribution)
+    if handler is None:
+        return
+    reason_prefix = (
+        "CDK's BucketDeployment custom resource (one Lambda per stack, run only by CloudFormation at deploy "
+        "time, to copy the dashboard's files from the CDK asset bucket into the dashboard bucket)"
+    )
+    acknowledge(
+        handler,
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+        f"{reason_prefix}: the role CDK generates for it carries AWSLambdaBasicExecutionRole (writing its own "
+        "CloudWatch logs only); it is never invoked by application traffic.",
+    )
+    policy = f"{reason_prefix}: CDK generates its policy, scoped to the bootstrap asset bucket (read the staged zip) " \
+        "and the dashboard bucket (write, list and prune the page's files, whose keys CDK's wildcards cover)"
+    assets = f"cdk-{DefaultStackSynthesizer.DEFAULT_QUALIFIER}-assets-<AWS::AccountId>-<AWS::Region>"
+    for finding in ("Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*", "Action::s3:DeleteObject*",
+                    "Action::s3:Abort*", f"Resource::arn:<AWS::Partition>:s3:::{assets}/*",
+                    f"Resource::<{_logical_id(dashboard.bucket)}.Arn>/*"):
+        acknowledge(handler, f"AwsSolutions-IAM5[{finding}]", f"{policy}: {finding} is one of those grants.")
+    acknowledge(
+        handler,
+        "AwsSolutions-IAM5[Resource::*]",
+        f"{reason_prefix}: '*' is cloudfront:CreateInvalidation/GetInvalidation, which CDK grants on every "
+        "distribution for the invalidation of the dashboard's distribution after each copy.",
+    )
+    acknowledge(
+        handler,
+        "AwsSolutions-L1",
+        f"{reason_prefix}: its runtime is chosen by the CDK release (with the AWS CLI layer it bundles) and "
+        "moves forward with CDK upgrades; it handles no application data.",
     )

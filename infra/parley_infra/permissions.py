@@ -36,6 +36,10 @@ per item as Put/Update/Delete/ConditionCheck). No Scan: every access is keyed by
 
 TABLE_GET_ITEM: tuple[str, ...] = ("dynamodb:GetItem",)
 
+TABLE_PUT: tuple[str, ...] = ("dynamodb:PutItem",)
+
+TABLE_DELETE: tuple[str, ...] = ("dynamodb:DeleteItem",)
+
 TABLE_READ: tuple[str, ...] = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DescribeTable")
 
 TABLE_READ_UPDATE: tuple[str, ...] = (*TABLE_READ, "dynamodb:UpdateItem")

@@ -16,6 +16,13 @@ CallEventsWorker    read actions,         -            deliveries               
 DeliveryWorker      read/update actions,  open         deliveries DLQ             deliveries    -       send
                     read/write deliveries,
                     update rate counters
+WebsocketConnect    GetItem keys,         -            -                          -             -       -
+                    PutItem connections
+WebsocketMessage    read/update/delete    -            -                          -             -       -
+                    connections, read
+                    calls and campaigns
+WebsocketDisconnect DeleteItem            -            -                          -             -       -
+                    connections
 ==================  ====================  ===========  =========================  ============  ======  ======
 
 (*) every table but the API keys': keys are issued by the CLI (``cli.accounts``) and read by the authorizer.
@@ -25,6 +32,13 @@ TwiML carries a stream token); the API handler also checks Twilio's signed statu
 ``call.completed`` for calls that end without media; the call-events queue is fed by a rule on the bus
 (``parley_infra.delivery``), never by a role. "email" is SES as ``sesSender`` only, and only when that
 setting is given. The stream-token secret is read by the API handler and the dialer.
+
+Live monitoring (``parley_infra.monitoring``): the three ``Websocket*`` functions are the monitoring WebSocket
+API's handlers. ``$connect`` authenticates (API key, monitor token or a streaming task's token: it reads API
+keys and the stream-token secret) and stores the connection. The publishers, the API handler, the dialer,
+campaign operations, the scheduler and the ``$default`` handler (and the streaming task), get the API's URLs
+(``PARLEY_MONITOR_URL``, ``PARLEY_MONITOR_MANAGEMENT_URL``) and ``execute-api:ManageConnections`` on posts to
+this API's connections only. The dashboard (``parley_infra.dashboard``) is served by CloudFront.
 
 The streaming service (``parley_infra.streaming``) has its own task role; the Lambdas learn its URL
 (``PARLEY_STREAMING_URL``) from its load balancer unless ``streamingUrl`` overrides it.
@@ -44,6 +58,7 @@ from constructs import Construct
 
 from chalicelib.queues import ALL_QUEUES, CALL_EVENTS, CAMPAIGN_OPS, DELIVERIES, DIALER
 from parley_infra.api import (
+    REST_API,
     FunctionSetup,
     chalice_stage_config,
     configure_functions,
@@ -54,6 +69,7 @@ from parley_infra.api import (
     packaged_template,
     stage_url,
 )
+from parley_infra.dashboard import Dashboard
 from parley_infra.delivery import (
     CALL_EVENTS_WORKER_TIMEOUT_S,
     DELIVERY_WORKER_TIMEOUT_S,
@@ -63,8 +79,11 @@ from parley_infra.delivery import (
 )
 from parley_infra.event_sources import connect_queue_consumers
 from parley_infra.keys import create_keys
+from parley_infra.monitoring import WEBSOCKET_CONNECT, WEBSOCKET_DISCONNECT, WEBSOCKET_MESSAGE, MonitoringApi
 from parley_infra.permissions import (
+    TABLE_DELETE,
     TABLE_GET_ITEM,
+    TABLE_PUT,
     TABLE_READ,
     TABLE_READ_UPDATE,
     TABLE_READ_WRITE,
@@ -100,6 +119,10 @@ DELIVERY_WORKER = "DeliveryWorker"
 
 CAMPAIGN_QUEUES = (DIALER, CAMPAIGN_OPS)
 """The queues the campaign machinery (API, dialer, campaign operations, scheduler) sends to."""
+
+MONITOR_PUBLISHERS = (API_HANDLER, DIALER_WORKER, CAMPAIGN_OPS_WORKER, CAMPAIGN_SCHEDULER, WEBSOCKET_MESSAGE)
+"""The functions that post to monitoring connections: calls' statuses while no conversation holds them,
+campaign progress, supervisor controls to a task's link (API handler), replies to watchers ($default)."""
 
 
 class ParleyStack(Stack):
@@ -140,7 +163,11 @@ class ParleyStack(Stack):
             {"PARLEY_TABLE_PREFIX": settings.table_prefix, "PARLEY_QUEUE_PREFIX": settings.queue_prefix},
         )
         self.api = include_chalice_app(self, stage_config, work_dir)
+        self.api_stage: str = stage_config["api_gateway_stage"]
+        """The REST API's stage name (the first segment of its URLs' paths)."""
         template = packaged_template(self.api)
+        self.monitoring = MonitoringApi(self.api, template, settings)
+        monitors = self.monitoring.environment
         self.public_api_url = settings.public_api_url or stage_url(self.api, stage_config["api_gateway_stage"])
 
         telephony = {
@@ -165,30 +192,33 @@ class ParleyStack(Stack):
             CAMPAIGN_SCHEDULER: lambda_role(self, "CampaignSchedulerRole", "Parley campaign scheduler (every minute)"),
             CALL_EVENTS_WORKER: lambda_role(self, "CallEventsWorkerRole", "Parley post-call fan-out (SQS consumer)"),
             DELIVERY_WORKER: lambda_role(self, "DeliveryWorkerRole", "Parley post-call delivery (SQS consumer)"),
+            WEBSOCKET_CONNECT: lambda_role(self, "MonitorConnectRole", "Parley monitoring WebSocket $connect"),
+            WEBSOCKET_MESSAGE: lambda_role(self, "MonitorMessageRole", "Parley monitoring WebSocket $default"),
+            WEBSOCKET_DISCONNECT: lambda_role(self, "MonitorDisconnectRole", "Parley monitoring WebSocket $disconnect"),
         }
         self.setups = {
             API_HANDLER: FunctionSetup(
                 settings.resource_name("api-handler"),
                 self.roles[API_HANDLER],
-                {**places_calls, **delivers, **self.web_media.api_environment},
+                {**places_calls, **delivers, **self.web_media.api_environment, **monitors},
             ),
             AUTHORIZER: FunctionSetup(settings.resource_name("api-key-auth"), self.roles[AUTHORIZER], {}),
             DIALER_WORKER: FunctionSetup(
                 settings.resource_name("dialer-worker"),
                 self.roles[DIALER_WORKER],
-                places_calls,
+                {**places_calls, **monitors},
                 consumes=DIALER,
                 reserved_concurrency=throttling.dialer_concurrency,
             ),
             CAMPAIGN_OPS_WORKER: FunctionSetup(
                 settings.resource_name("campaign-ops-worker"),
                 self.roles[CAMPAIGN_OPS_WORKER],
-                telephony,
+                {**telephony, **monitors},
                 consumes=CAMPAIGN_OPS,
                 reserved_concurrency=throttling.campaign_ops_concurrency,
             ),
             CAMPAIGN_SCHEDULER: FunctionSetup(
-                settings.resource_name("campaign-scheduler"), self.roles[CAMPAIGN_SCHEDULER], telephony
+                settings.resource_name("campaign-scheduler"), self.roles[CAMPAIGN_SCHEDULER], {**telephony, **monitors}
             ),
             CALL_EVENTS_WORKER: FunctionSetup(
                 settings.resource_name("call-events-worker"),
@@ -206,6 +236,17 @@ class ParleyStack(Stack):
                 timeout=DELIVERY_WORKER_TIMEOUT_S,
                 reserved_concurrency=throttling.delivery_concurrency,
             ),
+            WEBSOCKET_CONNECT: FunctionSetup(
+                settings.resource_name("monitor-connect"),
+                self.roles[WEBSOCKET_CONNECT],
+                {SECRET_ARN_VARIABLE: self.stream_token_secret.secret_arn},
+            ),
+            WEBSOCKET_MESSAGE: FunctionSetup(
+                settings.resource_name("monitor-message"), self.roles[WEBSOCKET_MESSAGE], monitors
+            ),
+            WEBSOCKET_DISCONNECT: FunctionSetup(
+                settings.resource_name("monitor-disconnect"), self.roles[WEBSOCKET_DISCONNECT], {}
+            ),
         }
         self._grant(ApiKey)
 
@@ -216,6 +257,20 @@ class ParleyStack(Stack):
         invoke_functions_by_name(self.api, template, {API_HANDLER: self.setups[API_HANDLER].name})
         self.access_logs = configure_rest_api(self.api, settings)
         self.usage_plan = meter_accounts(self.api, template, settings, authorizer="api_key_auth")
+
+        # The streaming task publishes everything of the calls it holds and keeps a link for supervisor controls.
+        for name, value in monitors.items():
+            self.streaming.container.add_environment(name, value)
+        self.monitoring.allow_posts(self.streaming.task_role)
+        self.dashboard = Dashboard(
+            self,
+            "Dashboard",
+            rest_api_id=self.api.get_resource(REST_API).ref,
+            rest_api_stage=self.api_stage,
+            monitor_host=self.monitoring.host,
+            recordings_bucket=self.streaming.recordings.bucket_name,
+            access_logs=self.streaming.access_logs,
+        )
 
         CfnOutput(
             self,
@@ -245,6 +300,10 @@ class ParleyStack(Stack):
                 value=self.web_media.channel.attr_arn,
                 description="PARLEY_KVS_TURN_CHANNEL_ARN: the KVS signaling channel used for its TURN service",
             )
+        CfnOutput(
+            self, "MonitorUrl", value=self.monitoring.url, description="PARLEY_MONITOR_URL: the monitoring WebSocket"
+        )
+        CfnOutput(self, "DashboardUrl", value=self.dashboard.url, description="The operator dashboard (CloudFront)")
         CfnOutput(self, "RecordingsBucketName", value=self.streaming.recordings.bucket_name)
         CfnOutput(self, "CallEventBusName", value=self.streaming.bus.event_bus_name)
         Tags.of(self).add("project", SERVICE_NAME)
@@ -287,6 +346,30 @@ class ParleyStack(Stack):
         for logical_id in (DELIVERY_WORKER, API_HANDLER):  # the API sends test events synchronously
             allow_email_deliveries(self.roles[logical_id], self.settings.delivery)
 
+        self._grant_monitoring(api_key_model)
+
         for setup in self.setups.values():
             if setup.consumes is not None:
                 allow_queue_consumption(setup.role, self.queues.get(setup.consumes).queue.queue_arn)
+
+    def _grant_monitoring(self, api_key_model: type) -> None:
+        """The monitoring WebSocket handlers' tables and secret, and who may post to connections."""
+        from chalicelib.db.models import Call, Campaign, MonitorConnection
+
+        connections = self.tables.arns([MonitorConnection])
+        data_key = self.keys.data
+        # $connect: authenticate (an API key by digest, or a token signed with the stream-token secret), store.
+        connect = self.roles[WEBSOCKET_CONNECT]
+        allow_tables(connect, TABLE_GET_ITEM, self.tables.arns([api_key_model]), data_key)
+        allow_tables(connect, TABLE_PUT, connections, data_key)
+        allow_secret_read(connect, self.stream_token_secret)
+        # $default: the connection's subscription, the snapshot (active calls), the tasks' links; a gone
+        # connection (410) is deleted.
+        message = self.roles[WEBSOCKET_MESSAGE]
+        allow_tables(message, (*TABLE_READ_UPDATE, *TABLE_DELETE), connections, data_key)
+        allow_tables(message, TABLE_READ, self.tables.arns([Call, Campaign]), data_key)
+        allow_tables(self.roles[WEBSOCKET_DISCONNECT], TABLE_DELETE, connections, data_key)
+        for logical_id in MONITOR_PUBLISHERS:
+            self.monitoring.allow_posts(self.roles[logical_id])
+        # The streaming task reads its calls' watchers and deletes the connections that are gone.
+        allow_tables(self.streaming.task_role, (*TABLE_READ, *TABLE_DELETE), connections, data_key)

@@ -1,6 +1,8 @@
-"""Throttling settings: the REST API's request rates (stage and per account) and the workers' concurrency.
+"""Throttling settings: the REST API's request rates (stage and per account), the monitoring WebSocket API's
+and the workers' concurrency.
 
-``parley_infra.api`` applies the rates (stage method settings, the per-account usage plan) and
+``parley_infra.api`` applies the rates (stage method settings, the per-account usage plan),
+``parley_infra.monitoring`` the WebSocket stage's and
 ``parley_infra.stack`` the concurrency (reserved concurrency, matched by each SQS event source's
 ``MaximumConcurrency``).
 """
@@ -14,6 +16,8 @@ THROTTLE_CONTEXT_KEYS = {
     "api_burst_limit": "apiBurstLimit",
     "account_rate_limit": "accountRateLimit",
     "account_burst_limit": "accountBurstLimit",
+    "monitor_rate_limit": "monitorRateLimit",
+    "monitor_burst_limit": "monitorBurstLimit",
     "dialer_concurrency": "dialerReservedConcurrency",
     "campaign_ops_concurrency": "campaignOpsReservedConcurrency",
     "call_events_concurrency": "callEventsReservedConcurrency",
@@ -35,23 +39,27 @@ class ThrottleSettings:
     key, which the authorizer returns), so one tenant cannot use up the stage's share. ``*_concurrency``:
     reserved concurrency of each SQS worker (also its event source's ``MaximumConcurrency``, so Lambda
     never throttles a batch back to the queue); None leaves the worker in the account's unreserved pool
-    (needed where the account's concurrency limit is small: Lambda keeps 100 unreserved).
+    (needed where the account's concurrency limit is small: Lambda keeps 100 unreserved). ``monitor_*``: the
+    monitoring WebSocket stage's throttle on what clients send (connects and messages per second, all clients
+    together); posts to connections through the management API are not counted against it.
     """
 
     api_rate_limit: float = 200
     api_burst_limit: int = 400
     account_rate_limit: float = 25
     account_burst_limit: int = 50
+    monitor_rate_limit: float = 100
+    monitor_burst_limit: int = 200
     dialer_concurrency: int | None = 10
     campaign_ops_concurrency: int | None = 5
     call_events_concurrency: int | None = 5
     delivery_concurrency: int | None = 20
 
     def __post_init__(self) -> None:
-        if not (self.api_rate_limit > 0 and self.account_rate_limit > 0):
-            raise ValueError("apiRateLimit and accountRateLimit must be positive")
-        if not (self.api_burst_limit >= 1 and self.account_burst_limit >= 1):
-            raise ValueError("apiBurstLimit and accountBurstLimit must be at least 1")
+        if not (self.api_rate_limit > 0 and self.account_rate_limit > 0 and self.monitor_rate_limit > 0):
+            raise ValueError("apiRateLimit, accountRateLimit and monitorRateLimit must be positive")
+        if not (self.api_burst_limit >= 1 and self.account_burst_limit >= 1 and self.monitor_burst_limit >= 1):
+            raise ValueError("apiBurstLimit, accountBurstLimit and monitorBurstLimit must be at least 1")
         if self.account_rate_limit > self.api_rate_limit or self.account_burst_limit > self.api_burst_limit:
             raise ValueError("an account's rate and burst (accountRateLimit, accountBurstLimit) must not exceed the "
                              "stage's (apiRateLimit, apiBurstLimit)")

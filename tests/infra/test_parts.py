@@ -23,7 +23,9 @@ def test_table_spec_reads_keys_indexes_and_ttl_from_the_model() -> None:
     assert spec.table_name == Call.Meta.table_name
     assert (spec.partition_key.name, spec.partition_key.type) == ("account_id", dynamodb.AttributeType.NUMBER)
     assert spec.sort_key is not None and spec.sort_key.name == "call_id"
-    (index,) = spec.indexes
+    active, index = spec.indexes  # by name: active-by-account (live monitoring), by-agent
+    assert (active.name, active.is_global) == ("active-by-account", True)
+    assert active.partition_key is not None and active.partition_key.name == "active_account"
     assert (index.name, index.is_global, index.projection) == ("by-agent", True, dynamodb.ProjectionType.ALL)
     assert index.partition_key is not None and index.partition_key.name == "agent_key"
     assert index.partition_key.type == dynamodb.AttributeType.STRING

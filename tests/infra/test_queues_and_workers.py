@@ -39,6 +39,9 @@ CONSUMERS = {
 
 APP_FUNCTIONS = ("APIHandler", "DialerWorker", "CampaignOpsWorker", "CampaignScheduler")
 CALL_PLACERS = ("APIHandler", "DialerWorker")
+STREAM_TOKEN_READERS = (*CALL_PLACERS, "WebsocketConnect")
+"""Functions that read the stream-token secret: call placers sign stream tokens (and the API handler monitor
+tokens); the monitoring WebSocket's $connect checks monitor and streaming-task tokens."""
 SECRET_OPENERS = (*CALL_PLACERS, "DeliveryWorker")
 """Functions that get ``PARLEY_KMS_KEY_ID``: call placers (carrier credentials), the delivery worker
 (channel credentials)."""
@@ -51,6 +54,9 @@ QUEUE_SENDS: dict[str, tuple[QueueSpec, ...]] = {
     "CallEventsWorker": (DELIVERIES,),
     "DeliveryWorker": (),
     "ApiKeyAuth": (),
+    "WebsocketConnect": (),
+    "WebsocketMessage": (),
+    "WebsocketDisconnect": (),
 }
 """Function -> the (non-dead-letter) queues it may send to. call-events is fed by the bus's rule only."""
 
@@ -245,7 +251,7 @@ def test_stream_token_secret_is_generated_and_only_its_arn_is_passed(synthesized
         variables = environment(synthesized, function_id)
         assert "PARLEY_STREAM_TOKEN_SECRET" not in variables
         assert "resolve:secretsmanager" not in json.dumps(variables)
-        if function_id in CALL_PLACERS:
+        if function_id in STREAM_TOKEN_READERS:
             assert variables["PARLEY_STREAM_TOKEN_SECRET_ARN"] == {"Ref": secret_id}
         else:
             assert "PARLEY_STREAM_TOKEN_SECRET_ARN" not in variables
@@ -257,7 +263,7 @@ def test_only_call_placers_may_read_the_stream_token_secret(synthesized: Synthes
         statements = [s for s in role_policies(synthesized, role_id)
                       if any(a.startswith("secretsmanager:") for a in as_list(s["Action"]))]
         expected = [{"Action": "secretsmanager:GetSecretValue", "Effect": "Allow", "Resource": secret}]
-        assert statements == (expected if function in CALL_PLACERS else []), function
+        assert statements == (expected if function in STREAM_TOKEN_READERS else []), function
 
 
 def test_kms_key_variable_only_where_the_role_may_use_the_key(synthesized: Synthesized) -> None:

@@ -50,7 +50,7 @@ def test_calls_table_keys_and_by_agent_index(synthesized: Synthesized) -> None:
                 {"AttributeName": "call_id", "KeyType": "RANGE"},
             ],
             "AttributeDefinitions": Match.array_with([{"AttributeName": "agent_key", "AttributeType": "S"}]),
-            "GlobalSecondaryIndexes": [
+            "GlobalSecondaryIndexes": Match.array_with([  # beside active-by-account (live monitoring)
                 {
                     "IndexName": "by-agent",
                     "KeySchema": [
@@ -59,7 +59,7 @@ def test_calls_table_keys_and_by_agent_index(synthesized: Synthesized) -> None:
                     ],
                     "Projection": {"ProjectionType": "ALL"},
                 }
-            ],
+            ]),
         },
     )
 
@@ -163,8 +163,11 @@ def test_every_function_has_the_table_prefix_its_role_and_log_group(synthesized:
         "CampaignScheduler",
         "CallEventsWorker",
         "DeliveryWorker",
+        "WebsocketConnect",
+        "WebsocketMessage",
+        "WebsocketDisconnect",
     }
-    assert len({function["Properties"]["Role"]["Fn::GetAtt"][0] for function in functions.values()}) == 7
+    assert len({function["Properties"]["Role"]["Fn::GetAtt"][0] for function in functions.values()}) == 10
     for function in functions.values():
         props = function["Properties"]
         assert props["Environment"]["Variables"]["PARLEY_TABLE_PREFIX"] == synthesized.stack.settings.table_prefix
@@ -216,8 +219,9 @@ def test_app_functions_reach_every_table_and_index(synthesized: Synthesized, fun
     ), "every access is keyed by tenant; Scan is not granted"
 
 
-def test_only_the_authorizer_reaches_the_api_keys_table(synthesized: Synthesized) -> None:
-    """No function may write API keys (the CLI issues them); only the authorizer reads them."""
+def test_only_the_authorizers_reach_the_api_keys_table(synthesized: Synthesized) -> None:
+    """No function may write API keys (the CLI issues them); only the REST authorizer and the monitoring
+    WebSocket's $connect (which authenticates API keys and checks a monitor token's key) read them."""
     api_keys_table, _ = table_resource(synthesized, ApiKey)
     for function, role_id in function_roles(synthesized).items():
         targets = [
@@ -227,7 +231,10 @@ def test_only_the_authorizer_reaches_the_api_keys_table(synthesized: Synthesized
             for resource in as_list(statement["Resource"])
         ]
         reaches = any(api_keys_table in repr(resource) for resource in targets)
-        assert reaches == (function == "ApiKeyAuth"), function
+        assert reaches == (function in ("ApiKeyAuth", "WebsocketConnect")), function
+        if reaches:
+            assert {a for s in role_policies(synthesized, role_id) if api_keys_table in repr(s["Resource"])
+                    for a in as_list(s["Action"])} == {"dynamodb:GetItem"}, function
 
 
 def test_authorizer_only_reads_api_keys(synthesized: Synthesized) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 
-from chalicelib.db.models import Agent, Call, Campaign, CampaignLine, PhoneNumber, PostCallAction
+from chalicelib.db.models import Agent, Call, Campaign, CampaignLine, MonitorConnection, PhoneNumber, PostCallAction
 from parley_infra.settings import REPO_ROOT, StageSettings, StreamingSettings
 from parley_infra.streaming import (
     DEREGISTRATION_DELAY,
@@ -184,7 +184,8 @@ def test_lambdas_get_the_streaming_url(synthesized: Synthesized) -> None:
     url = synthesized.stack.resolve(synthesized.stack.streaming.url)
     for name, function in resources(synthesized, SAM_FUNCTION).items():
         variables = function["Properties"]["Environment"]["Variables"]
-        if name in ("ApiKeyAuth", "CallEventsWorker", "DeliveryWorker"):  # they place no calls
+        if name in ("ApiKeyAuth", "CallEventsWorker", "DeliveryWorker",  # they place no calls
+                    "WebsocketConnect", "WebsocketMessage", "WebsocketDisconnect"):
             assert "PARLEY_STREAMING_URL" not in variables
         else:
             assert variables["PARLEY_STREAMING_URL"] == url, name
@@ -310,7 +311,7 @@ def test_task_role_wildcards_only_where_the_api_has_no_resource(synthesized: Syn
 def test_task_role_reads_agents_and_moves_calls_campaigns_and_lines(synthesized: Synthesized) -> None:
     from tests.infra.helpers import table_resource
 
-    models = (Agent, Call, Campaign, CampaignLine, PostCallAction, PhoneNumber)
+    models = (Agent, Call, Campaign, CampaignLine, PostCallAction, PhoneNumber, MonitorConnection)
     tables = {table_resource(synthesized, model)[0]: model for model in models}
     access: dict[type, set[str]] = {}
     for statement in task_role_statements(synthesized.template_json):
@@ -322,6 +323,9 @@ def test_task_role_reads_agents_and_moves_calls_campaigns_and_lines(synthesized:
     assert access[Agent] == {"dynamodb:GetItem"}  # call_media.admit, call_completed: one agent by key
     assert access[PostCallAction] == {"dynamodb:Query"}  # call_media.variables_to_extract
     assert access[PhoneNumber] == {"dynamodb:GetItem"}  # call_completed: the caller id's number
+    # Live monitoring: the watchers of its calls' accounts and its own link; gone connections are deleted.
+    assert "dynamodb:PutItem" not in access[MonitorConnection]
+    assert {"dynamodb:Query", "dynamodb:DeleteItem"} <= access[MonitorConnection]
     for model in (Call, Campaign, CampaignLine):  # the state machine's TransactWriteItems
         assert {"dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem"} <= access[model]
 
