@@ -99,6 +99,7 @@
   const STATUS_LABELS = {
     queued: "Queued", ringing: "Ringing", in_progress: "In progress", ended: "Ended", completed: "Completed",
     failed: "Failed", busy: "Busy", no_answer: "No answer", canceled: "Canceled", cancelled: "Cancelled",
+    draft: "Draft", scheduled: "Scheduled", paused: "Paused",
   };
   const label = (status) => STATUS_LABELS[status] || String(status || "unknown").replace(/_/g, " ");
   const roleOf = (role) => (role === "assistant" || role === "agent" ? "agent" : "user");
@@ -316,7 +317,9 @@
       default: break;
     }
     if (typeof event.call_id !== "number" || !fresh(`call:${event.call_id}`, event.seq)) return;
+    const known = calls.has(event.call_id);
     const call = ensureCall(event.call_id, { bulkCallId: event.bulk_call_id });
+    if (!known) loadCallInfo(call.id); // events carry no number or channel: the log has them
     if (call.startedAt === null) call.startedAt = parseTime(event.at);
     switch (event.type) {
       case "call.status":
@@ -514,6 +517,22 @@
       const known = campaigns.get(id) || {};
       campaigns.set(id, { id, name: detail.bulk_call.name, status: known.status || detail.bulk_call.campaign_status,
         summary: known.summary || detail.bulk_call.summary });
+      scheduleRender();
+    } catch (err) {
+      keyRejected(err);
+    }
+  }
+
+  /** Number, channel and agent of a call first seen in an event (once; the snapshot has them otherwise). */
+  async function loadCallInfo(id) {
+    try {
+      const log = await api("GET", `/calls/logs/${id}`);
+      const call = calls.get(id);
+      if (!call) return;
+      for (const [field, value] of [["toNumber", log.to_number], ["channel", log.channel], ["agentId", log.agent_id]]) {
+        if (!call[field] && value) call[field] = value;
+      }
+      if (!call.log) call.log = log;
       scheduleRender();
     } catch (err) {
       keyRejected(err);
@@ -755,7 +774,7 @@
   }
 
   /** The transcript of the selected call: live entries (partials replaced by their finals, notes inline), or the
-   *  call log's turns once the call is over and its log has them. */
+   *  call log's turns (what was said, interrupted turns, the source of each) once the call is over. */
   const rendered = new WeakMap(); // entry -> its <li>
   function renderTranscript(call) {
     const list = $("transcript");
@@ -798,8 +817,6 @@
     if (!entries) {
       entries = call.log.transcript.map((t, index) => ({ kind: "turn", role: roleOf(t.role), turn: index,
         text: t.text || "", final: true, interrupted: Boolean(t.interrupted), source: t.source || null }));
-      const notes = call.items.filter((i) => i.kind === "note" && i.note === "control");
-      entries.push(...notes);
       logEntryCache.set(call.log, entries);
     }
     return entries;

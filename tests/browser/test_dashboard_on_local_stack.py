@@ -233,8 +233,16 @@ def test_a_dispatched_call_is_followed_live_controlled_and_reviewed(stack: dict,
             && finals.filter(li => li.dataset.role === 'agent').length >= 2;
     }""", timeout=180000)
     screenshot(page, "dashboard-live-call")
-    heard = " ".join(e["text"] for e in transcript_entries(page) if e["role"] == "user")
-    assert "tomorrow" in heard.lower(), transcript_entries(page)
+    before = [e for e in transcript_entries(page) if e["final"]]
+    assert "tomorrow" in " ".join(e["text"] for e in before if e["role"] == "user").lower(), before
+
+    # The connection drops mid-call: the page reconnects with a fresh token and rebuilds the call from the snapshot.
+    page.evaluate("window.parleyDashboard.dropConnection()")
+    expect(page.locator("#connection-status")).to_have_attribute("data-connections", "2", timeout=30000)
+    expect(page.locator("#connection-status")).to_have_attribute("data-state", "live", timeout=30000)
+    expect(live_item).to_be_visible()
+    rebuilt = [e for e in transcript_entries(page) if e["final"]]
+    assert [e["text"] for e in rebuilt[:len(before)]] == [e["text"] for e in before], (before, rebuilt)
 
     # The supervisor has the agent say a sentence, then ends the call.
     page.fill("#say-text", SUPERVISOR_SAYS)
@@ -254,6 +262,9 @@ def test_a_dispatched_call_is_followed_live_controlled_and_reviewed(stack: dict,
         const audio = document.querySelector('#recording');
         return !audio.hidden && audio.error === null && audio.readyState >= 1 && audio.duration > 3;
     }""", timeout=120000)
+    assert page.evaluate("document.querySelector('#recording').play().then(() => 'playing', e => e.name)") == "playing"
+    page.wait_for_function("document.querySelector('#recording').currentTime > 0.5", timeout=15000)
+    page.evaluate("document.querySelector('#recording').pause()")
     expect(page.locator("#latency-chart rect[data-part]").first).to_be_visible(timeout=30000)
     page.locator("#detail").scroll_into_view_if_needed()
     screenshot(page, "dashboard-recent-call")
