@@ -2,7 +2,8 @@
 
 - A wrong API key is refused with a clear message, and the page stays signed out.
 - The live view applies monitoring events by the rules of docs/monitoring.md, checked with a scripted monitoring
-  socket (Playwright answers the page's WebSocket; REST is the stack's): partials replaced by the final of their
+  socket (Playwright answers the page's WebSocket; REST is the stack's; the page carries the Content-Security-Policy
+  it is deployed with, and nothing breaks it): partials replaced by the final of their
   role and turn, an event whose seq is not greater than the last one dropped, arrays of events, barge-ins and
   controls inline, campaign progress; a dropped connection comes back with a fresh token, subscribes again and
   rebuilds the view from the new snapshot; the API's error for a control is shown.
@@ -35,6 +36,10 @@ WELCOME = "Hello, thank you for calling Parley Bakery."
 QUESTION = "What time do you open tomorrow morning?"
 SUPERVISOR_SAYS = "A supervisor is joining the call."
 FAKE_MONITOR = "ws://monitor.invalid/"
+# The Content-Security-Policy CloudFront serves the page with (infra/parley_infra/dashboard.py), for these origins.
+DEPLOYED_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                f"connect-src 'self' {FAKE_MONITOR}; media-src 'self'; base-uri 'none'; form-action 'self'; "
+                "frame-ancestors 'none'")
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +55,8 @@ def api(stack: dict, method: str, path: str, **kwargs: Any) -> requests.Response
 
 
 def sign_in(page: Page, stack: dict, key: str | None = None) -> None:
-    page.goto(f"{stack['base']}/dashboard")
+    assert stack["dashboard_url"] == f"{stack['base']}/dashboard"  # what make dev prints
+    page.goto(stack["dashboard_url"])
     page.fill("#signin-key", key or stack["api_key"])
     page.click("#signin-button")
 
@@ -122,6 +128,7 @@ def test_the_live_view_follows_monitor_events_by_their_seq(stack: dict, page: Pa
     assert draft.status_code == 201, draft.text
     campaign_id = draft.json()["bulk_call"]["id"]
     monitor = ScriptedMonitor(page, stack["api_url"])
+    serve_with_deployed_csp(page, stack)
     live = {"call_id": 901, "bulk_call_id": None, "agent_id": 1, "channel": "phone", "to_number": "+15550009001",
             "status": "in_progress", "started_at": iso(42), "seq": 5,
             "transcript": [{"role": "assistant", "text": "Hello, Parley Bakery.", "turn": 0}]}
@@ -186,6 +193,19 @@ def test_the_live_view_follows_monitor_events_by_their_seq(stack: dict, page: Pa
     expect(page.locator("#live-calls [data-call-id='901']")).to_have_count(0)
     expect(page.locator("#recent [data-call-id='901']")).to_have_count(1)
     assert page.evaluate("window.localStorage.length + window.sessionStorage.length + document.cookie.length") == 0
+    assert page.evaluate("window.cspViolations") == []
+
+
+def serve_with_deployed_csp(page: Page, stack: dict) -> None:
+    """The page as CloudFront serves it (with its CSP header); violations are collected in ``window.cspViolations``."""
+    def with_csp(route: Route) -> None:
+        response = route.fetch()
+        route.fulfill(response=response, headers={**response.headers, "content-security-policy": DEPLOYED_CSP})
+
+    page.route(stack["dashboard_url"], with_csp)
+    page.add_init_script("""window.cspViolations = [];
+        document.addEventListener('securitypolicyviolation',
+            e => window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));""")
 
 
 def create_agent(stack: dict) -> int:
@@ -214,8 +234,9 @@ def test_a_dispatched_call_is_followed_live_controlled_and_reviewed(stack: dict,
     number_id = import_number(stack)
     sim = stack["carrier_sim_url"]
     rules = requests.get(f"{sim}/sim/rules", timeout=5).json()
-    script = [{"wait_agent": {"silence": 1.0, "timeout": 60}}, {"say": QUESTION},
-              {"wait_agent": {"silence": 1.5, "timeout": 90}}, {"pause": 120.0}, {"hang_up": True}]
+    script: list[dict[str, Any]] = [{"wait_agent": {"silence": 1.0, "timeout": 60}}, {"say": QUESTION},
+                                    {"wait_agent": {"silence": 1.5, "timeout": 90}}, {"pause": 120.0},
+                                    {"hang_up": True}]
     requests.put(f"{sim}/sim/rules", json={**rules, "answer_delay": 0.5, "scripts": {CALLER: script}},
                  timeout=5).raise_for_status()
 
