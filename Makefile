@@ -44,6 +44,8 @@ bench: $(STAMP)
 	$(PY) -m tests.bench.web_capacity
 	$(PY) -m tests.bench.engines
 	$(PY) -m tests.bench.post_call
+	$(PY) -m tests.bench.monitoring_latency
+	$(PY) -m tests.bench.monitoring_fanout
 
 openapi: $(STAMP)
 	$(PY) -m cli.openapi

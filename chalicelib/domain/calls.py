@@ -33,7 +33,7 @@ def to_out(call: Call) -> CallOut:
                    channel=call.channel or "phone", call_context=call.call_context or {}, details=call.details or {},
                    transcript=call.transcript, turn_metrics=call.turn_metrics,
                    recording_url=recordings.presigned_url(call.recording), conversation=call.conversation,
-                   created_at=call.created_at, updated_at=call.updated_at)
+                   analysis=call.analysis, created_at=call.created_at, updated_at=call.updated_at)
 
 
 def _caller_id(account_id: int, agent_id: int, from_number_id: int | None) -> PhoneNumber:

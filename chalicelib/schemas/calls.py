@@ -72,7 +72,10 @@ class CallOut(Out):
     recording_url: str | None = Field(default=None, description="Stereo WAV (caller left, agent right); "
                                       "a presigned URL valid for one hour.")
     conversation: dict[str, Any] | None = Field(default=None, description="How the conversation went: "
-                                                "ended_by, barge-in latencies, engines, errors.")
+                                                "ended_by, barge-in latencies, engines, errors, "
+                                                "supervisor controls.")
+    analysis: dict[str, Any] | None = Field(default=None, description="The post-call analysis once done: "
+                                            "summary, sentiment, extracted_variables, errors.")
     created_at: datetime
     updated_at: datetime
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import requests
 
 QUESTIONS = ["What time do you open tomorrow?", "Do you have sourdough bread?", "Can I order a birthday cake?"]
-CALLER = "+15557659000"
+CALLER = "+15557659123"
 
 
 def _pcts(values: list[float]) -> str:
@@ -42,6 +42,7 @@ def main() -> int:
     from devstack.monitor_client import MonitorClient
 
     with tempfile.TemporaryDirectory() as workdir, local_stack(Path(workdir), {}) as stack:
+        print(f"stack logs: {workdir}", flush=True)
         client = Client(stack["api_key"], base_url=stack["api_url"])
         agent = client.agent.create(
             name="Bakery", welcome_message="Hello, Parley Bakery.",
