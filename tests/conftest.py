@@ -86,6 +86,19 @@ def api(aws: None, carrier, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     server.server_close()
 
 
+@pytest.fixture()
+def gateway(api: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """The monitoring WebSocket API (the app's handlers behind the API Gateway stand-in), wired to the app."""
+    from app import app
+    from devstack.websocket_gateway import WebSocketGateway
+
+    gateway = WebSocketGateway(app).start()
+    monkeypatch.setenv("PARLEY_MONITOR_URL", gateway.url)
+    monkeypatch.setenv("PARLEY_MONITOR_MANAGEMENT_URL", gateway.management_url)
+    yield gateway
+    gateway.stop()
+
+
 def make_tenant(base: str, name: str) -> Tenant:
     from chalicelib.domain.accounts import create_account
 

@@ -23,6 +23,7 @@ from chalicelib.domain import call_state, dialer
 from chalicelib.domain.agents import get_agent
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.domain.phone_numbers import DIALABLE_PROVIDERS, get_number
+from chalicelib.monitoring import publish as monitoring
 from chalicelib.schemas.bulk_calls import (
     DATETIME_FORMAT,
     AddContacts,
@@ -188,6 +189,7 @@ def _set_status(campaign: Campaign, status: str, expected: tuple[str, ...], extr
         campaign.refresh()
         raise Conflict(f"bulk call {campaign.bulk_call_id} is {campaign.status}; cannot make it {status}",
                        field="bulk_call_id") from None
+    monitoring.campaign_progress(campaign.account_id, campaign.bulk_call_id)
 
 
 def act(account_id: int, bulk_call_id: int, body: BulkCallAction) -> BulkCallOut:

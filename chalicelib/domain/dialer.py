@@ -142,6 +142,8 @@ def handle_sweep(message: dict[str, Any]) -> None:
     else:
         queues.send_many(queues.DIALER, [dial_message(campaign, line.line_id, int(line.attempts or 0) + 1,
                                                       not_before=_epoch(line.not_before)) for line in page])
+    if page and kind != "resume":
+        monitoring.campaign_progress(campaign.account_id, campaign.bulk_call_id)
     if len(page) == SWEEP_PAGE or (page and page[-1].line_id < upto):
         request_sweep(campaign, kind, after=page[-1].line_id)
     elif kind == "retry":

@@ -4,7 +4,6 @@ the API Gateway stand-in, on the embedded AWS."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -15,17 +14,6 @@ from tests.conftest import AGENT, Tenant
 from tests.monitoring.event_schemas import check
 
 SECRET = "test-stream-secret"  # tests/conftest.py's PARLEY_STREAM_TOKEN_SECRET
-
-
-@pytest.fixture()
-def gateway(api: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[WebSocketGateway]:
-    from app import app
-
-    gateway = WebSocketGateway(app).start()
-    monkeypatch.setenv("PARLEY_MONITOR_URL", gateway.url)
-    monkeypatch.setenv("PARLEY_MONITOR_MANAGEMENT_URL", gateway.management_url)
-    yield gateway
-    gateway.stop()
 
 
 def token_of(tenant: Tenant) -> str:

@@ -146,3 +146,15 @@ def test_event_builders_fit_their_schemas() -> None:
     check(events.ended_event(3, None, 5, outcome="no_answer", duration_s=None, analysis=None))
     check(events.error_event("invalid_message", "not JSON"))
     check(events.pong_event())
+
+
+def test_every_monitoring_schema_is_a_valid_json_schema_with_its_type() -> None:
+    import jsonschema
+
+    from tests.monitoring.event_schemas import EVENTS_DIR, schema_for
+
+    for kind in events.ALL_TYPES:
+        schema = schema_for(kind)
+        jsonschema.Draft202012Validator.check_schema(schema)
+        assert schema["properties"]["type"] == {"const": kind}
+    assert len(list(EVENTS_DIR.glob("monitor.*.v1.schema.json"))) == len(events.ALL_TYPES)
