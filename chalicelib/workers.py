@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 from chalicelib import queues
 from chalicelib.delivery import fanout, sender
 from chalicelib.domain import campaigns, dialer, web_calls
+from chalicelib.monitoring import publish as monitoring
 from chalicelib.observability import logger
 from chalicelib.telephony.adapter import TelephonyAdapter
 from chalicelib.telephony.carriers import adapter_from_settings
@@ -58,8 +59,9 @@ def campaign_ops_batch(event: dict[str, Any]) -> PartialItemFailureResponse:
         else:
             dialer.handle_sweep(message)
 
-    return process_partial_response(event=event, record_handler=handle,
-                                    processor=BatchProcessor(event_type=EventType.SQS))
+    with monitoring.deferred():
+        return process_partial_response(event=event, record_handler=handle,
+                                        processor=BatchProcessor(event_type=EventType.SQS))
 
 
 def start_due_campaigns(_event: dict[str, Any] | None = None) -> dict[str, Any]:

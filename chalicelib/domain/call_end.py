@@ -39,9 +39,10 @@ def end_call(call: Call, status: str, details: dict[str, Any] | None = None) -> 
     outcome = call_state.transition(call, status, details=details, retry_allowed=retry is not None)
     if not outcome.applied:
         return outcome
-    call_completed.announce_if_silent(call)
-    monitoring.call_ended(call, status, details or {})
-    if call.bulk_call_id is not None:
-        campaign_feed.after_call(call.account_id, call.bulk_call_id)
-        monitoring.campaign_progress(call.account_id, call.bulk_call_id)
+    with monitoring.deferred():  # the end and the campaign's progress: one read of the watchers
+        call_completed.announce_if_silent(call)
+        monitoring.call_ended(call, status, details or {})
+        if call.bulk_call_id is not None:
+            campaign_feed.after_call(call.account_id, call.bulk_call_id)
+            monitoring.campaign_progress(call.account_id, call.bulk_call_id)
     return outcome

@@ -98,8 +98,9 @@ def handle_dial(message: dict[str, Any], telephony: TelephonyAdapter, now: float
         if Campaign.Meta.table_name in failed:
             return Verdict(False, retry_in=SLOT_WAIT_SECONDS, note="no free slot")
         raise
-    monitoring.call_queued(call)
-    monitoring.campaign_progress(call.account_id, campaign.bulk_call_id)
+    with monitoring.deferred():  # sent before the carrier is asked, whose callbacks publish what follows
+        monitoring.call_queued(call)
+        monitoring.campaign_progress(call.account_id, campaign.bulk_call_id)
     place(call, telephony)
     return Verdict(True, note="dialled")
 

@@ -10,7 +10,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -22,6 +22,16 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Playwright
 
 CALLER_SENTENCE = "Hello, what time do you open tomorrow morning?"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The whole local stack (voice included), one per test module."""
+    from devstack.launch import local_stack
+
+    with local_stack(tmp_path_factory.mktemp("stack")) as running:
+        running["base"] = running["api_url"].removesuffix("/api/v1")  # the page origin: http://127.0.0.1:<port>
+        yield running
 
 
 @pytest.fixture(scope="session")

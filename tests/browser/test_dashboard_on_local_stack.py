@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,7 +24,7 @@ import requests
 from omnidimension import Client
 from playwright.sync_api import Page, Route, WebSocketRoute, expect
 
-from devstack.launch import local_stack as launched_stack
+from tests.browser.stack_api import api
 from tests.browser.widget_page import Shot
 
 pytestmark = pytest.mark.slow
@@ -42,16 +41,6 @@ DEPLOYED_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-sr
                 "frame-ancestors 'none'")
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    with launched_stack(tmp_path_factory.mktemp("stack")) as running:
-        running["base"] = running["api_url"].removesuffix("/api/v1")  # the page origin: http://127.0.0.1:<port>
-        yield running
-
-
-def api(stack: dict, method: str, path: str, **kwargs: Any) -> requests.Response:
-    return requests.request(method, f"{stack['api_url']}{path}", timeout=10,
-                            headers={"Authorization": f"Bearer {stack['api_key']}"}, **kwargs)
 
 
 def sign_in(page: Page, stack: dict, key: str | None = None) -> None:

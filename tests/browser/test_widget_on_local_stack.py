@@ -13,16 +13,14 @@ import io
 import re
 import time
 import wave
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect
 
-from devstack.launch import local_stack as launched_stack
 from tests.browser.caller_audio import caller_wav
+from tests.browser.stack_api import api
 from tests.browser.widget_page import Shot, open_demo, status_text, wait_state
 
 pytestmark = pytest.mark.slow
@@ -44,16 +42,6 @@ def caller_wav_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
                       lead_silence_s=LEAD_SILENCE_S, tail_silence_s=20.0)
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    with launched_stack(tmp_path_factory.mktemp("stack")) as running:
-        running["base"] = running["api_url"].removesuffix("/api/v1")  # the page origin: http://127.0.0.1:<port>
-        yield running
-
-
-def api(stack: dict, method: str, path: str, **kwargs: Any) -> requests.Response:
-    return requests.request(method, f"{stack['api_url']}{path}", timeout=10,
-                            headers={"Authorization": f"Bearer {stack['api_key']}"}, **kwargs)
 
 
 def test_widget_on_an_origin_the_agent_does_not_allow_says_so(stack: dict, page: Page, screenshot: Shot) -> None:

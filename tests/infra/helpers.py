@@ -1,6 +1,7 @@
 """Reading the synthesized template in tests: resources by type, roles' statements, ARN targets."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aws_cdk import Stack
@@ -81,3 +82,25 @@ def resolve_arn_parts(value: Any, substitutions: dict[str, str]) -> str:
         separator, parts = value["Fn::Join"]
         return separator.join(resolve_arn_parts(part, substitutions) for part in parts)
     raise AssertionError(f"cannot resolve {value!r}")
+
+
+def references(value: Any) -> set[str]:
+    """Logical ids ``value`` refers to (Ref, GetAtt, and ``${X}`` / ``${X.Attr}`` inside Fn::Sub)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Ref" and isinstance(inner, str):
+                found.add(inner)
+            elif key == "Fn::GetAtt":
+                found.add(inner[0] if isinstance(inner, list) else inner.split(".")[0])
+            elif key == "Fn::Sub":
+                text = inner[0] if isinstance(inner, list) else inner
+                found |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!][^}]*)\}", text)}
+                if isinstance(inner, list):
+                    found |= references(inner[1])
+            else:
+                found |= references(inner)
+    elif isinstance(value, list):
+        for item in value:
+            found |= references(item)
+    return found

@@ -3,7 +3,6 @@ connections, the URLs handed out, the connections table, and the dashboard on Cl
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import aws_cdk as cdk
@@ -20,6 +19,7 @@ from tests.infra.helpers import (
     as_list,
     function_roles,
     logical_id,
+    references,
     resources,
     role_policies,
     table_arn_target,
@@ -116,25 +116,6 @@ def test_websocket_stage_logs_access_and_errors_and_is_throttled(synthesized: Sy
 def test_the_template_has_no_dependency_cycle(synthesized: Synthesized) -> None:
     """The handlers' environment names the API, whose integrations name the handlers: no cycle may result."""
     template = synthesized.template_json["Resources"]
-
-    def references(value: Any) -> set[str]:
-        found: set[str] = set()
-        if isinstance(value, dict):
-            for key, inner in value.items():
-                if key == "Ref" and isinstance(inner, str):
-                    found.add(inner)
-                elif key == "Fn::GetAtt":
-                    found.add(inner[0] if isinstance(inner, list) else inner.split(".")[0])
-                elif key == "Fn::Sub":
-                    text = inner if isinstance(inner, str) else inner[0]
-                    found |= {name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text)}
-                    found |= references(inner)
-                else:
-                    found |= references(inner)
-        elif isinstance(value, list):
-            for inner in value:
-                found |= references(inner)
-        return found
 
     graph = {
         name: {d for d in references(r.get("Properties", {})) | set(as_list(r.get("DependsOn", []))) if d in template}

@@ -23,6 +23,7 @@ from tests.infra.helpers import (
     as_list,
     function_roles,
     logical_id,
+    references,
     resolve_arn_parts,
     resources,
     role_policies,
@@ -338,28 +339,6 @@ def test_campaign_table_has_the_sparse_by_schedule_index(synthesized: Synthesize
     }
     types = {d["AttributeName"]: d["AttributeType"] for d in table["Properties"]["AttributeDefinitions"]}
     assert (types["schedule_bucket"], types["scheduled_at"]) == ("S", "N")
-
-
-def references(value: Any) -> set[str]:
-    """Logical ids ``value`` refers to (Ref, GetAtt, and ``${X}`` / ``${X.Attr}`` inside Fn::Sub)."""
-    found: set[str] = set()
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            if key == "Ref" and isinstance(inner, str):
-                found.add(inner)
-            elif key == "Fn::GetAtt":
-                found.add(inner[0] if isinstance(inner, list) else inner.split(".")[0])
-            elif key == "Fn::Sub":
-                text = inner[0] if isinstance(inner, list) else inner
-                found |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!][^}]*)\}", text)}
-                if isinstance(inner, list):
-                    found |= references(inner[1])
-            else:
-                found |= references(inner)
-    elif isinstance(value, list):
-        for item in value:
-            found |= references(item)
-    return found
 
 
 def test_template_has_no_dependency_cycle(synthesized: Synthesized) -> None:
