@@ -18,9 +18,10 @@ $(STAMP): requirements.txt requirements-dev.txt streaming-fargate/requirements.t
 dev: $(STAMP)
 	$(PY) -m devstack
 
-# Static checks first (ruff, then mypy; both configured in pyproject.toml), then the whole pytest suite.
+# Static checks first (ruff, then mypy; both configured in pyproject.toml), then the whole pytest suite, its modules
+# spread over two workers (pytest-xdist; each module's tests stay together on one, in order).
 test: check browser
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 # tests/browser drive Debian's chromium through Playwright (whose own browser download cannot work offline):
 # install it with apt when missing, as root or through sudo. If it cannot be installed, those tests skip, saying why.

@@ -18,6 +18,16 @@ os.environ.setdefault("PARLEY_STREAM_TOKEN_SECRET", "test-stream-secret")
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules marked ``slow`` first (``make test`` spreads whole modules over two workers: the long ones
+    starting first lets both workers finish together), each module's tests kept in their order."""
+    def slow(item: pytest.Item) -> bool:
+        return any(mark.name == "slow" for mark in item.iter_markers())
+
+    slow_modules = {item.path for item in items if slow(item)}
+    items.sort(key=lambda item: item.path not in slow_modules)  # stable: the order within each group stays
+
+
 @pytest.fixture()
 def aws() -> Iterator[None]:
     from moto import mock_aws

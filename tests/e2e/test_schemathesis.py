@@ -31,7 +31,7 @@ def test_api_conforms_to_its_schema(local_stack: dict, tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "run", f"{base}/api/v1/openapi.json",
          "--checks", CHECKS, "--header", f"Authorization: Bearer {local_stack['api_key']}",
-         "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", "8", "--workers", "1",
+         "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", "8", "--workers", "2",
          "--generation-deterministic", "--request-timeout", "60", "--suppress-health-check", "all",
          "--continue-on-failure"],
         capture_output=True, text=True, timeout=780, cwd=tmp_path,

@@ -61,7 +61,7 @@ class MonitorHub:
     def on_note(self, note: Note) -> None:
         kind = note.get("type")
         if kind == "watchers" and isinstance(note.get("account_id"), int):
-            self.publisher.ring(note["account_id"])
+            self.publisher.ring_if_held(note["account_id"])
         elif kind == "control":
             account_id, call_id = note.get("account_id"), note.get("call_id")
             handler = self.controls.get((account_id, call_id)) if isinstance(account_id, int) and isinstance(

@@ -72,6 +72,8 @@ class MonitorPublisher:
         while recent and recent[0][0] < now - self.replay_s:
             recent.popleft()
         self.counters["events"] += 1
+        if self.counters["events"] % 1000 == 0:
+            self._forget_old(now)
         account = self._accounts.get(account_id)
         if account is None or now - account.loaded_at > self.reload_s:
             self.ring(account_id)
@@ -80,6 +82,11 @@ class MonitorPublisher:
         for watcher in account.watchers.values():
             if watcher.subscription.wants(event):
                 self._queue(watcher.connection_id, [event])
+
+    def ring_if_held(self, account_id: int) -> None:
+        """The monitoring API rang for an account: reload its watchers if this task publishes for it."""
+        if account_id in self._accounts:
+            self.ring(account_id)
 
     def ring(self, account_id: int) -> None:
         """(Re)load the account's watchers (the monitoring API rang: one subscribed or left)."""
@@ -100,10 +107,17 @@ class MonitorPublisher:
         account = self._accounts.get(account_id)
         return dict(account.watchers) if account is not None and account.loaded_at else None
 
-    def forget_calls_older_than(self, age_s: float) -> None:
-        cutoff = time.time() - age_s
+    def _forget_old(self, now: float) -> None:
+        """Drop what no replay can need any more: calls quiet for ``replay_s``, accounts without such calls."""
+        cutoff = now - self.replay_s
         for key in [k for k, events in self._recent.items() if not events or events[-1][0] < cutoff]:
             del self._recent[key]
+        active = {account for account, _call in self._recent}
+        for account_id in [a for a, acc in self._accounts.items() if a not in active and not acc.loading]:
+            del self._accounts[account_id]
+        loop_cutoff = asyncio.get_running_loop().time() - 60.0
+        for connection_id in [c for c, at in self._last_post.items() if at < loop_cutoff]:
+            del self._last_post[connection_id]
 
     async def close(self) -> None:
         if self._tasks:

@@ -126,6 +126,7 @@ class VoiceSession:
         if self.closed:
             return
         self.closed = True
+        self._caller_quiet.set()  # a supervisor's say waiting for the caller gives up (it checks ``closed``)
         playing = self.output.current
         replies = self.turns.cancel_all()
         self.keypad.close()
