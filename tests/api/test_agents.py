@@ -33,7 +33,7 @@ def test_create_stores_and_returns_every_documented_field(tenant: Tenant) -> Non
     assert isinstance(agent["id"], int)
 
 
-UNHONOURED = ["filler", "background_track", "voicemail", "web_search"]
+UNHONOURED = ["background_track", "voicemail", "web_search"]
 
 
 @pytest.mark.parametrize("field", UNHONOURED)
@@ -107,3 +107,9 @@ def test_ids_are_integers_from_one_sequence(tenant: Tenant) -> None:
     first = tenant.post("agents/create", json=AGENT).json()["id"]
     second = tenant.post("agents/create", json=AGENT).json()["id"]
     assert isinstance(first, int) and second == first + 1
+
+
+def test_an_agent_may_enable_fillers(tenant: Tenant) -> None:
+    created = tenant.post("agents/create", json={**AGENT, "filler": {"enabled": True, "after_sec": 0.8}})
+    assert created.status_code == 201, created.text
+    assert tenant.get(f"agents/{created.json()['id']}").json()["filler"] == {"enabled": True, "after_sec": 0.8}

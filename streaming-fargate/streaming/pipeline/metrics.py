@@ -14,7 +14,8 @@ class TurnMetrics:
     stt_final: float | None = None
     llm_first_token: float | None = None
     tts_first_audio: float | None = None
-    first_audio_out: float | None = None  # first agent frame sent to the carrier
+    first_audio_out: float | None = None  # first agent frame of the reply's content sent to the carrier
+    filler_out: float | None = None  # a filler started because the reply was slow (``pipeline.filler``)
     speculative: bool = False
     engine_s: dict[str, float] = field(default_factory=dict)  # compute per stage on the critical path
     silence_timeout_ms: int = 0
@@ -37,5 +38,6 @@ class TurnMetrics:
             "llm_first_token_ms": self._ms(self.llm_first_token),
             "tts_first_audio_ms": self._ms(self.tts_first_audio),
             "first_audio_out_ms": self._ms(self.first_audio_out),
+            "filler_out_ms": self._ms(self.filler_out),
             "engine_ms": {name: round(1000 * value, 1) for name, value in self.engine_s.items()},
         }

@@ -77,6 +77,7 @@ class Phrase:
     frames: list[bytes] = field(default_factory=list)
     complete: bool = False  # TTS finished this phrase
     sent: int = 0
+    filler: bool = False  # a filler said while the reply was slow (see ``pipeline.filler``), not content
     mark_sent: bool = False
     heard: bool = False  # the carrier echoed its mark after playing it
     _carry: bytes = b""
@@ -116,7 +117,8 @@ class Utterance:
     cancelled: bool = False
     first_frame_at: float | None = None
     last_frame_at: float | None = None
-    on_first_frame: Callable[[float], None] | None = None
+    content_frame_at: float | None = None  # the first frame of content (a filler before it does not count)
+    on_first_frame: Callable[[float], None] | None = None  # called at ``content_frame_at``
     hang_up_after: bool = False
     uid: int = field(default_factory=lambda: next(_utterance_ids))
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -313,7 +315,7 @@ class AgentOutput:
                     phrase.sent += 1
                     playback.next_due += FRAME_S
                     await self.sink.send_audio(frame)
-                    self._sent(utterance, frame)
+                    self._sent(utterance, frame, phrase.filler)
                     continue
                 if phrase.complete:
                     if phrase.frames and not phrase.mark_sent:
@@ -330,11 +332,13 @@ class AgentOutput:
             return _UNDERRUN
         return _DONE
 
-    def _sent(self, utterance: Utterance, frame: bytes) -> None:
+    def _sent(self, utterance: Utterance, frame: bytes, filler: bool = False) -> None:
         now = time.monotonic()
         self.frames_sent += 1
         if utterance.first_frame_at is None:
             utterance.first_frame_at = now
+        if utterance.content_frame_at is None and not filler:
+            utterance.content_frame_at = now
             if utterance.on_first_frame is not None:
                 utterance.on_first_frame(now)
         utterance.last_frame_at = now

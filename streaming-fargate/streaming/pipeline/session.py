@@ -19,6 +19,7 @@ from chalicelib.domain.agent_settings import AgentSettings
 from streaming.engines.base import ChatMessage, LlmEngine, SttEngine, TtsEngine, VadEngine
 from streaming.pipeline.barge_in import AgentTurns, BargeIn, Interruption
 from streaming.pipeline.conversation import Conversation
+from streaming.pipeline.filler import Fillers
 from streaming.pipeline.frames import EndOfTurn, SpeechPaused, SpeechResumed, SpeechStarted, TurnFrame
 from streaming.pipeline.keypad import KeypadInput
 from streaming.pipeline.live_events import LiveEvents
@@ -40,6 +41,7 @@ from streaming.pipeline.turns import TurnConfig, TurnDetector
 
 log = logging.getLogger("parley.streaming.session")
 HANG_UP_GRACE_S = 0.3  # let the carrier play the last frames before the line drops
+DEFAULT_FILLER_AFTER_S = 1.0  # an agent's filler enabled without after_sec
 
 
 @dataclass(frozen=True)
@@ -72,8 +74,12 @@ class VoiceSession:
                                   pacing=pacing, clock=clock, on_phrase=self._phrase_playing)
         self.errors: list[str] = []
         self.replies = ReplyGenerator(agent, call_context, engines.llm, engines.tts, engines.llm_model)
+        filler = agent.filler
+        self.fillers = Fillers(DEFAULT_FILLER_AFTER_S if filler.after_sec is None else filler.after_sec, engines.tts,
+                               agent.voice_id, agent.speech_speed, media_rate, self.output) \
+            if filler is not None and filler.enabled else None
         self.turns = TurnTaking(engines.stt, agent.language, silence, self.output, self.conversation, self.replies,
-                                self.errors, self._spawn, self.events, media_rate=media_rate)
+                                self.errors, self._spawn, self.events, media_rate=media_rate, fillers=self.fillers)
         self.agent_turns = AgentTurns(self.conversation, self.events)
         self.barge_in = BargeIn(self.output, self.agent_turns, allowed=agent.interruptions)
         self.keypad = KeypadInput(self._keypad_turn)
@@ -104,6 +110,8 @@ class VoiceSession:
             self.output.enqueue(utterance)
             self._spawn(self._welcome(utterance, text))
             history.append(ChatMessage("assistant", text))
+        if self.fillers is not None:
+            self._spawn(self._quietly(self.fillers.prepare(), "filler phrases not synthesized; no fillers"))
         prefill = getattr(self.engines.llm, "prefill", None)
         if prefill is not None:  # evaluate the agent's prompt while the welcome message plays
             self._spawn(self._quietly(prefill(self.replies.prompt(history))))
@@ -115,11 +123,12 @@ class VoiceSession:
             log.exception("welcome message failed")
             self.errors.append(f"welcome: {type(error).__name__}: {error}"[:300])
 
-    async def _quietly(self, work: Awaitable[None]) -> None:
+    async def _quietly(self, work: Awaitable[None],
+                       failure: str = "LLM prefill failed; the first reply will evaluate the prompt itself") -> None:
         try:
             await work
         except Exception:
-            log.warning("LLM prefill failed; the first reply will evaluate the prompt itself", exc_info=True)
+            log.warning(failure, exc_info=True)
 
     async def close(self) -> None:
         """Stop everything; the transcript keeps only what the caller heard."""

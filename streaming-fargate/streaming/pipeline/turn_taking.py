@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from streaming.engines.base import ChatMessage, SttEngine, SttStream
 from streaming.pipeline.conversation import Conversation
+from streaming.pipeline.filler import Fillers
 from streaming.pipeline.frames import EndOfTurn, SpeechPaused
 from streaming.pipeline.live_events import LiveEvents
 from streaming.pipeline.metrics import TurnMetrics
@@ -28,8 +29,9 @@ class TurnTaking:
     def __init__(self, stt: SttEngine, language: str, silence_timeout_ms: int, output: AgentOutput,
                  conversation: Conversation, generator: ReplyGenerator, errors: list[str],
                  spawn: Callable[[Awaitable[None]], None], events: LiveEvents | None = None,
-                 media_rate: int = TELEPHONY_RATE) -> None:
+                 media_rate: int = TELEPHONY_RATE, fillers: Fillers | None = None) -> None:
         self.media_rate = media_rate
+        self.fillers = fillers
         self.stt_engine = stt
         self.events = events or LiveEvents()
         self.language = language
@@ -92,6 +94,7 @@ class TurnTaking:
             draft.metrics.end_of_turn = event.at
             draft.metrics.turn = self._turns
             draft.utterance.released.set()
+            self._watch_for_filler(draft)
             self._commit_user(draft)
             if draft.task is not None and draft.task.done() and draft.stt is not None:
                 self._spawn(_close_stt(draft.stt))
@@ -103,6 +106,7 @@ class TurnTaking:
         reply = self._new_reply(metrics, stt=stt)
         reply.utterance.released.set()
         self._start_reply(reply)
+        self._watch_for_filler(reply)
 
     def keypad_turn(self, digits: str, at: float) -> None:
         self._turns += 1
@@ -142,6 +146,10 @@ class TurnTaking:
         reply.metrics.mark("first_audio_out", at)
         if reply.source == "speech":
             self.events.turn_metrics(reply.metrics.to_json())
+
+    def _watch_for_filler(self, reply: AgentReply) -> None:
+        if self.fillers is not None:
+            self._spawn(self.fillers.watch(reply))
 
     def _start_reply(self, reply: AgentReply) -> None:
         self._replies.add(reply)
