@@ -26,7 +26,7 @@ PHRASES = ("One moment.", "Let me see.", "Just a second.")
 
 
 class Fillers:
-    def __init__(self, after_s: float, tts: TtsEngine, voice_id: str | None, speed: float | None, rate: int,
+    def __init__(self, after_s: float, tts: TtsEngine, voice_id: str | None, speed: float, rate: int,
                  output: AgentOutput) -> None:
         self.after_s = after_s
         self.tts = tts
