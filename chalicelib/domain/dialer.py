@@ -17,7 +17,7 @@ from typing import Any
 from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from chalicelib import queues
-from chalicelib.db.models import Call, Campaign, CampaignLine, PhoneNumber, utcnow
+from chalicelib.db.models import Agent, Call, Campaign, CampaignLine, PhoneNumber, utcnow
 from chalicelib.db.sequences import next_id
 from chalicelib.db.transactions import cancellation_codes, failed_tables, transaction
 from chalicelib.domain import call_state
@@ -105,11 +105,20 @@ def handle_dial(message: dict[str, Any], telephony: TelephonyAdapter, now: float
     return Verdict(True, note="dialled")
 
 
+def _leaves_voicemail(call: Call) -> bool:
+    """The call's agent has ``voicemail`` enabled: the carrier is asked to detect answering machines."""
+    try:
+        config = Agent.get(call.account_id, call.agent_id, attributes_to_get=["config"]).config or {}
+    except Agent.DoesNotExist:
+        return False
+    return bool((config.get("voicemail") or {}).get("enabled"))
+
+
 def place(call: Call, telephony: TelephonyAdapter) -> None:
     """Hand a created call to the carrier; a refusal finalizes it as failed (freeing its slot)."""
     try:
         number = PhoneNumber.get(call.account_id, call.from_number_id)
-        placement = telephony.place_call(call, number)
+        placement = telephony.place_call(call, number, machine_detection=_leaves_voicemail(call))
     except Exception as error:  # the carrier said no, or could not be reached
         logger.warning("call placement failed", extra={"call_id": call.call_id, "error": type(error).__name__})
         end_call(call, "failed", {"reason": f"placement failed: {error}"[:500]})

@@ -39,7 +39,7 @@ class TranscriptTurn(Out):
     end_s: float | None = None
     interrupted: bool | None = None
     generated: str | None = Field(default=None, description="An interrupted agent turn: everything it meant to say.")
-    source: Literal["speech", "dtmf", "welcome", "supervisor"] | None = None
+    source: Literal["speech", "dtmf", "welcome", "supervisor", "voicemail"] | None = None
 
 
 class TurnMetric(Out):

@@ -17,12 +17,14 @@ class Placement:
 
 
 class TelephonyAdapter(Protocol):
-    def place_call(self, call: Call, from_number: PhoneNumber) -> Placement: ...
+    def place_call(self, call: Call, from_number: PhoneNumber, machine_detection: bool = False) -> Placement:
+        """Place ``call``; ``machine_detection``: ask the carrier to tell a voicemail machine from a person."""
+        ...
 
 
 class NotConnected:
     """No carrier is connected in this build: the call is recorded and honestly stays ``queued``."""
 
-    def place_call(self, call: Call, from_number: PhoneNumber) -> Placement:
+    def place_call(self, call: Call, from_number: PhoneNumber, machine_detection: bool = False) -> Placement:
         return Placement(status="queued",
                          message="call queued; no carrier adapter is connected in this deployment yet")

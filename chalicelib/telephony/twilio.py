@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 from xml.sax.saxutils import quoteattr
 
 import requests
@@ -53,6 +54,10 @@ def status_callback_url(config: TwilioConfig, account_id: int, call_id: int) -> 
     return f"{config.public_api_url}/api/v1/telephony/twilio/status/{account_id}/{call_id}"
 
 
+def amd_callback_url(config: TwilioConfig, account_id: int, call_id: int) -> str:
+    return f"{config.public_api_url}/api/v1/telephony/twilio/amd/{account_id}/{call_id}"
+
+
 def twiml_for(config: TwilioConfig, call: Call) -> str:
     token = stream_tokens.issue(config.stream_token_secret, call.account_id, call.call_id)
     params = {"call_id": str(call.call_id), "token": token}
@@ -75,17 +80,18 @@ class TwilioAdapter:
         secrets = self._box.open(number.sealed_credentials, account_id=number.account_id)
         return secrets["account_sid"], secrets["auth_token"]
 
-    def place_call(self, call: Call, from_number: PhoneNumber) -> Placement:
+    def place_call(self, call: Call, from_number: PhoneNumber, machine_detection: bool = False) -> Placement:
         sid, token = self.credentials(from_number)
-        response = self._http.post(
-            f"{self._config.api_url}/2010-04-01/Accounts/{sid}/Calls.json",
-            auth=(sid, token),
-            data={"To": call.to_number, "From": from_number.number, "Twiml": twiml_for(self._config, call),
-                  "StatusCallback": status_callback_url(self._config, call.account_id, call.call_id),
-                  "StatusCallbackMethod": "POST", "StatusCallbackEvent": list(CALLBACK_EVENTS),
-                  "Timeout": "30"},
-            timeout=self._timeout,
-        )
+        data: dict[str, Any] = {
+            "To": call.to_number, "From": from_number.number, "Twiml": twiml_for(self._config, call),
+            "StatusCallback": status_callback_url(self._config, call.account_id, call.call_id),
+            "StatusCallbackMethod": "POST", "StatusCallbackEvent": list(CALLBACK_EVENTS), "Timeout": "30"}
+        if machine_detection:  # async AMD: the call connects at once; the verdict comes to its own callback
+            data.update({"MachineDetection": "DetectMessageEndWithBeep", "AsyncAmd": "true",
+                         "AsyncAmdStatusCallback": amd_callback_url(self._config, call.account_id, call.call_id),
+                         "AsyncAmdStatusCallbackMethod": "POST"})
+        response = self._http.post(f"{self._config.api_url}/2010-04-01/Accounts/{sid}/Calls.json",
+                                   auth=(sid, token), data=data, timeout=self._timeout)
         if response.status_code >= 400:
             try:
                 detail = response.json().get("message", response.text)

@@ -128,6 +128,7 @@ class LiveCall:
         self.feed: CallFeed | None = None
         self.controls: list[dict[str, Any]] = []  # supervisor controls applied, for the conversation log
         self._supervisor_ended = False
+        self._voicemail = False
         self._agent_hung_up = False
         self._shutdown = False
         self._background: set[asyncio.Task[Any]] = set()
@@ -178,8 +179,11 @@ class LiveCall:
             reason = await asyncio.wait_for(media(self.session), timeout=self.state.settings.max_call_s)
         except TimeoutError:
             reason = "max_duration"
-        self.ended_by = reason or (("supervisor" if self._supervisor_ended else "agent") if self._agent_hung_up
+        self.ended_by = reason or (self._who_hung_up() if self._agent_hung_up
                                    else "shutdown" if self._shutdown else "stream_dropped")
+
+    def _who_hung_up(self) -> str:
+        return "voicemail" if self._voicemail else "supervisor" if self._supervisor_ended else "agent"
 
     def _watch(self, session: VoiceSession) -> None:
         """Live monitoring: number the call's events, mirror its transcript, take supervisor controls."""
@@ -197,7 +201,11 @@ class LiveCall:
     async def _control(self, note: dict[str, Any]) -> None:
         """A supervisor control from the monitoring API (docs/monitoring.md)."""
         session, control = self.session, note.get("control") or {}
-        if session is None or session.closed or control.get("type") not in ("say", "end_call"):
+        if session is None or session.closed or control.get("type") not in ("say", "end_call", "voicemail"):
+            return
+        if control["type"] == "voicemail":  # from the carrier's machine detection, not a supervisor
+            self._voicemail = True
+            await session.leave_voicemail()
             return
         self.controls.append({**control, "requested_at": note.get("requested_at"), "applied_at": time.time()})
         if self.feed is not None:

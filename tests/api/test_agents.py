@@ -33,7 +33,7 @@ def test_create_stores_and_returns_every_documented_field(tenant: Tenant) -> Non
     assert isinstance(agent["id"], int)
 
 
-UNHONOURED = ["background_track", "voicemail", "web_search"]
+UNHONOURED = ["background_track", "web_search"]
 
 
 @pytest.mark.parametrize("field", UNHONOURED)

@@ -21,6 +21,7 @@ from chalicelib.telephony import stream_tokens
 from streaming.audio import pcm16_to_mulaw
 from streaming.call_core import Lifecycle
 from streaming.engines.registry import EngineRegistry
+from streaming.monitoring.hub import MonitorHub
 from streaming.server import create_app
 from streaming.settings import StreamingSettings
 
@@ -81,9 +82,10 @@ class RecordingLifecycle:
 
 @asynccontextmanager
 async def running_server(recorder: RecordingLifecycle, settings: StreamingSettings = INSTANT,
-                         registry: EngineRegistry | None = None) -> AsyncIterator[tuple[str, web.Application]]:
+                         registry: EngineRegistry | None = None,
+                         monitor: MonitorHub | None = None) -> AsyncIterator[tuple[str, web.Application]]:
     app = create_app(settings=settings, registry=registry or EngineRegistry(), token_secret=SECRET,
-                     lifecycle=recorder.lifecycle())
+                     lifecycle=recorder.lifecycle(), monitor=monitor)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

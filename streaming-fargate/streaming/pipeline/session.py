@@ -88,6 +88,7 @@ class VoiceSession:
         self._caller_quiet.set()
         self.closed = False
         self.ending = False  # the agent decided to hang up
+        self.voicemail = False  # an answering machine took the call: no more turns, the message, then hang up
 
     @property
     def metrics(self) -> list[TurnMetrics]:
@@ -152,6 +153,8 @@ class VoiceSession:
     async def on_audio(self, pcm16: bytes, at: float) -> None:
         """One transport frame of caller audio (PCM16 at ``media_rate``) that arrived at ``at``."""
         self.recorder.caller_frame(pcm16)
+        if self.voicemail:
+            return  # a machine is recording: nothing it plays is a turn to answer or a barge-in
         events = self.detector.push(pcm16, at)
         if not events and not self.turns.listening:
             return
@@ -205,6 +208,29 @@ class VoiceSession:
         utterance.released.set()
         self.output.enqueue(utterance)
         await self.replies.speak(utterance, text)
+
+    async def leave_voicemail(self) -> None:
+        """An answering machine took the call and its greeting is over: stop whatever plays, leave the agent's
+        voicemail message (its ``voicemail.message``; none: just hang up), then hang up."""
+        if self.closed or self.voicemail:
+            return
+        self.voicemail = True
+        for task in self.turns.cancel_all():
+            task.cancel()
+        interrupted = await self.output.interrupt()
+        if interrupted is not None:
+            self.agent_turns.record(interrupted, interrupted=True)
+        settings = self.agent.voicemail
+        message = fill_variables(settings.message, self.call_context) if settings and settings.message else ""
+        if not message.strip():
+            self.ending = True
+            await self._hang_up()
+            return
+        utterance = Utterance(interruptible=False, source="voicemail", rate=self.media_rate)
+        utterance.hang_up_after = True
+        utterance.released.set()
+        self.output.enqueue(utterance)
+        await self.replies.speak(utterance, message)
 
     async def end_after_current(self) -> None:
         """Hang up once what is playing or queued has been heard; at once when the agent is silent."""
