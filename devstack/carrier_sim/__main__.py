@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-answer", type=float, default=0.0, help="probability a call is not answered")
     parser.add_argument("--failed", type=float, default=0.0, help="probability a call fails")
     parser.add_argument("--no-number-rules", action="store_true",
-                        help="turn off the To-ends-in-0/9/8 busy/no-answer/failed rules")
+                        help="turn off the To-ends-in-0/9/8/7 busy/no-answer/failed/answering-machine rules")
     parser.add_argument("--account", type=_account_arg, action="append", default=None,
                         metavar="SID:TOKEN", help="accept only these credentials (repeatable)")
     parser.add_argument("--voice", action="store_true",

@@ -212,22 +212,14 @@ class ScriptedCaller:
             parameters=ctx.stream.parameters, session=self.media_loop.session())
         ended_by = "callee"
         try:
-            # Synthesis starts now, while the call connects and the agent greets.
-            for step in self.script:
-                if step.text:
-                    asyncio.ensure_future(self.voice.phrase(step.text))
+            self._prefetch()  # synthesis starts now, while the call connects and the agent greets
             try:
                 await client.connect(timeout=self.connect_timeout)
             except Exception as exc:
                 self.error = f"stream connect failed: {type(exc).__name__}: {exc}"
                 ended_by = "stream-error"
                 return
-            for step in self.script:
-                if client.closed or self._stopped:
-                    break
-                if step.kind == "hang_up":
-                    break
-                await self._play(client, step)
+            await self._converse(client)
             if client.closed_by_server:
                 ended_by = "stream-ended"
             else:
@@ -245,6 +237,22 @@ class ScriptedCaller:
             else:  # the carrier reports the call's end first, and calls stop() when the stream's time is up
                 self._left_open = True
                 _end_call(ctx, ended_by)
+
+    def _prefetch(self) -> None:
+        """Start synthesizing every sentence of the script (on the loop)."""
+        assert self.voice is not None
+        for step in self.script:
+            if step.text:
+                asyncio.ensure_future(self.voice.phrase(step.text))
+
+    async def _converse(self, client: MediaStreamClient) -> None:
+        """Play the script on the connected stream, until it ends, hangs up or the call ends."""
+        for step in self.script:
+            if client.closed or self._stopped:
+                break
+            if step.kind == "hang_up":
+                break
+            await self._play(client, step)
 
     async def _close_stream(self, client: MediaStreamClient) -> None:
         await client.hang_up()
@@ -326,10 +334,14 @@ def _end_call(ctx: MediaContext, by: str) -> None:
 def scripted_media_factory(recordings_dir: str | Path | None = None, engine: str = "piper"
                            ) -> Callable[[SimCall], MediaSession]:
     """A carrier-sim ``media_factory``: every call with ``<Connect><Stream>`` gets a
-    :class:`ScriptedCaller` playing its script (from the rules) or :data:`DEFAULT_SCRIPT`."""
+    :class:`ScriptedCaller` playing its script (from the rules) or :data:`DEFAULT_SCRIPT`; calls the
+    rules have answered by a machine get an :class:`~devstack.carrier_sim.answering_machine.AnsweringMachine`."""
     import devstack.media_client  # noqa: F401 - load aiohttp and numpy now, not on the first answered call
+    from devstack.carrier_sim.answering_machine import AnsweringMachine  # it builds on ScriptedCaller
 
     def factory(call: SimCall) -> MediaSession:
+        if call.answerer == "machine":
+            return AnsweringMachine(call.machine, recordings_dir=recordings_dir, voice=caller_voice(engine))
         script = parse_script(call.script) if call.script is not None else DEFAULT_SCRIPT
         return ScriptedCaller(script, recordings_dir=recordings_dir, voice=caller_voice(engine))
 

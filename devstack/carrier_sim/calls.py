@@ -7,11 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devstack.carrier_sim.media import MediaSession
 from devstack.carrier_sim.scheduling import Lane
 from devstack.carrier_sim.twiml import StreamHook
+
+if TYPE_CHECKING:
+    from devstack.carrier_sim.rules import MachineRules
 
 API_VERSION = "2010-04-01"
 DIRECTION = "outbound-api"
@@ -23,6 +26,25 @@ SIP_RESPONSE_CODES = {"completed": 200, "busy": 486, "no-answer": 487, "canceled
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 MAX_TIMEOUT = 600
 DEFAULT_TIMEOUT = 60
+MACHINE_DETECTION_MODES = ("Enable", "DetectMessageEnd")
+DEFAULT_MACHINE_DETECTION_TIMEOUT = 30
+
+
+@dataclass(frozen=True)
+class AmdSettings:
+    """The answering machine detection a call was placed with (``MachineDetection`` and friends)."""
+
+    machine_detection: str  # Enable or DetectMessageEnd
+    async_amd: bool
+    status_callback: str | None
+    status_callback_method: str = "POST"
+    timeout: int = DEFAULT_MACHINE_DETECTION_TIMEOUT
+
+    def to_json(self) -> dict[str, Any]:
+        return {"machine_detection": self.machine_detection, "async_amd": self.async_amd,
+                "async_amd_status_callback": self.status_callback,
+                "async_amd_status_callback_method": self.status_callback_method,
+                "machine_detection_timeout": self.timeout}
 
 
 @dataclass
@@ -40,16 +62,20 @@ class CallbackRecord:
     http_status: int | None = None
     error: str | None = None
     attempts: int = 0
+    answered_by: str | None = None  # AMD callbacks: the AnsweredBy they carried
 
     @property
     def delivered(self) -> bool:
         return self.http_status is not None and 200 <= self.http_status < 300
 
     def to_json(self) -> dict[str, Any]:
-        return {"event": self.event, "call_status": self.call_status, "sequence": self.sequence,
+        data = {"event": self.event, "call_status": self.call_status, "sequence": self.sequence,
                 "url": self.url, "method": self.method, "queued_at": iso(self.queued_at),
                 "sent_at": iso(self.sent_at), "finished_at": iso(self.finished_at),
                 "http_status": self.http_status, "error": self.error, "attempts": self.attempts}
+        if self.answered_by is not None:
+            data["answered_by"] = self.answered_by
+        return data
 
 
 @dataclass
@@ -89,6 +115,12 @@ class SimCall:
     script: list[dict[str, Any]] | None = field(default=None, repr=False)
     final_callback_delay: float = 0.0  # the rules' value when the call was created
     lane: Lane = field(default_factory=Lane, repr=False)
+    answerer: str = "human"  # who picks up if the call is answered: human or machine (the rules decide)
+    machine: MachineRules | None = field(default=None, repr=False)  # the rules' machine when the call was created
+    amd: AmdSettings | None = None
+    answered_by: str | None = None  # the AMD result (human, machine_start, machine_end_beep, unknown)
+    amd_callbacks: list[CallbackRecord] = field(default_factory=list)
+    amd_lane: Lane = field(default_factory=Lane, repr=False)  # AMD results do not wait for status callbacks
 
     @property
     def is_final(self) -> bool:
@@ -114,7 +146,7 @@ class SimCall:
             "account_sid": self.account_sid,
             "api_version": API_VERSION,
             "annotation": None,
-            "answered_by": None,
+            "answered_by": self.answered_by,
             "caller_name": None,
             "date_created": rfc2822(self.created_at),
             "date_updated": rfc2822(self.updated_at),
@@ -155,6 +187,9 @@ class SimCall:
         ``outcome`` is the final status once the call is over (completed, busy, no-answer, failed or
         canceled; null while it is live); ``planned_outcome`` is what the rules decided when the call
         was created (answered, busy, no-answer or failed), which a hang-up can still pre-empt.
+        ``answerer`` is who picks up if it is answered (human or machine); ``answered_by`` the
+        AMD result once there is one; ``machine_detection`` the AMD parameters the call was placed
+        with (null: no AMD); ``amd_callbacks`` the AsyncAmdStatusCallback sent.
         """
         return {
             "sid": self.sid, "account_sid": self.account_sid, "to": self.to, "from": self.from_,
@@ -171,6 +206,9 @@ class SimCall:
             "media": media_inspection(self.media_record),
             "twiml_fetch": self.twiml_fetch, "twiml_error": self.twiml_error,
             "callbacks": [cb.to_json() for cb in self.callbacks],
+            "answerer": self.answerer, "answered_by": self.answered_by,
+            "machine_detection": self.amd.to_json() if self.amd else None,
+            "amd_callbacks": [cb.to_json() for cb in self.amd_callbacks],
         }
 
     def voice_params(self, call_status: str) -> dict[str, str]:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from devstack.carrier_sim.twiml import StreamHook
+
+if TYPE_CHECKING:
+    from devstack.carrier_sim.rules import MachineRules
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,11 @@ class MediaContext:
     rules' negative ``final_callback_delay``). A session that ends the call itself then leaves its
     stream open after ``end_call``; the simulator calls :meth:`MediaSession.stop` when the stream's
     time is up.
+
+    ``answerer`` is who picked up (``human`` or ``machine``; a machine behaves as ``machine`` says).
+    A session that plays the answering machine calls ``message_prompt()`` once its greeting and beep
+    have been played into the stream (the simulator then reports AMD's ``machine_end_beep``), and
+    has a true ``plays_answering_machine`` attribute (otherwise the simulator estimates that moment).
     """
 
     call_sid: str
@@ -40,6 +48,9 @@ class MediaContext:
     hang_up: Callable[[], None]
     end_call: Callable[[str], None] | None = None
     stream_outlives_call: bool = False
+    answerer: str = "human"
+    machine: MachineRules | None = None
+    message_prompt: Callable[[], None] | None = None
 
 
 class MediaSession(Protocol):

@@ -8,7 +8,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from devstack.carrier_sim.calls import DEFAULT_TIMEOUT, E164, EVENTS, MAX_TIMEOUT
+from devstack.carrier_sim.calls import (
+    DEFAULT_MACHINE_DETECTION_TIMEOUT,
+    DEFAULT_TIMEOUT,
+    E164,
+    EVENTS,
+    MACHINE_DETECTION_MODES,
+    MAX_TIMEOUT,
+    AmdSettings,
+)
 
 
 @dataclass
@@ -45,6 +53,7 @@ class CallRequest:
     status_callback_method: str
     events: frozenset[str]
     timeout: int
+    amd: AmdSettings | None = None
 
 
 def first(form: Mapping[str, list[str]], name: str) -> str | None:
@@ -101,7 +110,48 @@ def parse_call_request(form: Mapping[str, list[str]]) -> CallRequest:
         timeout = min(int(timeout_raw), MAX_TIMEOUT)
     return CallRequest(to=to, from_=from_, twiml=twiml, url=url, method=method, status_callback=callback,
                        status_callback_method=callback_method, events=events or frozenset({"completed"}),
-                       timeout=timeout)
+                       timeout=timeout, amd=parse_amd(form))
+
+
+def parse_amd(form: Mapping[str, list[str]]) -> AmdSettings | None:
+    """Validate the answering machine detection parameters (None: the call has no AMD).
+
+    Twilio's values (its AMD guide): ``MachineDetection`` ``Enable`` or ``DetectMessageEnd``;
+    ``AsyncAmd`` ``true`` or ``false`` (default false); ``AsyncAmdStatusCallback`` a URL (absolute
+    here); ``AsyncAmdStatusCallbackMethod`` ``POST`` only; ``MachineDetectionTimeout`` 3-59 seconds
+    (default 30). The optional tuning parameters (``MachineDetectionSpeechThreshold`` etc.) are
+    accepted and ignored. Only asynchronous AMD is simulated: ``MachineDetection`` without
+    ``AsyncAmd=true`` is refused (400, code 20001). Error codes are 20001 (invalid parameter): the
+    guide names no code for these. ``AsyncAmd=true`` without a callback URL is accepted, as Twilio does
+    (its warning 21262); the result is then only on the call resource (``answered_by``).
+    """
+    mode = (first(form, "MachineDetection") or "").strip()
+    async_raw = (first(form, "AsyncAmd") or "false").strip().lower()
+    callback = first(form, "AsyncAmdStatusCallback")
+    callback_method = (first(form, "AsyncAmdStatusCallbackMethod") or "POST").strip().upper()
+    timeout_raw = first(form, "MachineDetectionTimeout")
+    if mode and mode not in MACHINE_DETECTION_MODES:
+        hint = " (Twilio reports the beep as AnsweredBy=machine_end_beep with DetectMessageEnd)" \
+            if mode.startswith("DetectMessageEnd") else ""
+        raise TwilioError(400, 20001, f"Invalid MachineDetection: {mode}; use Enable or DetectMessageEnd{hint}")
+    if async_raw not in ("true", "false"):
+        raise TwilioError(400, 20001, f"Invalid AsyncAmd: {first(form, 'AsyncAmd')}; use true or false")
+    if callback is not None and not is_http_url(callback):
+        raise TwilioError(400, 20001, f"Invalid AsyncAmdStatusCallback url: {callback}")
+    if callback_method != "POST":
+        raise TwilioError(400, 20001, f"AsyncAmdStatusCallbackMethod must be POST, got {callback_method}")
+    timeout = DEFAULT_MACHINE_DETECTION_TIMEOUT
+    if timeout_raw is not None:
+        if not timeout_raw.strip().isdigit() or not 3 <= int(timeout_raw) <= 59:
+            raise TwilioError(400, 20001, f"Invalid MachineDetectionTimeout: {timeout_raw}; use 3 to 59 seconds")
+        timeout = int(timeout_raw)
+    if not mode:
+        return None
+    if async_raw != "true":
+        raise TwilioError(400, 20001, "This simulator only supports asynchronous answering machine detection: "
+                                      "send AsyncAmd=true with MachineDetection")
+    return AmdSettings(machine_detection=mode, async_amd=True, status_callback=callback,
+                       status_callback_method=callback_method, timeout=timeout)
 
 
 def basic_auth_token(path_account: str, authorization: str | None, accounts: Mapping[str, str] | None) -> str:

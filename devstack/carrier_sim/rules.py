@@ -62,6 +62,49 @@ class OutcomeProbabilities:
 
 # The documented by-number test rules: the To number's last digit forces an outcome.
 NUMBER_RULES: dict[str, str] = {"0": "busy", "9": "no-answer", "8": "failed"}
+# ... and a To number ending in 7 is answered by an answering machine (the call is answered as usual).
+MACHINE_DIGIT = "7"
+ANSWERERS = ("human", "machine")
+DEFAULT_GREETING = "Hi, you have reached Sam. Please leave a message after the tone."
+
+
+@dataclass(frozen=True)
+class MachineRules:
+    """How the simulated answering machine behaves (:mod:`devstack.carrier_sim.answering_machine`).
+
+    It plays ``greeting`` then a 1 kHz beep of ``beep`` seconds, then records the caller's message
+    until the caller hangs up, the caller has been silent for ``silence_timeout`` seconds (as real
+    voicemail systems do; counted from the beep when nothing is said), or ``max_message`` seconds
+    have been recorded.
+    """
+
+    greeting: str = DEFAULT_GREETING
+    beep: float = 0.5
+    silence_timeout: float = 5.0
+    max_message: float = 60.0
+
+    def validate(self) -> None:
+        if not isinstance(self.greeting, str) or not self.greeting.strip():
+            raise RulesError("machine.greeting must be a non-empty sentence")
+        for name, low, high in (("beep", 0.05, 5.0), ("silence_timeout", 0.5, 60.0), ("max_message", 1.0, 300.0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+                raise RulesError(f"machine.{name} must be seconds between {low:g} and {high:g}, got {value!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"greeting": self.greeting, "beep": self.beep, "silence_timeout": self.silence_timeout,
+                "max_message": self.max_message}
+
+    @classmethod
+    def from_json(cls, data: Any) -> MachineRules:
+        if not isinstance(data, Mapping):
+            raise RulesError("machine must be an object")
+        unknown = set(data) - {"greeting", "beep", "silence_timeout", "max_message"}
+        if unknown:
+            raise RulesError(f"unknown machine setting(s): {', '.join(sorted(unknown))}")
+        machine = cls(**dict(data))
+        machine.validate()
+        return machine
 
 
 @dataclass
@@ -70,9 +113,12 @@ class SimRules:
 
     Outcome precedence: the by-number rules (when ``number_rules`` is on, a To number ending in 0
     is busy, 9 no-answer, 8 failed), then the call's From number's entry in ``from_rules``, then
-    the default ``outcomes``. ``talk_time`` is a fixed number of seconds or a ``(min, max)`` range
-    drawn uniformly. ``seed`` seeds the simulator's random generator (None: unseeded), so the same
-    rules and the same sequence of calls give the same outcomes.
+    the default ``outcomes``. Who answers an answered call: ``answered_by`` (To number -> ``human``
+    or ``machine``) first, then the by-number rule (when ``number_rules`` is on, a To number ending
+    in 7 is answered by an answering machine, behaving as ``machine`` says), else a human.
+    ``talk_time`` is a fixed number of seconds or a ``(min, max)`` range drawn uniformly. ``seed``
+    seeds the simulator's random generator (None: unseeded), so the same rules and the same
+    sequence of calls give the same outcomes.
 
     Caller scripts (played by the voiced callee, :mod:`devstack.carrier_sim.caller_voice`; step format in
     :mod:`devstack.carrier_sim.scripts`): ``scripts`` maps a To number to the script its calls play, ``script`` is the
@@ -93,10 +139,18 @@ class SimRules:
     script: list[dict[str, Any]] | None = None
     scripts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     final_callback_delay: float = 0.0
+    answered_by: dict[str, str] = field(default_factory=dict)
+    machine: MachineRules = field(default_factory=MachineRules)
 
     def validate(self) -> None:
         """Raise :class:`RulesError` for unusable rules."""
         self.outcomes.validate()
+        self.machine.validate()
+        for to, answerer in self.answered_by.items():
+            if not E164.match(to):
+                raise RulesError(f"answered_by key {to!r} is not an E.164 number")
+            if answerer not in ANSWERERS:
+                raise RulesError(f"answered_by for {to} must be human or machine, got {answerer!r}")
         for number, script in ((None, self.script), *self.scripts.items()):
             if number is not None and not E164.match(number):
                 raise RulesError(f"scripts key {number!r} is not an E.164 number")
@@ -132,6 +186,12 @@ class SimRules:
             return NUMBER_RULES[to[-1]]
         return self.from_rules.get(from_, self.outcomes).draw(rng)
 
+    def answerer_for(self, to: str) -> str:
+        """Who answers calls to ``to`` if they are answered: ``human`` or ``machine``."""
+        if to in self.answered_by:
+            return self.answered_by[to]
+        return "machine" if self.number_rules and to.endswith(MACHINE_DIGIT) else "human"
+
     def script_for(self, to: str) -> list[dict[str, Any]] | None:
         """The caller script for calls to ``to`` (None: the default script)."""
         return self.scripts.get(to, self.script)
@@ -158,6 +218,10 @@ class SimRules:
             data["scripts"] = dict(self.scripts)
         if self.final_callback_delay:
             data["final_callback_delay"] = self.final_callback_delay
+        if self.answered_by:  # like the scripts: shown only when set
+            data["answered_by"] = dict(self.answered_by)
+        if self.machine != MachineRules():
+            data["machine"] = self.machine.to_json()
         return data
 
     @classmethod
@@ -166,7 +230,7 @@ class SimRules:
         if not isinstance(data, Mapping):
             raise RulesError("rules must be a JSON object")
         unknown = set(data) - {"outcomes", "answer_delay", "talk_time", "number_rules", "from_rules", "seed",
-                               "script", "scripts", "final_callback_delay"}
+                               "script", "scripts", "final_callback_delay", "answered_by", "machine"}
         if unknown:
             raise RulesError(f"unknown rule(s): {', '.join(sorted(unknown))}")
         talk = data.get("talk_time", 1.0)
@@ -185,6 +249,9 @@ class SimRules:
         scripts = data.get("scripts") or {}
         if not isinstance(scripts, Mapping):
             raise RulesError("scripts must map To numbers to caller scripts")
+        answered_by = data.get("answered_by") or {}
+        if not isinstance(answered_by, Mapping):
+            raise RulesError("answered_by must map To numbers to human or machine")
         script = data.get("script")
         if script is not None and not isinstance(script, list):
             raise RulesError("script must be a list of steps or null")
@@ -198,6 +265,8 @@ class SimRules:
             script=script,
             scripts={str(k): v for k, v in scripts.items()},
             final_callback_delay=data.get("final_callback_delay", 0.0),
+            answered_by={str(k): v for k, v in answered_by.items()},
+            machine=MachineRules.from_json(data.get("machine", {})),
         )
         rules.validate()
         return rules

@@ -15,6 +15,17 @@ Status callbacks follow Twilio's ``StatusCallbackEvent`` semantics: ``initiated`
 failed or canceled). With a ``StatusCallback`` and no ``StatusCallbackEvent``, only ``completed``
 is sent, as Twilio does.
 
+Answering machine detection (Twilio's async AMD: ``MachineDetection`` with ``AsyncAmd=true``; the
+simulator refuses synchronous AMD with a 400): who answers follows the rules (To numbers ending in 7
+reach an answering machine, :mod:`devstack.carrier_sim.answering_machine`). One result per call,
+POSTed to ``AsyncAmdStatusCallback`` signed like the status callbacks, with ``CallSid``,
+``AccountSid``, ``AnsweredBy`` and ``MachineDetectionDuration`` (ms since the answer), and shown as
+the call resource's ``answered_by``: a human is ``human`` 1.5 s after the answer (either mode); a
+machine is ``machine_start`` 1.5 s after the answer with ``Enable``, and ``machine_end_beep`` as
+soon as its beep has been played into the stream with ``DetectMessageEnd`` (estimated at 4.5 s when
+the call's media does not play the machine). No result by ``MachineDetectionTimeout``: ``unknown``.
+A call that ends first gets no result. Calls without ``MachineDetection`` get none either.
+
 Nothing blocks per call: one scheduler thread drives every call's life, and
 :class:`~devstack.carrier_sim.callbacks.Webhooks` does the network work on a small pool, so
 thousands of simulated calls can be live at once.
@@ -48,6 +59,10 @@ from devstack.carrier_sim.server import SimHTTPServer
 from devstack.carrier_sim.twiml import TwimlError, parse_stream_hook
 
 log = logging.getLogger("parley.carrier_sim")
+
+HUMAN_DETECTION_S = 1.5  # AMD hears a short greeting, then silence: a human
+MACHINE_START_S = 1.5  # AMD (Enable) hears a long greeting begin: a machine
+ESTIMATED_BEEP_END_S = 4.5  # when the call's media does not play the machine (no voice, no stream)
 
 
 class CarrierSimulator:
@@ -180,6 +195,7 @@ class CarrierSimulator:
                 timeout=request.timeout, outcome=self.rules.outcome_for(request.to, request.from_, self._rng),
                 talk_time=self.rules.draw_talk_time(self._rng), script=self.rules.script_for(request.to),
                 final_callback_delay=float(self.rules.final_callback_delay),
+                answerer=self.rules.answerer_for(request.to), machine=self.rules.machine, amd=request.amd,
             )
             self._calls[call.sid] = call
             answer_delay = float(self.rules.answer_delay)
@@ -250,6 +266,7 @@ class CarrierSimulator:
         self._in_progress += 1
         self._max_in_progress = max(self._max_in_progress, self._in_progress)
         self._emit(call, "answered", "in-progress")
+        self._start_amd(call)
         if call.url:
             self._webhooks.submit(lambda: self._fetch_twiml(call))
         else:
@@ -273,8 +290,50 @@ class CarrierSimulator:
                                schedule=self._scheduler.call_later,
                                hang_up=lambda: self._callee_hangs_up(call),
                                end_call=lambda by: self._callee_hangs_up(call, by),
-                               stream_outlives_call=self._has_stream(call) and call.final_callback_delay < 0)
+                               stream_outlives_call=self._has_stream(call) and call.final_callback_delay < 0,
+                               answerer=call.answerer, machine=call.machine,
+                               message_prompt=lambda: self._machine_prompt(call))
+            if call.answerer == "machine" and not getattr(media, "plays_answering_machine", False) \
+                    and call.answered_at is not None:
+                delay = call.answered_at + ESTIMATED_BEEP_END_S - time.time()
+                self._scheduler.call_later(delay, lambda: self._machine_prompt(call))
             media.start(ctx)
+
+    # -- answering machine detection ------------------------------------------------------------
+
+    def _start_amd(self, call: SimCall) -> None:
+        """The call was answered: schedule its AMD result (under the lock)."""
+        amd = call.amd
+        if amd is None:
+            return
+        self._scheduler.call_later(amd.timeout, lambda: self._amd_result(call, "unknown"))
+        if call.answerer == "human":
+            self._scheduler.call_later(HUMAN_DETECTION_S, lambda: self._amd_result(call, "human"))
+        elif amd.machine_detection == "Enable":
+            self._scheduler.call_later(MACHINE_START_S, lambda: self._amd_result(call, "machine_start"))
+
+    def _machine_prompt(self, call: SimCall) -> None:
+        """The machine's greeting and beep have been played: DetectMessageEnd reports it now."""
+        if call.amd is not None and call.amd.machine_detection == "DetectMessageEnd":
+            self._amd_result(call, "machine_end_beep")
+
+    def _amd_result(self, call: SimCall, answered_by: str) -> None:
+        """Record the call's AMD result (the first one only) and POST it to AsyncAmdStatusCallback."""
+        with self._lock:
+            if call.amd is None or call.answered_by is not None or not self._is_live(call, "in-progress"):
+                return
+            now = time.time()
+            call.answered_by = answered_by
+            amd = call.amd
+            if not amd.status_callback:
+                return
+            params = {"CallSid": call.sid, "AccountSid": call.account_sid, "AnsweredBy": answered_by,
+                      "MachineDetectionDuration": str(round(1000 * (now - (call.answered_at or now))))}
+            record = CallbackRecord(event="amd", call_status=call.status, sequence=len(call.amd_callbacks),
+                                    url=amd.status_callback, method=amd.status_callback_method, queued_at=now,
+                                    answered_by=answered_by)
+            call.amd_callbacks.append(record)
+            self._webhooks.send_callback(call.amd_lane, call.auth_token, record, params)
 
     def _callee_hangs_up(self, call: SimCall, by: str = "callee") -> None:
         with self._lock:
