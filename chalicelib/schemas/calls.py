@@ -53,7 +53,9 @@ class TurnMetric(Out):
     stt_final_ms: float | None = None
     llm_first_token_ms: float | None = None
     tts_first_audio_ms: float | None = None
-    first_audio_out_ms: float | None = None
+    first_audio_out_ms: float | None = Field(default=None, description="The reply's own first audio (content).")
+    filler_out_ms: float | None = Field(default=None, description="A filler said while the reply was slow "
+                                        "(the agent's filler setting), if any.")
     engine_ms: dict[str, float] = Field(default_factory=dict)
 
 

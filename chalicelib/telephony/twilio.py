@@ -87,7 +87,7 @@ class TwilioAdapter:
             "StatusCallback": status_callback_url(self._config, call.account_id, call.call_id),
             "StatusCallbackMethod": "POST", "StatusCallbackEvent": list(CALLBACK_EVENTS), "Timeout": "30"}
         if machine_detection:  # async AMD: the call connects at once; the verdict comes to its own callback
-            data.update({"MachineDetection": "DetectMessageEndWithBeep", "AsyncAmd": "true",
+            data.update({"MachineDetection": "DetectMessageEnd", "AsyncAmd": "true",
                          "AsyncAmdStatusCallback": amd_callback_url(self._config, call.account_id, call.call_id),
                          "AsyncAmdStatusCallbackMethod": "POST"})
         response = self._http.post(f"{self._config.api_url}/2010-04-01/Accounts/{sid}/Calls.json",

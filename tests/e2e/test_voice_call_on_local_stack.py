@@ -114,3 +114,44 @@ def test_a_dispatched_call_is_a_spoken_conversation_with_transcript_recording_an
     common = sum(1 for w in set(spoken) if w in heard_back)
     assert {"thank", "calling"} <= set(heard_back) and any(w.startswith("baker") for w in heard_back), heard_back
     assert common >= 0.6 * len(set(spoken)), (heard_back, spoken)
+
+
+def test_an_answering_machine_gets_the_agents_voicemail_message(local_stack: dict) -> None:
+    """A number ending in 7 is an answering machine at the carrier simulator: greeting, beep, recording."""
+    client = Client(local_stack["api_key"], base_url=local_stack["api_url"])
+    message = "Hi, this is Parley Bakery. Your cake is ready, please call us back."
+    agent = client.agent.create(
+        name="Bakery reminders", welcome_message="Hello, this is Parley Bakery calling about your order.",
+        context_breakdown=[{"title": "Role", "body": "You call customers of Parley Bakery about their orders."}],
+    )["json"]
+    assert requests.put(f"{local_stack['api_url']}/agents/{agent['id']}", timeout=10,
+                        headers={"Authorization": f"Bearer {local_stack['api_key']}"},
+                        json={"voicemail": {"enabled": True, "message": message}}).status_code == 200
+    number = client.phone_number.import_twilio("+15005550010", TWILIO_SID, "tok_" + "v" * 28, name="Out")["json"]
+    machine = "+15557654327"
+    call_id = client.call.dispatch_call(agent["id"], machine, from_number_id=number["phone_number"]["id"])[
+        "json"]["call_id"]
+
+    deadline = time.monotonic() + 180
+    log: dict = {}
+    while time.monotonic() < deadline:
+        log = client.call.get_call_log(call_id)["json"]
+        if log["call_status"] in ("completed", "failed", "busy", "no_answer") and log.get("transcript") is not None:
+            break
+        time.sleep(1)
+    assert log.get("call_status") == "completed", log
+    assert log["details"]["answered_by"] == "machine_end_beep"
+    assert log["conversation"]["ended_by"] == "voicemail", log["conversation"]
+    left = [t for t in log["transcript"] if t.get("source") == "voicemail"]
+    assert [t["text"] for t in left] == [message]
+    # The machine's greeting is in the transcript as the callee's words; an answer the agent had begun before the
+    # detection came was cut off by it, and nothing followed.
+    spoken = [t for t in log["transcript"] if t.get("source", "speech") == "speech"]
+    assert all(t["role"] == "user" or t.get("interrupted") for t in spoken), log["transcript"]
+    assert log["transcript"][-1]["source"] == "voicemail"
+    sim = local_stack["carrier_sim_url"]
+    [sim_call] = [c for c in requests.get(f"{sim}/sim/calls", timeout=5).json()["calls"] if c["to"] == machine]
+    media = requests.get(f"{sim}/sim/calls/{sim_call['sid']}", timeout=5).json()["media"]
+    assert media["kind"] == "answering-machine" and media["message_ended_by"] == "agent-hung-up", media
+    heard = words(transcribe_8k_wav(media["recording"]))
+    assert {"cake", "ready"} <= set(heard), heard

@@ -66,3 +66,12 @@ def test_a_reply_faster_than_after_sec_gets_no_filler() -> None:
     assert result.transcript[2]["text"] == REPLY
     [metrics] = result.turn_metrics
     assert metrics["filler_out_ms"] is None and metrics["first_audio_out_ms"] is not None
+
+
+def test_turn_metrics_with_a_filler_fit_the_call_log_schema() -> None:
+    from chalicelib.schemas.calls import TurnMetric
+    from streaming.pipeline.metrics import TurnMetrics
+
+    metrics = TurnMetrics(turn=1, end_of_speech=10.0, end_of_turn=10.5, filler_out=11.0, first_audio_out=12.0)
+    logged = TurnMetric.model_validate(metrics.to_json())
+    assert (logged.filler_out_ms, logged.first_audio_out_ms) == (1000.0, 2000.0)
