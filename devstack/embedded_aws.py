@@ -2,6 +2,7 @@
 each bound to 127.0.0.1 and stopped with the stack."""
 from __future__ import annotations
 
+import secrets
 import socket
 import subprocess
 import sys
@@ -19,9 +20,31 @@ LOCAL_CREDENTIALS = {
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A port a server of the stack can listen on, below the kernel's ephemeral range.
+
+    The kernel hands ephemeral ports to outgoing connections too: a port it gave us with ``bind(0)`` could be
+    taken by any client connection (of this or a parallel test run) before our server binds it. Below that
+    range only servers bind, so a random free port there stays free until we use it.
+    """
+    low, _high = _ephemeral_range()
+    for _ in range(200):
+        port = secrets.randbelow(low - PORTS_FROM) + PORTS_FROM
+        if port_is_free(port):
+            return port
+    with socket.socket() as sock:  # a crowded machine: fall back to the kernel's choice
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+PORTS_FROM = 20000
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return max(int(low), PORTS_FROM + 1000), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
 
 
 def port_is_free(port: int) -> bool:

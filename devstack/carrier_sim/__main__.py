@@ -67,7 +67,7 @@ def main(argv: Iterable[str] | None = None) -> int:
                          number_rules=not args.no_number_rules, seed=args.seed)
         media_factory: MediaFactory = no_media
         if args.voice:  # imported only here: the voiced callee loads aiohttp and numpy
-            from devstack.carrier_sim.caller_voice import scripted_media_factory
+            from devstack.carrier_sim.media_factory import scripted_media_factory
 
             media_factory = scripted_media_factory(args.recordings_dir, engine=args.voice_engine)
         sim = CarrierSimulator(rules, host=args.host, port=args.port,

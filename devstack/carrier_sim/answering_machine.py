@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devstack.carrier_sim.caller_voice import CallerVoice, MediaLoop, ScriptedCaller
-from devstack.carrier_sim.rules import MachineRules
+from devstack.carrier_sim.machine_rules import MachineRules
 
 if TYPE_CHECKING:
     from devstack.media_client import MediaStreamClient

@@ -9,8 +9,8 @@ a caller script (:mod:`devstack.carrier_sim.scripts`), speaking sentences synthe
 ends too (``<Connect>`` ends the call with its stream). When the rules have the carrier report the
 call's end before its stream stops, the callee ends the call and the simulator stops the stream later.
 
-:func:`scripted_media_factory` is the simulator's ``media_factory`` for all this. The media client,
-numpy and Piper are imported when a call first needs them.
+:func:`devstack.carrier_sim.media_factory.scripted_media_factory` is the simulator's ``media_factory`` for all
+this. The media client, numpy and Piper are imported when a call first needs them.
 """
 from __future__ import annotations
 
@@ -19,14 +19,13 @@ import atexit
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from devstack.carrier_sim.calls import SimCall
-from devstack.carrier_sim.media import MediaContext, MediaSession
-from devstack.carrier_sim.scripts import DEFAULT_SCRIPT, DEFAULT_WAIT_TIMEOUT, Step, parse_script
+from devstack.carrier_sim.media import MediaContext
+from devstack.carrier_sim.scripts import DEFAULT_SCRIPT, DEFAULT_WAIT_TIMEOUT, Step
 
 if TYPE_CHECKING:
     import aiohttp
@@ -329,20 +328,3 @@ def _end_call(ctx: MediaContext, by: str) -> None:
         end(by)
     else:
         ctx.hang_up()
-
-
-def scripted_media_factory(recordings_dir: str | Path | None = None, engine: str = "piper"
-                           ) -> Callable[[SimCall], MediaSession]:
-    """A carrier-sim ``media_factory``: every call with ``<Connect><Stream>`` gets a
-    :class:`ScriptedCaller` playing its script (from the rules) or :data:`DEFAULT_SCRIPT`; calls the
-    rules have answered by a machine get an :class:`~devstack.carrier_sim.answering_machine.AnsweringMachine`."""
-    import devstack.media_client  # noqa: F401 - load aiohttp and numpy now, not on the first answered call
-    from devstack.carrier_sim.answering_machine import AnsweringMachine  # it builds on ScriptedCaller
-
-    def factory(call: SimCall) -> MediaSession:
-        if call.answerer == "machine":
-            return AnsweringMachine(call.machine, recordings_dir=recordings_dir, voice=caller_voice(engine))
-        script = parse_script(call.script) if call.script is not None else DEFAULT_SCRIPT
-        return ScriptedCaller(script, recordings_dir=recordings_dir, voice=caller_voice(engine))
-
-    return factory

@@ -14,7 +14,7 @@ from devstack.carrier_sim.scheduling import Lane
 from devstack.carrier_sim.twiml import StreamHook
 
 if TYPE_CHECKING:
-    from devstack.carrier_sim.rules import MachineRules
+    from devstack.carrier_sim.machine_rules import MachineRules
 
 API_VERSION = "2010-04-01"
 DIRECTION = "outbound-api"

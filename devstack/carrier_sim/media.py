@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from devstack.carrier_sim.twiml import StreamHook
 
 if TYPE_CHECKING:
-    from devstack.carrier_sim.rules import MachineRules
+    from devstack.carrier_sim.machine_rules import MachineRules
 
 
 @dataclass(frozen=True)

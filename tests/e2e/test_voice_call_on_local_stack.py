@@ -28,6 +28,18 @@ def words(text: str) -> list[str]:
     return re.findall(r"[a-z']+", text.lower())
 
 
+def finished_log(client: Client, call_id: int, timeout: float) -> dict:
+    """The call's log once it has ended and its conversation is recorded (or as it is at the timeout)."""
+    deadline = time.monotonic() + timeout
+    log: dict = {}
+    while time.monotonic() < deadline:
+        log = client.call.get_call_log(call_id)["json"]
+        if log["call_status"] in ("completed", "failed", "busy", "no_answer") and log.get("transcript") is not None:
+            break
+        time.sleep(1)
+    return log
+
+
 def transcribe_8k_wav(path: str) -> str:
     import asyncio
 
@@ -74,13 +86,7 @@ def test_a_dispatched_call_is_a_spoken_conversation_with_transcript_recording_an
                                            call_context={"customer_name": "Ada"})["json"]
     call_id = dispatched["call_id"]
 
-    deadline = time.monotonic() + 240
-    log: dict = {}
-    while time.monotonic() < deadline:
-        log = client.call.get_call_log(call_id)["json"]
-        if log["call_status"] in ("completed", "failed", "busy", "no_answer") and log.get("transcript") is not None:
-            break
-        time.sleep(1)
+    log = finished_log(client, call_id, timeout=240)
     assert log.get("call_status") == "completed", log
     assert log["conversation"]["ended_by"] in ("caller", "stream_dropped"), log["conversation"]
     assert not log["conversation"]["errors"], log["conversation"]
@@ -132,13 +138,7 @@ def test_an_answering_machine_gets_the_agents_voicemail_message(local_stack: dic
     call_id = client.call.dispatch_call(agent["id"], machine, from_number_id=number["phone_number"]["id"])[
         "json"]["call_id"]
 
-    deadline = time.monotonic() + 180
-    log: dict = {}
-    while time.monotonic() < deadline:
-        log = client.call.get_call_log(call_id)["json"]
-        if log["call_status"] in ("completed", "failed", "busy", "no_answer") and log.get("transcript") is not None:
-            break
-        time.sleep(1)
+    log = finished_log(client, call_id, timeout=180)
     assert log.get("call_status") == "completed", log
     assert log["details"]["answered_by"] == "machine_end_beep"
     assert log["conversation"]["ended_by"] == "voicemail", log["conversation"]

@@ -27,7 +27,8 @@ pytest.importorskip("aiohttp")
 from aiohttp import web
 
 from devstack.carrier_sim import CarrierSimulator, SimRules
-from devstack.carrier_sim.caller_voice import MediaLoop, caller_voice, scripted_media_factory
+from devstack.carrier_sim.caller_voice import MediaLoop, caller_voice
+from devstack.carrier_sim.media_factory import scripted_media_factory
 from devstack.carrier_sim.scripts import DEFAULT_SCRIPT, DEFAULT_SCRIPT_JSON, ScriptError, parse_script
 from streaming.audio import mulaw_to_pcm16, pcm16_to_mulaw, rms
 

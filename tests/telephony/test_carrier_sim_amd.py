@@ -32,7 +32,7 @@ from aiohttp import web
 
 from chalicelib.telephony.twilio_signature import is_valid_signature
 from devstack.carrier_sim import CarrierSimulator, SimRules
-from devstack.carrier_sim.caller_voice import scripted_media_factory
+from devstack.carrier_sim.media_factory import scripted_media_factory
 from devstack.carrier_sim.rules import MachineRules
 from streaming.audio import mulaw_to_pcm16, pcm16_to_mulaw
 
