@@ -41,12 +41,17 @@ def status_event(call_id: int, bulk_call_id: int | None, status: str, seq: int, 
     return event("call.status", call_id=call_id, bulk_call_id=bulk_call_id, seq=seq, at=at, **fields)
 
 
+def ended_fields(outcome: str, duration_s: float | None, analysis: dict[str, Any] | None) -> dict[str, Any]:
+    """``call.ended``'s own fields (the Lambdas and the streaming task both send it)."""
+    analysis = analysis or {}
+    return {"outcome": outcome, "duration_s": duration_s, "summary": analysis.get("summary"),
+            "sentiment": analysis.get("sentiment"), "extracted_variables": analysis.get("extracted_variables") or {}}
+
+
 def ended_event(call_id: int, bulk_call_id: int | None, seq: int, *, outcome: str, duration_s: float | None,
                 analysis: dict[str, Any] | None, at: float | None = None) -> dict[str, Any]:
-    analysis = analysis or {}
-    return event("call.ended", call_id=call_id, bulk_call_id=bulk_call_id, seq=seq, at=at, outcome=outcome,
-                 duration_s=duration_s, summary=analysis.get("summary"), sentiment=analysis.get("sentiment"),
-                 extracted_variables=analysis.get("extracted_variables") or {})
+    return event("call.ended", call_id=call_id, bulk_call_id=bulk_call_id, seq=seq, at=at,
+                 **ended_fields(outcome, duration_s, analysis))
 
 
 def error_event(error: str, description: str) -> dict[str, Any]:

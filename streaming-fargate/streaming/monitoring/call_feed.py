@@ -51,10 +51,7 @@ class CallFeed:
         self.emit("call.status", status="ended", outcome=outcome, reason=reason)
 
     def analysed(self, outcome: str, duration_s: float | None, analysis: dict[str, Any] | None) -> None:
-        self.seq += 1
-        item = events.ended_event(self.call_id, self.bulk_call_id, self.seq, outcome=outcome,
-                                  duration_s=duration_s, analysis=analysis)
-        self.publisher.publish(self.account_id, item)
+        self.emit("call.ended", **events.ended_fields(outcome, duration_s, analysis))
 
     # ---------------------------------------------------------------- the session's live events
 
