@@ -52,12 +52,17 @@ CHALICE_DEFAULTS: Mapping[str, Any] = {
 }
 """Used when ``.chalice/config.json`` has no stage of this name; a stage there overrides them."""
 
-ACCESS_LOG_FORMAT: Mapping[str, str] = {
+REQUEST_LOG_FIELDS: Mapping[str, str] = {
     "requestId": "$context.requestId",
     "extendedRequestId": "$context.extendedRequestId",
     "requestTime": "$context.requestTime",
     "sourceIp": "$context.identity.sourceIp",
     "userAgent": "$context.identity.userAgent",
+}
+"""What every API Gateway access log line of Parley starts with (the REST and the monitoring API)."""
+
+ACCESS_LOG_FORMAT: Mapping[str, str] = {
+    **REQUEST_LOG_FIELDS,
     "httpMethod": "$context.httpMethod",
     "resourcePath": "$context.resourcePath",
     "path": "$context.path",

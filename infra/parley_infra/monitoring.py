@@ -32,7 +32,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from chalice.cdk import Chalice
 
-from parley_infra.api import LOG_RETENTION, api_gateway_logging_role
+from parley_infra.api import LOG_RETENTION, REQUEST_LOG_FIELDS, api_gateway_logging_role
 from parley_infra.settings import StageSettings
 
 WEBSOCKET_API = "WebsocketAPI"
@@ -60,11 +60,7 @@ POST_TO_CONNECTION = "POST"
 """``post_to_connection`` is ``POST @connections/{id}``: the only management call Parley makes."""
 
 ACCESS_LOG_FORMAT: Mapping[str, str] = {
-    "requestId": "$context.requestId",
-    "extendedRequestId": "$context.extendedRequestId",
-    "requestTime": "$context.requestTime",
-    "sourceIp": "$context.identity.sourceIp",
-    "userAgent": "$context.identity.userAgent",
+    **REQUEST_LOG_FIELDS,
     "eventType": "$context.eventType",
     "routeKey": "$context.routeKey",
     "connectionId": "$context.connectionId",
