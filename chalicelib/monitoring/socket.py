@@ -126,4 +126,7 @@ def ring_tasks(client: Any, account_id: int) -> None:
     watcher up from their recent events)."""
     note = {"type": "watchers", "account_id": account_id}
     for connection_id in task_links().values():
-        sender.post(client, connection_id, [note])
+        try:
+            sender.post(client, connection_id, [note])
+        except Exception:  # a task missing this note reloads its watchers within a minute anyway
+            logger.warning("monitoring: a task was not rung", extra={"connection_id": connection_id}, exc_info=True)
