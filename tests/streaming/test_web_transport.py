@@ -65,7 +65,7 @@ def test_a_browser_call_hears_the_agent_gets_captions_of_both_sides_and_is_final
                                              if e["role"] == "assistant" and e["final"]}) >= 2)
             await peer.hang_up()
             await peer.wait_for(lambda: recorder.finalized)
-            assert app[STATE].streams == 0
+            await peer.wait_for(lambda: app[STATE].streams == 0)  # released once the call's task has ended
             return peer
 
     peer = run(scenario())
