@@ -17,7 +17,8 @@ Details worth knowing:
 
 * ``timeout_s`` bounds the whole ``request`` call: every redirect hop, each with its connect, send, headers
   and body under one deadline (``deadlines``: a receiver dripping bytes cannot stretch it).
-* Response bodies are capped at ``MAX_BODY_BYTES`` (64 KiB); ``HttpResponse.truncated`` says so.
+* Response bodies are capped at ``max_body_bytes`` (default ``MAX_BODY_BYTES``, 64 KiB); ``HttpResponse.truncated``
+  says so.
 * Credentials (``Authorization``, ``Cookie``, ``Proxy-Authorization``) are dropped when a redirect
   leaves the original scheme/host/port, so a receiver cannot bounce a channel's token elsewhere.
 * ``http://user:pass@host/`` becomes an ``Authorization: Basic`` header (userinfo is never sent as is).
@@ -79,7 +80,7 @@ class HttpFailure(Exception):
 @dataclass(frozen=True)
 class HttpResponse:
     """What came back. ``headers`` keys are lower-cased (repeated headers joined with ", ");
-    ``body`` holds at most ``MAX_BODY_BYTES``; ``url`` is the final URL after redirects."""
+    ``body`` holds at most the client's ``max_body_bytes``; ``url`` is the final URL after redirects."""
 
     status_code: int
     headers: dict[str, str]
@@ -182,14 +183,16 @@ class SafeHttp:
 
     ``allowed_networks``: CIDRs reachable although not public (the local stack's 127.0.0.0/8).
     ``resolver(host, port) -> [ip, ...]`` replaces DNS (tests). ``ca_certs``: a CA bundle file to
-    verify TLS with instead of certifi's (tests, private CAs)."""
+    verify TLS with instead of certifi's (tests, private CAs). ``max_body_bytes``: the response body cap."""
 
     def __init__(self, allowed_networks: Iterable[str] = (), timeout_s: float = 10.0, max_redirects: int = 3,
-                 resolver: Resolver | None = None, ca_certs: str | None = None) -> None:
+                 resolver: Resolver | None = None, ca_certs: str | None = None,
+                 max_body_bytes: int = MAX_BODY_BYTES) -> None:
         self.allowed_networks: tuple[Network, ...] = tuple(
             ipaddress.ip_network(n.strip(), strict=False) for n in allowed_networks if n.strip())
         self.timeout_s = float(timeout_s)
         self.max_redirects = int(max_redirects)
+        self.max_body_bytes = int(max_body_bytes)
         self._resolve = resolver or default_resolver
         self._ca_certs = ca_certs or _CA_CERTS
         self._pools: OrderedDict[tuple[str, str, int, str], urllib3.HTTPConnectionPool] = OrderedDict()
@@ -316,7 +319,7 @@ class SafeHttp:
                                     timeout=urllib3.Timeout(total=remaining), preload_content=False)
             complete = False
             try:
-                data, truncated = _read_capped(response, deadline, budget)
+                data, truncated = _read_capped(response, deadline, budget, self.max_body_bytes)
                 complete = not truncated
             finally:
                 expired = self._deadlines.finish(expiry)  # before the connection can go back to the pool
@@ -332,11 +335,12 @@ class SafeHttp:
         return response.status, lowered, data, truncated
 
 
-def _read_capped(response: urllib3.BaseHTTPResponse, deadline: float, budget: float) -> tuple[bytes, bool]:
-    """At most MAX_BODY_BYTES of the body, within the request's deadline (a slow drip times out)."""
+def _read_capped(response: urllib3.BaseHTTPResponse, deadline: float, budget: float,
+                 cap: int = MAX_BODY_BYTES) -> tuple[bytes, bool]:
+    """At most ``cap`` bytes of the body, within the request's deadline (a slow drip times out)."""
     chunks: list[bytes] = []
     size = 0
-    while size <= MAX_BODY_BYTES:
+    while size <= cap:
         if time.perf_counter() > deadline:
             raise HttpFailure(f"timeout after {budget} s")
         chunk = response.read(_READ_CHUNK)
@@ -344,7 +348,7 @@ def _read_capped(response: urllib3.BaseHTTPResponse, deadline: float, budget: fl
             return b"".join(chunks), False
         chunks.append(chunk)
         size += len(chunk)
-    return b"".join(chunks)[:MAX_BODY_BYTES], True
+    return b"".join(chunks)[:cap], True
 
 
 def _finish(response: urllib3.BaseHTTPResponse, reusable: bool) -> None:
