@@ -6,11 +6,13 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: dev test check browser openapi bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt streaming-fargate/requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt streaming-fargate/requirements.txt streaming-fargate/requirements-nodeps.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip<26.3"  # chalice 1.34 requires pip<26.3
 	# llama.cpp's native CPU detection crashes on some machines: build it portable.
 	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PY) -m pip install --quiet -r requirements-dev.txt
+	# Wheels we only read a model file from (Smart Turn's ONNX inside pipecat-ai), without their dependencies.
+	$(PY) -m pip install --quiet --no-deps -r streaming-fargate/requirements-nodeps.txt
 	# The repository itself, editable: app, chalicelib, streaming, parley_infra, devstack and cli import by name.
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)

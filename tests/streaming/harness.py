@@ -27,7 +27,7 @@ from streaming.settings import StreamingSettings
 
 SECRET = "harness-secret"
 INSTANT = StreamingSettings(stt_default="instant", llm_default="instant", tts_default="instant", vad="energy",
-                            preload=False, start_timeout_s=2.0)
+                            turn_model="none", preload=False, start_timeout_s=2.0)
 
 
 @dataclass

@@ -35,10 +35,12 @@ class SpeechResumed:
 
 @dataclass(frozen=True)
 class EndOfTurn:
-    """Silence reached the agent's silence timeout: the caller's turn is over."""
+    """The caller's turn is over: silence reached the timeout (``by="silence"``) or, after a short pause,
+    the end-of-turn judge found the turn complete (``by="semantic"``)."""
 
     last_speech_at: float
     at: float
+    by: str = "silence"
 
 
 TurnFrame = SpeechStarted | SpeechPaused | SpeechResumed | EndOfTurn

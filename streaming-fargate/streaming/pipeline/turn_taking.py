@@ -48,6 +48,7 @@ class TurnTaking:
         self._carry_text = ""
         self._user_started_at = 0.0
         self._turns = 0
+        self._turn_probability: float | None = None  # the judge's score at the caller's latest pause
 
     # ---------------------------------------------------------------- caller speech
 
@@ -81,7 +82,24 @@ class TurnTaking:
             self._draft = reply
             self._start_reply(reply)
 
+    async def draft_transcript(self, timeout_s: float = 1.0) -> str:
+        """What the caller said in the paused turn, as the draft heard it ("" without a draft, or if the STT is
+        slower than ``timeout_s``): the end-of-turn judge's second signal."""
+        draft = self._draft
+        if draft is None:
+            return ""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(draft.heard.wait(), timeout_s)
+        return draft.user_text or ""
+
+    def note_turn_probability(self, probability: float | None) -> None:
+        """The end-of-turn model's score for the paused turn, for the metrics of the reply that answers it."""
+        self._turn_probability = probability
+        if self._draft is not None:
+            self._draft.metrics.turn_probability = probability
+
     def caller_resumed(self) -> None:
+        self._turn_probability = None
         if self._draft is not None:
             self._cancel_reply(self._draft)
             self._draft = None
@@ -92,6 +110,7 @@ class TurnTaking:
         draft, self._draft = self._draft, None
         if draft is not None and draft.stt is stt:
             draft.metrics.end_of_turn = event.at
+            draft.metrics.end_of_turn_by = event.by
             draft.metrics.turn = self._turns
             draft.utterance.released.set()
             self._watch_for_filler(draft)
@@ -102,7 +121,8 @@ class TurnTaking:
         if stt is None:
             return
         metrics = TurnMetrics(turn=self._turns, end_of_speech=event.last_speech_at, end_of_turn=event.at,
-                              silence_timeout_ms=self.silence_timeout_ms)
+                              silence_timeout_ms=self.silence_timeout_ms, end_of_turn_by=event.by,
+                              turn_probability=self._turn_probability)
         reply = self._new_reply(metrics, stt=stt)
         reply.utterance.released.set()
         self._start_reply(reply)
@@ -174,6 +194,7 @@ class TurnTaking:
                 metrics.stt_final = ended
                 reply.engine_time("stt", started, ended)
                 reply.user_text = f"{self._carry_text} {text}".strip() if text else ""
+                reply.heard.set()
             if not reply.user_text:
                 self.output.drop_unstarted(reply.utterance)
                 return
@@ -192,6 +213,7 @@ class TurnTaking:
             self.errors.append(f"turn {metrics.turn}: {type(error).__name__}: {error}"[:300])
             self.output.drop_unstarted(reply.utterance)
         finally:
+            reply.heard.set()
             if reply.stt is not None and reply.stt is not self._stt and reply is not self._draft:
                 await _close_stt(reply.stt)
             reply.utterance.done()

@@ -1,0 +1,94 @@
+"""Semantic end of turn with Smart Turn v3.2: does the caller's audio sound like a finished turn?
+
+The model (``smart-turn-v3.2-cpu.onnx``, 8.7 MB, BSD-2-Clause, by Daily) reads the last 8 s of the caller's
+turn as Whisper log-mel features (:mod:`~streaming.engines.log_mel`; shorter audio is left-padded with
+silence) and returns the probability that the speaker has finished: intonation and wording, not silence
+length. It ships inside the ``pipecat-ai`` 1.14.0 wheel; the project installs that wheel without its
+dependencies (``streaming-fargate/requirements-nodeps.txt``) and only reads the file, checked against the
+sha256 pinned here. Nothing of pipecat is imported.
+
+One ONNX session per process on one intra-op thread (~25-35 ms per check on this machine's cores), run in
+a dedicated worker thread so checks never block the event loop and never take both cores from the LLM.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import importlib.util
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .base import EngineTiming
+from .errors import EngineError
+from .log_mel import SAMPLE_RATE, log_mel
+
+MODEL_FILE = "audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx"  # inside the ``pipecat`` package directory
+MODEL_SHA256 = "2bb026316b14a660486a75b1733cd3fbab8c2fd0314dc9af7be49f8cca967e4f"
+WINDOW_S = 8  # the model's input: the last 8 s of the turn
+
+
+def bundled_model_path() -> Path:
+    """The model file inside the installed ``pipecat-ai`` wheel, found without importing pipecat."""
+    spec = importlib.util.find_spec("pipecat")
+    if spec is None or not spec.submodule_search_locations:
+        raise EngineError("pipecat-ai (the Smart Turn model's wheel) is not installed; "
+                          "run `make` or pip install --no-deps -r streaming-fargate/requirements-nodeps.txt",
+                          engine="smart-turn-v3", code="ModelMissing", retryable=False)
+    return Path(next(iter(spec.submodule_search_locations))) / MODEL_FILE
+
+
+def verified(path: Path, sha256: str = MODEL_SHA256) -> Path:
+    """``path`` if its content has the pinned checksum; otherwise a clear error (never a surprise model)."""
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as error:
+        raise EngineError(f"Smart Turn model {path} cannot be read: {error}", engine="smart-turn-v3",
+                          code="ModelMissing", retryable=False) from error
+    if digest != sha256:
+        raise EngineError(f"Smart Turn model {path} has sha256 {digest}, expected {sha256}: refusing it",
+                          engine="smart-turn-v3", code="ModelChecksum", retryable=False)
+    return path
+
+
+def features(pcm16: bytes) -> np.ndarray:
+    """``(1, 80, 800)``: the last ``WINDOW_S`` of 16 kHz PCM16 audio, left-padded with silence, as log-mel."""
+    window = SAMPLE_RATE * WINDOW_S
+    samples = np.frombuffer(pcm16[-2 * window:], dtype=np.int16).astype(np.float32) / 32768.0
+    if len(samples) < window:
+        samples = np.concatenate([np.zeros(window - len(samples), dtype=np.float32), samples])
+    return log_mel(samples, normalize=True)[None, :, :]
+
+
+class SmartTurn:
+    """:class:`~streaming.engines.base.TurnEndEngine` on Smart Turn v3.2 (ONNX Runtime, CPU)."""
+
+    name = "smart-turn-v3"
+    sample_rate = SAMPLE_RATE
+
+    def __init__(self, model_path: Path | None = None, sha256: str = MODEL_SHA256, threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        path = verified(model_path or bundled_model_path(), sha256)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-turn")
+        self.timing = EngineTiming()
+        self.complete_probability_sync(bytes(2 * SAMPLE_RATE))  # warm up: the first run allocates
+
+    def complete_probability_sync(self, pcm16: bytes) -> float:
+        started = time.perf_counter()
+        (output,) = self._session.run(None, {"input_features": features(pcm16)})
+        self.timing.compute_s = time.perf_counter() - started
+        return float(np.asarray(output).reshape(-1)[0])
+
+    async def complete_probability(self, pcm16: bytes) -> float:
+        """Probability (0..1) that the turn whose audio (16 kHz PCM16, its end = now) is ``pcm16`` is over."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.complete_probability_sync, pcm16)
