@@ -12,9 +12,9 @@ STT: tuple[dict[str, Any], ...] = (
      "streaming": True, "default": False},
 )
 LLM: tuple[dict[str, Any], ...] = (
+    {"name": "qwen2.5-coder-0.5b", "display_name": "Qwen2.5-Coder 0.5B Instruct Q4_K_M via llama.cpp (local)",
+     "runtime": "local", "default": True},
     {"name": "smollm2-135m", "display_name": "SmolLM2 135M Q4 via llama.cpp (local)", "runtime": "local",
-     "default": True},
-    {"name": "gemma3-270m", "display_name": "Gemma 3 270M Q4_K_M via llama.cpp (local)", "runtime": "local",
      "default": False},
     {"name": "bedrock", "display_name": "Amazon Bedrock ConverseStream (model id in model.model)",
      "runtime": "aws", "default": False},

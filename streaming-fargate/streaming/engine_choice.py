@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from chalicelib.domain.agent_settings import AgentSettings
+from streaming.engines.llama_models import ModelFileError
 from streaming.engines.registry import EngineRegistry
 from streaming.pipeline.session import SessionEngines
 from streaming.settings import StreamingSettings
@@ -31,8 +32,12 @@ def choose(agent: AgentSettings, registry: EngineRegistry, settings: StreamingSe
     def pick(kind: str, wanted: str | None, default: str) -> str:
         if not wanted:
             return default
-        if wanted in registry.names(kind):  # type: ignore[arg-type]  # kind is one of the registry's Kind literals
-            return wanted
+        try:
+            if registry.offers(kind, wanted):  # type: ignore[arg-type]  # kind is one of the registry's Kind literals
+                return wanted
+        except ModelFileError as refused:  # a gguf path the registry will not load, and why
+            notes.append(f"{kind} engine {wanted!r} is not available here ({refused.args[0]}); used {default!r}")
+            return default
         notes.append(f"{kind} engine {wanted!r} is not available here; used {default!r}")
         return default
 

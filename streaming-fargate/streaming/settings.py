@@ -4,11 +4,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from streaming.engines.llama_models import DEFAULT_LOCAL_LLM
+
 
 @dataclass(frozen=True)
 class StreamingSettings:
     stt_default: str = "whisper"
-    llm_default: str = "smollm2-135m"
+    llm_default: str = DEFAULT_LOCAL_LLM
     tts_default: str = "piper"
     vad: str = "silero"
     start_timeout_s: float = 10.0  # a stream must say ``start`` within this
@@ -31,7 +33,7 @@ class StreamingSettings:
         env = os.environ.get
         return cls(
             stt_default=env("PARLEY_STT_DEFAULT", cls.stt_default),
-            llm_default=env("PARLEY_LLM_DEFAULT", cls.llm_default),
+            llm_default=env("PARLEY_LLM_DEFAULT") or env("PARLEY_LLM_GGUF") or cls.llm_default,
             tts_default=env("PARLEY_TTS_DEFAULT", cls.tts_default),
             vad=env("PARLEY_VAD", cls.vad),
             drain_timeout_s=float(env("PARLEY_DRAIN_TIMEOUT_S", str(cls.drain_timeout_s))),

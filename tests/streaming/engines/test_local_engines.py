@@ -311,7 +311,8 @@ def test_registry_builds_once_and_rejects_unknown_names() -> None:
     with pytest.raises(ModuleNotFoundError):
         registry.stt("broken")  # only fails when used
     assert {"whisper", "pocketsphinx", "amazon_transcribe", "instant"} <= set(registry.names("stt"))
-    assert {"smollm2-135m", "gemma3-270m", "bedrock", "instant"} <= set(registry.names("llm"))
+    assert {"qwen2.5-coder-0.5b", "smollm2-135m", "bedrock", "instant"} <= set(registry.names("llm"))
+    assert "gemma3-270m" not in registry.names("llm")  # a base model (no chat template): not offered for chat
 
 
 def test_registry_preloads_and_shares_models() -> None:
