@@ -9,7 +9,8 @@ Two sources:
   ``ChecksumMismatch`` / ``WrongModel``). Hashing ~500 MB takes a few seconds, so a verified file's
   size and mtime are remembered in a stamp beside the cache; a file changed since is hashed again.
 - *any gguf by path*: ``PARLEY_LLM_GGUF=/path/model.gguf`` (it becomes the local default) or an agent's
-  ``model`` naming an absolute ``.gguf`` path. An agent may only name files inside the directories an
+  ``model`` naming an absolute ``.gguf`` path or a bare ``name.gguf`` (looked up in the allowed directories;
+  the API caps ``model`` at 64 characters). An agent may only name files inside the directories an
   operator allowed (``PARLEY_LLM_GGUF_DIRS``, ``os.pathsep``-separated; ``PARLEY_LLM_GGUF``'s own
   directory and the model cache are always allowed): an agent setting must not make the server open
   arbitrary files.
@@ -310,7 +311,9 @@ def packaged_file(model: PackagedModel) -> Path:
 # --- any gguf by path --------------------------------------------------------------------------------
 
 def is_gguf_path(name: str | None) -> bool:
-    return bool(name) and str(name).lower().endswith(".gguf") and os.path.isabs(str(name))
+    """An absolute path to a ``.gguf``, or a bare ``.gguf`` file name (looked up in the allowed directories)."""
+    text = str(name or "")
+    return text.lower().endswith(".gguf") and (os.path.isabs(text) or os.path.basename(text) == text)
 
 
 def env_gguf() -> str | None:
@@ -327,11 +330,20 @@ def allowed_dirs() -> list[Path]:
 
 
 def allowed_gguf(name: str) -> Path:
-    """``name`` as a usable gguf path: absolute, ``.gguf``, an existing file in an allowed directory."""
+    """``name`` as a usable gguf: an absolute path to an existing file in an allowed directory, or a bare file
+    name found in one (the first that has it, in ``PARLEY_LLM_GGUF_DIRS`` order)."""
     if not is_gguf_path(name):
-        raise ModelFileError(f"{name!r} is not an absolute path to a .gguf file", model=name, code="NotGguf")
+        raise ModelFileError(f"{name!r} is neither an absolute path to a .gguf file nor a .gguf file name",
+                             model=name, code="NotGguf")
+    dirs = allowed_dirs()
+    if not os.path.isabs(name):
+        for directory in dirs:
+            if (directory / name).is_file():
+                return directory / name
+        raise ModelFileError(f"model file {name} is not in the directories allowed for model files "
+                             f"(set {GGUF_DIRS_ENV})", model=name, code="ModelNotFound")
     path = Path(name).resolve()
-    if not any(path.is_relative_to(d) for d in allowed_dirs()):
+    if not any(path.is_relative_to(d) for d in dirs):
         raise ModelFileError(f"{name} is outside the directories allowed for model files (set {GGUF_DIRS_ENV})",
                              model=name, code="PathNotAllowed")
     if not path.is_file():
