@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(PY) -m tests.bench.web_capacity
 	$(PY) -m tests.bench.engines
 	$(PY) -m tests.bench.post_call
+	$(PY) -m tests.bench.conversation_quality
 	$(PY) -m tests.bench.monitoring_latency
 	$(PY) -m tests.bench.monitoring_fanout
 
