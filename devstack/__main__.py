@@ -3,7 +3,8 @@
 Starts the embedded AWS (moto server), creates the tables and queues from the same definitions
 infra/ deploys, starts the carrier simulator (Twilio's REST API and signed status callbacks),
 creates a development account and key, serves the API and the monitoring WebSocket API (a local stand-in
-for API Gateway WebSocket APIs), runs the local stand-in for Lambda's event sources (SQS consumers,
+for API Gateway WebSocket APIs), serves a SearXNG stand-in for agents' web searches (a test double over a small
+corpus: ``devstack/search_standin.py``), runs the local stand-in for Lambda's event sources (SQS consumers,
 schedules), writes ``.dev/stack.json`` and runs until Ctrl-C, which stops
 everything it started. Nothing persists between runs.
 """
@@ -29,7 +30,7 @@ def _voice_enabled() -> bool:
 
 
 def _configure_environment(aws: EmbeddedAws, api_url: str, carrier_url: str, streaming_port: int,
-                           monitor_port: int) -> None:
+                           monitor_port: int, search_url: str) -> None:
     os.environ.update(LOCAL_CREDENTIALS)
     os.environ["AWS_ENDPOINT_URL"] = aws.endpoint_url
     os.environ.setdefault("PARLEY_TABLE_PREFIX", "parley-local")
@@ -49,6 +50,12 @@ def _configure_environment(aws: EmbeddedAws, api_url: str, carrier_url: str, str
     os.environ.setdefault("PARLEY_DRAIN_TIMEOUT_S", "10")  # Ctrl-C should not wait long for live calls
     # Post-call webhooks to your own machine: allowed locally (a deployment refuses private targets).
     os.environ.setdefault("PARLEY_DELIVERY_ALLOWED_NETWORKS", "127.0.0.0/8")
+    # Web search: there is no internet here, so every agent's searches go to the SearXNG stand-in (whatever provider
+    # the agent names). PARLEY_SEARXNG_URL=<a real SearXNG> uses that instead; PARLEY_SEARCH_PROVIDER_OVERRIDE= (empty)
+    # lets agents use their own providers (DuckDuckGo, Tavily, Exa) when the machine has internet.
+    os.environ.setdefault("PARLEY_SEARXNG_URL", search_url)
+    os.environ.setdefault("PARLEY_SEARCH_PROVIDER_OVERRIDE", "SearXNG")
+    os.environ.setdefault("PARLEY_SEARCH_ALLOWED_NETWORKS", "127.0.0.0/8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,11 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--streaming-port", type=int,
                         default=int(os.environ.get("PARLEY_STREAMING_PORT", "8700")))
     parser.add_argument("--monitor-port", type=int, default=int(os.environ.get("PARLEY_MONITOR_PORT", "8602")))
+    parser.add_argument("--search-port", type=int, default=int(os.environ.get("PARLEY_SEARCH_PORT", "8604")))
     parser.add_argument("--state-file", type=Path, default=STATE_DIR / "stack.json")
     args = parser.parse_args(argv)
     for name, port in (("--api-port", args.api_port), ("--aws-port", args.aws_port),
                        ("--carrier-port", args.carrier_port), ("--streaming-port", args.streaming_port),
-                       ("--monitor-port", args.monitor_port)):
+                       ("--monitor-port", args.monitor_port), ("--search-port", args.search_port)):
         if not port_is_free(port):
             print(f"port {port} is in use; pick another with {name}", file=sys.stderr)
             return 2
@@ -77,10 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     recordings_dir = state_dir / "recordings" if _voice_enabled() else None
     carrier = CarrierProcess.start(args.carrier_port, recordings_dir=recordings_dir, log_path=state_dir / "carrier.log")
-    server = runner = streaming = monitor = None
+    server = runner = streaming = monitor = search = None
     try:
+        from devstack.search_standin import SearchStandin
+
+        search = SearchStandin(args.search_port).start()
         _configure_environment(aws, f"http://127.0.0.1:{args.api_port}", carrier.url, args.streaming_port,
-                               args.monitor_port)
+                               args.monitor_port, search.url)
         # Imported only now: the models read their table names from the environment.
         import app as app_module
         from chalicelib import event_bus, recordings
@@ -119,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
             "recordings_bucket": recordings.bucket_name(),
             "event_bus": event_bus.bus_name(),
             "monitor_url": os.environ["PARLEY_MONITOR_URL"],
+            "searxng_url": os.environ["PARLEY_SEARXNG_URL"],  # where "SearXNG" searches go (the stand-in by default)
+            "search_standin_url": search.url,
         }
         args.state_file.parent.mkdir(parents=True, exist_ok=True)
         # Written whole, then renamed: a reader polling for the file never sees half of it.
@@ -133,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
         if allowed:
             print(f"  note: post-call deliveries may target {allowed} here (local stack only; a deployment "
                   "refuses private, loopback and link-local targets unless configured)")
+        if os.environ.get("PARLEY_SEARCH_PROVIDER_OVERRIDE"):
+            print(f"  note: agents' web searches all go to {os.environ['PARLEY_SEARCH_PROVIDER_OVERRIDE']} at "
+                  f"{os.environ['PARLEY_SEARXNG_URL']} (the stand-in is a test double serving "
+                  "devstack/search_corpus.json)")
         print("Ctrl-C stops everything.", flush=True)
         stop.wait()
     finally:
@@ -145,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
             server.server_close()
         if monitor is not None:
             monitor.stop()
+        if search is not None:
+            search.stop()
         carrier.stop()
         aws.stop()
         args.state_file.unlink(missing_ok=True)

@@ -66,6 +66,8 @@ class Account(Model):
     account_id = IntegerAttribute(hash_key=True)
     name = UnicodeAttribute()
     created_at = UTCDateTimeAttribute(default=utcnow)
+    sealed_search_keys = BinaryAttribute(null=True, legacy_encoding=False)
+    """Web-search API keys (Tavily, Exa), sealed for the account (``domain.search_credentials``); never returned."""
 
 
 class ApiKey(Model):

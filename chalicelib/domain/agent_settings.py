@@ -16,6 +16,7 @@ from pydantic import AfterValidator, Field, ValidationError
 
 from chalicelib.domain.fields import Flag, LongText, Section, Strict, Timezone
 from chalicelib.domain.origins import MAX_ORIGIN_LENGTH, MAX_ORIGINS, normalize_origin
+from chalicelib.domain.web_search import DEFAULT_SEARCH_PROVIDER, SEARCH_PROVIDERS, known_provider
 from chalicelib.observability import logger
 
 DEFAULT_SILENCE_TIMEOUT_MS = 500  # the caller's end of turn: this much silence
@@ -56,9 +57,14 @@ class Voice(Section):
     speech_speed: Annotated[float, Field(ge=0.25, le=4)] | None = None
 
 
+SearchProvider = Annotated[str, Field(min_length=1, max_length=64, description=(
+    f"One of {', '.join(SEARCH_PROVIDERS)} (any case). Tavily and Exa use the account's API key "
+    "(PUT /web_search/credentials).")), AfterValidator(known_provider)]
+
+
 class WebSearch(Section):
     enabled: Flag = False
-    provider: Provider = "DuckDuckGo"
+    provider: SearchProvider = DEFAULT_SEARCH_PROVIDER
 
 
 class Filler(Section):

@@ -24,6 +24,7 @@ from aiohttp import web
 from streaming.call_core import Lifecycle, ServiceState
 from streaming.engines.registry import EngineRegistry, Kind
 from streaming.monitoring.hub import MonitorHub
+from streaming.search import describe_config as describe_search_config
 from streaming.settings import StreamingSettings, stream_token_secret
 from streaming.transports.twilio_stream import TwilioMediaStream
 from streaming.transports.webrtc_signaling import IceServers, offer_handler, preflight
@@ -182,6 +183,7 @@ async def serve(app: web.Application, host: str, port: int) -> None:
     site = web.TCPSite(runner, host, port)
     await site.start()
     log.info("streaming service listening on %s:%s", host, port)
+    log.info("%s", describe_search_config(os.environ))
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

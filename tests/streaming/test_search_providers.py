@@ -91,7 +91,9 @@ def test_a_slow_searxng_gives_search_timeout_at_the_deadline(receiver: Receiver)
         run(search_with_deadline(provider, "anything", timeout_s=2.5))
     elapsed = time.monotonic() - started
     assert 2.4 <= elapsed < 3.2, elapsed
-    assert caught.value.provider == "SearXNG" and "2.5 seconds" in str(caught.value)
+    # the deadline or the request's own 2.5 s timeout, whichever fires first: both say the search took too long
+    assert caught.value.provider == "SearXNG"
+    assert str(caught.value) in ("the search took longer than 2.5 seconds", "SearXNG did not answer in time")
 
 
 def test_an_oversized_answer_is_refused_with_a_clear_error(receiver: Receiver) -> None:
@@ -325,7 +327,7 @@ def test_provider_for_names_and_keys() -> None:
 @pytest.mark.parametrize(("settings", "credentials", "env", "message"), [
     (None, None, {}, "off"),
     (WebSearch(enabled=False, provider="SearXNG"), None, {"PARLEY_SEARXNG_URL": "http://x"}, "off"),
-    (WebSearch(enabled=True, provider="Bing"), None, {}, "unknown search provider 'Bing'"),
+    (WebSearch.model_construct(enabled=True, provider="Bing"), None, {}, "unknown search provider 'Bing'"),
     (WebSearch(enabled=True, provider="SearXNG"), None, {}, "PARLEY_SEARXNG_URL is not set"),
     (WebSearch(enabled=True, provider="Tavily"), {"Exa": "k"}, {}, "Tavily needs an API key"),
     (WebSearch(enabled=True), None, {"PARLEY_SEARCH_PROVIDER_OVERRIDE": "nope"}, "PARLEY_SEARCH_PROVIDER_OVERRIDE"),

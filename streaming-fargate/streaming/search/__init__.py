@@ -2,7 +2,8 @@
 
     from streaming.search import provider_for, search_with_deadline, results_for_prompt, SearchError
 
-    provider = provider_for(agent.web_search, credentials={"Tavily": key}, env=os.environ)  # SearchNotConfigured
+    keys = await account_search_keys(account_id)                                             # {"Tavily": "..."}
+    provider = provider_for(agent.web_search, credentials=keys, env=os.environ)               # SearchNotConfigured
     results = await search_with_deadline(provider, "farmers market hours", max_results=5)    # SearchTimeout (2.5 s)
     text = results_for_prompt(results, max_chars=1200)
 
@@ -18,6 +19,7 @@ from streaming.search.base import (
     SearchResult,
     SearchTimeout,
 )
+from streaming.search.credentials import account_search_keys
 from streaming.search.prompt_text import results_for_prompt
 from streaming.search.registry import (
     DEFAULT_DEADLINE_S,
@@ -39,6 +41,7 @@ __all__ = [
     "SearchRefused",
     "SearchResult",
     "SearchTimeout",
+    "account_search_keys",
     "canonical_name",
     "describe_config",
     "effective_provider",

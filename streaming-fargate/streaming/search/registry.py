@@ -26,16 +26,14 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from chalicelib.delivery.http_messages import shown
+from chalicelib.domain.web_search import KEYED_PROVIDERS, SEARCH_PROVIDERS, canonical_provider
 from streaming.search.base import SearchError, SearchNotConfigured, SearchProvider, SearchResult, SearchTimeout
 from streaming.search.http import SearchHttp, allowed_networks_from
 
 DEFAULT_DEADLINE_S = 2.5
 SEARXNG_URL_ENV = "PARLEY_SEARXNG_URL"
 OVERRIDE_ENV = "PARLEY_SEARCH_PROVIDER_OVERRIDE"
-PROVIDERS = ("DuckDuckGo", "SearXNG", "Tavily", "Exa")
-KEYED_PROVIDERS = ("Tavily", "Exa")  # need an API key: the account's sealed one, else the deployment's
-_ALIASES = {"duckduckgo": "DuckDuckGo", "ddg": "DuckDuckGo", "ddgs": "DuckDuckGo", "searxng": "SearXNG",
-            "searx": "SearXNG", "tavily": "Tavily", "exa": "Exa"}
+PROVIDERS = SEARCH_PROVIDERS
 
 _http_clients: dict[tuple[str, ...], SearchHttp] = {}
 _http_lock = threading.Lock()
@@ -51,10 +49,7 @@ class WebSearchLike(Protocol):
     def provider(self) -> str: ...
 
 
-def canonical_name(provider: str) -> str | None:
-    """``"duckduckgo"``, ``"Duck Duck Go"``, ``"DDG"`` -> ``"DuckDuckGo"``; None for a provider we do not have."""
-    key = "".join(ch for ch in provider.lower() if ch.isalnum())
-    return _ALIASES.get(key)
+canonical_name = canonical_provider
 
 
 def shared_http(env: Mapping[str, str]) -> SearchHttp:
