@@ -191,6 +191,12 @@ class AgentOutput:
         self._wake.set()
 
     @property
+    def next_due(self) -> float | None:
+        """When the next frame is due (None: unknown; the clock ticks this output at every pass)."""
+        playback = self._playback
+        return None if playback is None or playback.utterance.cancelled else playback.next_due
+
+    @property
     def audible(self) -> bool:
         """The caller is (or is about to be) hearing agent audio: sent frames not yet confirmed played."""
         playing = self.current is not None and self.current.started and not self.current.cancelled
@@ -356,6 +362,15 @@ class _Playback:
     next_due: float | None = None
 
 
+class Paced(Protocol):
+    """What the frame clock drives: an agent output, or a line sending frames of its own (a background track)."""
+
+    @property
+    def next_due(self) -> float | None: ...
+
+    async def tick(self, horizon: float) -> bool: ...
+
+
 class FrameClock:
     """The pacing clock every agent output of a process shares.
 
@@ -367,11 +382,11 @@ class FrameClock:
 
     def __init__(self, resolution_s: float = 0.005) -> None:
         self.resolution_s = resolution_s
-        self._outputs: dict[AgentOutput, None] = {}  # insertion-ordered set
+        self._outputs: dict[Paced, None] = {}  # insertion-ordered set
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
 
-    def add(self, output: AgentOutput) -> None:
+    def add(self, output: Paced) -> None:
         self._outputs[output] = None
         if self._task is None or self._task.done():
             self._wake = asyncio.Event()
@@ -379,7 +394,7 @@ class FrameClock:
         assert self._wake is not None
         self._wake.set()
 
-    def discard(self, output: AgentOutput) -> None:
+    def discard(self, output: Paced) -> None:
         self._outputs.pop(output, None)
 
     async def close(self) -> None:
@@ -398,9 +413,8 @@ class FrameClock:
                 next_tick = loop.time()
             horizon = loop.time() + self.resolution_s / 2
             for output in list(self._outputs):
-                playback = output._playback
-                if (playback is not None and playback.next_due is not None and playback.next_due > horizon
-                        and not playback.utterance.cancelled):
+                due = output.next_due
+                if due is not None and due > horizon:
                     continue  # nothing due yet: skip without even creating a coroutine
                 if output not in self._outputs:
                     continue

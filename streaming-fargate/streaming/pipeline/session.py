@@ -17,6 +17,7 @@ from typing import Any
 
 from chalicelib.domain.agent_settings import AgentSettings
 from streaming.engines.base import ChatMessage, LlmEngine, SttEngine, TtsEngine, VadEngine
+from streaming.pipeline.background import Ambience, Background
 from streaming.pipeline.barge_in import AgentTurns, BargeIn, Interruption
 from streaming.pipeline.conversation import Conversation
 from streaming.pipeline.filler import Fillers
@@ -70,7 +71,11 @@ class VoiceSession:
         silence = agent.silence_timeout_ms
         self.turn_config = TurnConfig(silence_timeout_ms=silence, pause_ms=min(TurnConfig.pause_ms, silence))
         self.detector = TurnDetector(engines.vad.new_stream(), self.turn_config, input_rate=media_rate)
-        self.output = AgentOutput(sink, on_frame=self.recorder.agent_frame, on_finished=self._utterance_finished,
+        clock = clock or FrameClock()
+        ambience = Ambience.for_agent(agent.background_track, media_rate, on_frame=self.recorder.agent_frame)
+        self.background = Background(sink, ambience, clock, pacing)  # the recorder gets the mix from it
+        self.output = AgentOutput(self.background.sink, on_frame=None if self.background.mixing
+                                  else self.recorder.agent_frame, on_finished=self._utterance_finished,
                                   pacing=pacing, clock=clock, on_phrase=self._phrase_playing)
         self.errors: list[str] = []
         self.replies = ReplyGenerator(agent, call_context, engines.llm, engines.tts, engines.llm_model)
@@ -101,6 +106,7 @@ class VoiceSession:
     # ---------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
+        self.background.start()
         self.output.start()
         history: list[ChatMessage] = []
         if self.agent.welcome_message:
@@ -144,6 +150,7 @@ class VoiceSession:
             task.cancel()
         await asyncio.gather(*replies, *self._background, return_exceptions=True)
         await self.output.close()
+        self.background.close()
         if playing is not None and playing.started:
             self.agent_turns.record(playing, interrupted=True)
         await self.turns.close()

@@ -37,6 +37,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from chalicelib.domain.call_media import Admission
 from streaming.call_core import LiveCall, ServiceState
+from streaming.pipeline.background import Ambience
 from streaming.pipeline.live_events import Listener
 from streaming.pipeline.output import FRAME_S, OutputSink, frame_bytes
 from streaming.pipeline.session import VoiceSession
@@ -65,7 +66,12 @@ class WebRtcSink:
         self._on_mark = on_mark
         self._playout_delay_s = playout_delay_s
         self._buffer_frames = buffer_frames
+        self._ambience: Ambience | None = None
         self.closed = False
+
+    def play_under(self, ambience: Ambience) -> None:
+        """Play ``ambience`` under the agent's frames, and alone when there are none (never silence)."""
+        self._ambience = ambience
 
     async def send_audio(self, pcm16: bytes) -> None:
         while self._frames >= self._buffer_frames and not self.closed:
@@ -85,7 +91,8 @@ class WebRtcSink:
         self._room.set()
 
     def next_frame(self) -> bytes | None:
-        """The frame to play now (None: silence); echoes the marks of what was played."""
+        """The frame to play now (None: silence); echoes the marks of what was played. With an ambience, the
+        agent's frame mixed over it, or the ambience alone."""
         loop = asyncio.get_running_loop()
         frame = None
         while self._items:
@@ -100,7 +107,7 @@ class WebRtcSink:
             self._items.popleft()
             self._frames -= 1
             self._room.set()
-        return frame
+        return frame if self._ambience is None else self._ambience.next(frame)
 
     def close(self) -> None:
         self.closed = True

@@ -1,0 +1,1 @@
+"""Audio the streaming service ships (background tracks), with the scripts that make them."""
