@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import statistics
 import time
@@ -232,6 +233,7 @@ def main() -> None:
     turns = sum(len(c.turns) for c in CALLS)
     print(f"Conversation quality: {len(CALLS)} calls, {turns} caller turns, receptionist prompt, greedy decoding",
           flush=True)
+    load_start = os.getloadavg()[0]
     results = []
     for model in args.model or list(PACKAGED):
         print(f"- {model}", flush=True)
@@ -239,6 +241,8 @@ def main() -> None:
         if args.failures:
             print("\n".join(f"    {f}" for f in results[-1].failures))
     print_table(results)
+    print(f"(load average {load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end: the speed figures are only "
+          "comparable between runs on an otherwise idle machine)")
 
 
 if __name__ == "__main__":
