@@ -12,6 +12,7 @@ class Settings:
     kms_key_id: str | None
     local_secret_key: str | None
     max_body_bytes: int
+    search_kms_key_id: str | None = None  # seals accounts' web search API keys (secrets_box.search_secret_box)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -21,6 +22,7 @@ class Settings:
             kms_key_id=os.environ.get("PARLEY_KMS_KEY_ID") or None,
             local_secret_key=os.environ.get("PARLEY_LOCAL_SECRET_KEY") or None,
             max_body_bytes=int(os.environ.get("PARLEY_MAX_BODY_BYTES", str(256 * 1024))),
+            search_kms_key_id=os.environ.get("PARLEY_SEARCH_KMS_KEY_ID") or None,
         )
 
 

@@ -78,3 +78,14 @@ def secret_box_from_settings(settings: Settings | None = None) -> SecretBox:
     if settings.local_secret_key:
         return LocalSecretBox(settings.local_secret_key)
     raise RuntimeError("no secret box configured: set PARLEY_KMS_KEY_ID or PARLEY_LOCAL_SECRET_KEY")
+
+
+def search_secret_box(settings: Settings | None = None) -> SecretBox:
+    """The box for accounts' web search API keys: a KMS key of their own (``PARLEY_SEARCH_KMS_KEY_ID``), the only
+    one the streaming service may decrypt with; in development the local key."""
+    settings = settings or Settings.from_env()
+    if settings.search_kms_key_id:
+        return KmsSecretBox(settings.search_kms_key_id)
+    if settings.local_secret_key:
+        return LocalSecretBox(settings.local_secret_key)
+    raise RuntimeError("no box for web search keys: set PARLEY_SEARCH_KMS_KEY_ID or PARLEY_LOCAL_SECRET_KEY")

@@ -1,9 +1,10 @@
 """An account's web-search API keys (Tavily, Exa): sealed at rest like every customer secret, never returned.
 
 All of an account's keys live in one sealed blob on its ``Account`` item (``sealed_search_keys``):
-``{"Tavily": {"api_key": "...", "updated_at": "..."}, ...}``, sealed with ``secrets_box`` for the account (a blob
-copied to another account's item does not open). The API stores, lists (configured or not, with when) and removes
-them; the streaming service opens them for a call (:func:`keys_for_call`).
+``{"Tavily": {"api_key": "...", "updated_at": "..."}, ...}``, sealed for the account (a blob copied to another
+account's item does not open) with ``secrets_box.search_secret_box``: in AWS a KMS key of its own, so the streaming
+service, which opens these keys for calls, can open no other sealed secret. The API stores, lists (configured or
+not, with when) and removes them; the streaming service opens them for a call (:func:`keys_for_call`).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pynamodb.exceptions import UpdateError
 from chalicelib.db.models import Account, utcnow
 from chalicelib.domain.errors import NotFound, ValidationFailed
 from chalicelib.domain.web_search import KEYED_PROVIDERS, canonical_provider
-from chalicelib.secrets_box import secret_box_from_settings
+from chalicelib.secrets_box import search_secret_box
 
 
 def keyed_provider(name: str) -> str:
@@ -38,7 +39,7 @@ def _account(account_id: int) -> Account:
 def _opened(account: Account) -> dict[str, Any]:
     if account.sealed_search_keys is None:
         return {}
-    return secret_box_from_settings().open(account.sealed_search_keys, account_id=account.account_id)
+    return search_secret_box().open(account.sealed_search_keys, account_id=account.account_id)
 
 
 def _status(provider: str, entry: Any) -> dict[str, Any]:
@@ -48,7 +49,7 @@ def _status(provider: str, entry: Any) -> dict[str, Any]:
 
 
 def _store(account: Account, keys: dict[str, Any]) -> None:
-    sealed = secret_box_from_settings().seal(keys, account_id=account.account_id) if keys else None
+    sealed = search_secret_box().seal(keys, account_id=account.account_id) if keys else None
     action = Account.sealed_search_keys.set(sealed) if sealed is not None else Account.sealed_search_keys.remove()
     try:
         account.update(actions=[action], condition=Account.account_id.exists())
@@ -85,9 +86,10 @@ def delete_key(account_id: int, provider: str) -> dict[str, Any]:
 def keys_for_call(account_id: int) -> dict[str, str]:
     """``{"Tavily": key, ...}`` for the account's calls (the streaming service: ``provider_for(credentials=...)``).
 
-    An account without keys (or gone) has none: ``{}``."""
+    An account without keys (or gone) has none: ``{}``. Reads only the sealed keys (the task role may read no
+    other attribute of an account)."""
     try:
-        account = Account.get(account_id)
+        account = Account.get(account_id, attributes_to_get=["account_id", "sealed_search_keys"])
     except Account.DoesNotExist:
         return {}
     return {provider: entry["api_key"] for provider, entry in _opened(account).items()

@@ -9,7 +9,9 @@ the other. Customer-managed rather than AWS-managed keys because the tables hold
 disabling the key is a way to cut off access to the data. Both rotate yearly and are retained when
 the stack goes, since deleting a key makes everything it encrypted unreadable. The recordings key is
 only used by S3 on the streaming service's behalf (voices and transcripts are the most sensitive data
-Parley holds, so they get a key of their own that can be cut off alone).
+Parley holds, so they get a key of their own that can be cut off alone). Accounts' web search API keys
+(Tavily, Exa) are sealed with a key of their own too, the only one the streaming service may decrypt with (it
+opens an account's search keys for a call): it can open nothing else sealed (carrier tokens, channel credentials).
 """
 from __future__ import annotations
 
@@ -24,15 +26,16 @@ from parley_infra.settings import StageSettings
 
 @dataclass(frozen=True)
 class ParleyKeys:
-    """The stage's two customer-managed keys."""
+    """The stage's customer-managed keys."""
 
     secrets: kms.Key
     data: kms.Key
     recordings: kms.Key
+    search_keys: kms.Key
 
 
 def create_keys(scope: Construct, settings: StageSettings) -> ParleyKeys:
-    """Create the stage's secrets, table data and recordings keys, with rotation on."""
+    """Create the stage's secrets, table data, recordings and search keys keys, with rotation on."""
     return ParleyKeys(
         secrets=_key(
             scope, "SecretsKey", settings, "secrets", "Seals customer secrets (carrier tokens, webhook secrets)"
@@ -40,6 +43,10 @@ def create_keys(scope: Construct, settings: StageSettings) -> ParleyKeys:
         data=_key(scope, "DataKey", settings, "tables", "Encrypts the DynamoDB tables at rest"),
         recordings=_key(
             scope, "RecordingsKey", settings, "recordings", "Encrypts call recordings and transcripts in S3"
+        ),
+        search_keys=_key(
+            scope, "SearchKeysKey", settings, "search-keys",
+            "Seals accounts' web search API keys (opened by the streaming service for calls)",
         ),
     )
 

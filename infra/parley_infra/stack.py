@@ -32,6 +32,8 @@ TwiML carries a stream token); the API handler also checks Twilio's signed statu
 ``call.completed`` for calls that end without media; the call-events queue is fed by a rule on the bus
 (``parley_infra.delivery``), never by a role. "email" is SES as ``sesSender`` only, and only when that
 setting is given. The stream-token secret is read by the API handler and the dialer.
+The API handler also seals accounts' web search API keys with the search-keys key (``/web_search/credentials``);
+the streaming task opens them for calls with that key only (``parley_infra.streaming``).
 
 Live monitoring (``parley_infra.monitoring``): the three ``Websocket*`` functions are the monitoring WebSocket
 API's handlers. ``$connect`` authenticates (API key, monitor token or a streaming task's token: it reads API
@@ -200,7 +202,8 @@ class ParleyStack(Stack):
             API_HANDLER: FunctionSetup(
                 settings.resource_name("api-handler"),
                 self.roles[API_HANDLER],
-                {**places_calls, **delivers, **self.web_media.api_environment, **monitors},
+                {**places_calls, **delivers, **self.web_media.api_environment, **monitors,
+                 "PARLEY_SEARCH_KMS_KEY_ID": self.keys.search_keys.key_arn},  # seals accounts' web search keys
             ),
             AUTHORIZER: FunctionSetup(settings.resource_name("api-key-auth"), self.roles[AUTHORIZER], {}),
             DIALER_WORKER: FunctionSetup(
@@ -323,6 +326,7 @@ class ParleyStack(Stack):
         allow_tables(self.roles[AUTHORIZER], TABLE_GET_ITEM, self.tables.arns([api_key_model]), self.keys.data)
 
         allow_secret_sealing(self.roles[API_HANDLER], self.keys.secrets)
+        allow_secret_sealing(self.roles[API_HANDLER], self.keys.search_keys)  # /web_search/credentials
         allow_secret_sealing(self.roles[DIALER_WORKER], self.keys.secrets, seal=False)
         for logical_id in (API_HANDLER, DIALER_WORKER):
             allow_secret_read(self.roles[logical_id], self.stream_token_secret)

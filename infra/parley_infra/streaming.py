@@ -57,6 +57,7 @@ from parley_infra.permissions import (
     TABLE_READ_WRITE,
     allow_queue_sends,
     allow_secret_read,
+    allow_secret_sealing,
     allow_tables,
 )
 from parley_infra.settings import REPO_ROOT, StageSettings
@@ -250,6 +251,7 @@ class StreamingService(Construct):
             SECRET_ARN_VARIABLE: data.stream_token_secret.secret_arn,
             "PARLEY_RECORDINGS_BUCKET": self.recordings.bucket_name,
             "PARLEY_EVENT_BUS_NAME": self.bus.event_bus_name,
+            "PARLEY_SEARCH_KMS_KEY_ID": data.keys.search_keys.key_arn,  # opens accounts' web search keys for calls
             **ENGINE_DEFAULTS,
             "PARLEY_BEDROCK_MODEL_ID": config.bedrock_model_id,
             "PARLEY_SERVICE_NAME": self.service_name,
@@ -439,7 +441,7 @@ class StreamingService(Construct):
 
     def _grant(self, model_id: str, data: StreamingDataAccess) -> None:
         """The task role: what the service's code calls, on exactly this stage's resources."""
-        from chalicelib.db.models import Agent, Call, Campaign, CampaignLine, PhoneNumber, PostCallAction
+        from chalicelib.db.models import Account, Agent, Call, Campaign, CampaignLine, PhoneNumber, PostCallAction
 
         role = self.task_role
         # The agent to run (call_media.admit; its name in call.completed): one item by key.
@@ -449,9 +451,13 @@ class StreamingService(Construct):
             allow_queue_sends(role, data.dial_queue_arns)
         # Post-call actions' config (the variables to extract) and the caller id's digits (call.completed): those
         # attributes only, never the actions' sealed secrets or the numbers' sealed carrier credentials. There is
-        # no grant on the secrets key: the service opens no sealed secret.
+        # no grant on the secrets key: the service opens no sealed secret of those.
         _allow_attribute_reads(role, "dynamodb:Query", data.tables.arns([PostCallAction]), PostCallAction, "config")
         _allow_attribute_reads(role, "dynamodb:GetItem", data.tables.arns([PhoneNumber]), PhoneNumber, "number")
+        # Web search: the account's Tavily/Exa keys (that attribute of the account only), sealed with a key of their
+        # own, the one sealing key the service may decrypt with (search_credentials.keys_for_call).
+        _allow_attribute_reads(role, "dynamodb:GetItem", data.tables.arns([Account]), Account, "sealed_search_keys")
+        allow_secret_sealing(role, data.keys.search_keys, seal=False)
         allow_secret_read(role, data.stream_token_secret)
         # Recordings are uploaded in parts (bounded memory); a failed upload is aborted.
         role.add_to_principal_policy(

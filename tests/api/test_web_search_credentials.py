@@ -114,3 +114,26 @@ def test_an_agents_search_provider_is_one_there_is(tenant: Tenant) -> None:
     created = tenant.post("agents/create", json={**AGENT, "web_search": {"enabled": False, "provider": "searxng"}})
     assert created.status_code == 201, created.text
     assert created.json()["web_search"] == {"enabled": False, "provider": "SearXNG"}
+
+
+def test_in_aws_search_keys_are_sealed_with_their_own_kms_key(aws: None, monkeypatch) -> None:
+    """The streaming task may decrypt with the search-keys key only: the blob must not need the secrets key."""
+    import boto3
+    import pytest
+
+    from chalicelib.domain.accounts import create_account
+    from chalicelib.domain.search_credentials import put_key
+
+    kms = boto3.client("kms", region_name="us-east-1")
+    search_key = kms.create_key(Description="search keys")["KeyMetadata"]["Arn"]
+    secrets_key = kms.create_key(Description="secrets")["KeyMetadata"]["Arn"]
+    monkeypatch.setenv("PARLEY_SEARCH_KMS_KEY_ID", search_key)
+    monkeypatch.setenv("PARLEY_KMS_KEY_ID", secrets_key)
+    account_id = create_account("KMS").account_id
+    put_key(account_id, "Exa", EXA_KEY)
+    assert keys_for_call(account_id) == {"Exa": EXA_KEY}
+    blob = Account.get(account_id).sealed_search_keys
+    assert kms.decrypt(CiphertextBlob=blob, EncryptionContext={"parley:account_id": str(account_id)})["KeyId"] == (
+        search_key)
+    with pytest.raises(kms.exceptions.InvalidCiphertextException):  # bound to the account
+        kms.decrypt(CiphertextBlob=blob, EncryptionContext={"parley:account_id": str(account_id + 1)})

@@ -95,7 +95,7 @@ def test_ttl_only_where_the_model_has_a_ttl_attribute(synthesized: Synthesized) 
 
 def test_kms_keys_rotate_and_are_retained(synthesized: Synthesized) -> None:
     keys = resources(synthesized, "AWS::KMS::Key")
-    assert len(keys) == 3  # secrets, tables, recordings
+    assert len(keys) == 4  # secrets, tables, recordings, web search keys
     for key in keys.values():
         assert key["Properties"]["EnableKeyRotation"] is True
         assert key["DeletionPolicy"] == "Retain"
@@ -145,6 +145,8 @@ def test_api_handler_environment(synthesized: Synthesized) -> None:
     secrets_key = logical_id(synthesized.stack, synthesized.stack.keys.secrets)
     variables = resources(synthesized, SAM_FUNCTION)["APIHandler"]["Properties"]["Environment"]["Variables"]
     assert variables["PARLEY_KMS_KEY_ID"] == {"Fn::GetAtt": [secrets_key, "Arn"]}
+    search_key = logical_id(synthesized.stack, synthesized.stack.keys.search_keys)
+    assert variables["PARLEY_SEARCH_KMS_KEY_ID"] == {"Fn::GetAtt": [search_key, "Arn"]}
     assert variables["POWERTOOLS_SERVICE_NAME"] == "parley"
     prefix = variables["PARLEY_TABLE_PREFIX"]
     for model in ALL_MODELS:  # the Lambda's models resolve to exactly the stack's tables

@@ -17,7 +17,16 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 
-from chalicelib.db.models import Agent, Call, Campaign, CampaignLine, MonitorConnection, PhoneNumber, PostCallAction
+from chalicelib.db.models import (
+    Account,
+    Agent,
+    Call,
+    Campaign,
+    CampaignLine,
+    MonitorConnection,
+    PhoneNumber,
+    PostCallAction,
+)
 from parley_infra.settings import REPO_ROOT, StageSettings, StreamingSettings
 from parley_infra.streaming import (
     DEREGISTRATION_DELAY,
@@ -223,7 +232,8 @@ def test_container_environment(synthesized: Synthesized) -> None:
     assert variables["PARLEY_TABLE_PREFIX"] == stack.settings.table_prefix
     assert variables["AWS_REGION"] == variables["AWS_DEFAULT_REGION"] == {"Ref": "AWS::Region"}
     assert variables["PARLEY_STREAM_TOKEN_SECRET_ARN"] == {"Ref": logical_id(stack, stack.stream_token_secret)}
-    assert "PARLEY_KMS_KEY_ID" not in variables  # the service opens no sealed secret
+    assert "PARLEY_KMS_KEY_ID" not in variables  # the service opens no sealed secret but accounts' search keys
+    assert variables["PARLEY_SEARCH_KMS_KEY_ID"] == {"Fn::GetAtt": [logical_id(stack, stack.keys.search_keys), "Arn"]}
     assert variables["PARLEY_RECORDINGS_BUCKET"] == {"Ref": logical_id(stack, stack.streaming.recordings)}
     assert variables["PARLEY_EVENT_BUS_NAME"] == {"Ref": logical_id(stack, stack.streaming.bus)}
     assert variables["PARLEY_STT_DEFAULT"] == "amazon_transcribe"
@@ -311,7 +321,7 @@ def test_task_role_wildcards_only_where_the_api_has_no_resource(synthesized: Syn
 def test_task_role_reads_agents_and_moves_calls_campaigns_and_lines(synthesized: Synthesized) -> None:
     from tests.infra.helpers import table_resource
 
-    models = (Agent, Call, Campaign, CampaignLine, PostCallAction, PhoneNumber, MonitorConnection)
+    models = (Agent, Call, Campaign, CampaignLine, PostCallAction, PhoneNumber, MonitorConnection, Account)
     tables = {table_resource(synthesized, model)[0]: model for model in models}
     access: dict[type, set[str]] = {}
     for statement in task_role_statements(synthesized.template_json):
@@ -323,6 +333,7 @@ def test_task_role_reads_agents_and_moves_calls_campaigns_and_lines(synthesized:
     assert access[Agent] == {"dynamodb:GetItem"}  # call_media.admit, call_completed: one agent by key
     assert access[PostCallAction] == {"dynamodb:Query"}  # call_media.variables_to_extract
     assert access[PhoneNumber] == {"dynamodb:GetItem"}  # call_completed: the caller id's number
+    assert access[Account] == {"dynamodb:GetItem"}  # search_credentials.keys_for_call: the sealed search keys
     # Live monitoring: the watchers of its calls' accounts and its own link; gone connections are deleted.
     assert "dynamodb:PutItem" not in access[MonitorConnection]
     assert {"dynamodb:Query", "dynamodb:DeleteItem"} <= access[MonitorConnection]
@@ -338,6 +349,7 @@ def test_task_role_reads_only_the_attributes_it_uses_of_actions_and_numbers(synt
     expected = {
         PostCallAction: ("dynamodb:Query", {"agent_key", "action_id", "config"}),
         PhoneNumber: ("dynamodb:GetItem", {"account_id", "phone_number_id", "number"}),
+        Account: ("dynamodb:GetItem", {"account_id", "sealed_search_keys"}),
     }
     for model, (action, allowed) in expected.items():
         table_id, _ = table_resource(synthesized, model)
@@ -350,20 +362,26 @@ def test_task_role_reads_only_the_attributes_it_uses_of_actions_and_numbers(synt
         condition = statement["Condition"]
         assert set(condition["ForAllValues:StringEquals"]["dynamodb:Attributes"]) == allowed
         assert condition["StringEqualsIfExists"] == {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"}
-        sealed = {"sealed_secrets", "sealed_credentials"} & set(model.get_attributes())
-        assert sealed and not sealed & allowed
+        sealed = {"sealed_secrets", "sealed_credentials", "sealed_search_keys"} & set(model.get_attributes())
+        assert sealed and (not sealed & allowed or model is Account)  # an account holds only the search keys
 
 
 def test_task_role_cannot_decrypt_sealed_secrets(synthesized: Synthesized) -> None:
     """No grant on the secrets key: the service never opens carrier tokens or channel credentials. The only
-    decrypts are the ones S3 (recordings) and DynamoDB (tables) make on the role's behalf."""
+    decrypts are the ones S3 (recordings) and DynamoDB (tables) make on the role's behalf, and accounts' web
+    search keys, sealed with a key of their own, opened only with an account-bound context."""
     stack = synthesized.stack
     secrets_key = logical_id(stack, stack.keys.secrets)
+    search_key = {"Fn::GetAtt": [logical_id(stack, stack.keys.search_keys), "Arn"]}
     statements = task_role_statements(synthesized.template_json)
     assert secrets_key not in json.dumps(statements)
     decrypts = [s for s in statements if "kms:Decrypt" in as_list(s["Action"])]
-    assert decrypts
+    (search,) = [s for s in decrypts if s["Resource"] == search_key]
+    assert as_list(search["Action"]) == ["kms:Decrypt"]
+    assert search["Condition"]["ForAllValues:StringEquals"] == {"kms:EncryptionContextKeys": ["parley:account_id"]}
     for statement in decrypts:
+        if statement is search:
+            continue
         via = json.dumps(statement["Condition"]["StringEquals"]["kms:ViaService"])
         assert "s3." in via or "dynamodb." in via, statement
 
