@@ -29,6 +29,7 @@ from streaming.search.registry import (
     effective_provider,
     provider_for,
     search_with_deadline,
+    warm_up,
 )
 
 __all__ = [
@@ -48,4 +49,5 @@ __all__ = [
     "provider_for",
     "results_for_prompt",
     "search_with_deadline",
+    "warm_up",
 ]

@@ -130,6 +130,13 @@ async def search_with_deadline(provider: SearchProvider, query: str, max_results
         raise SearchError(f"{provider.name} search failed ({type(error).__name__})", provider=provider.name) from None
 
 
+def warm_up() -> None:
+    """Import the provider clients now (blocking: run it in a thread at start), not during a call's first search
+    (``tavily`` takes ~0.5 s to import)."""
+    import ddgs  # noqa: F401  # imported for its import cost only
+    import tavily  # noqa: F401  # imported for its import cost only
+
+
 def describe_config(env: Mapping[str, str]) -> str:
     """One line for the service's start-up log: where searches go in this process (no secrets)."""
     searxng = env.get(SEARXNG_URL_ENV, "").strip()

@@ -23,11 +23,18 @@ class TavilyProvider:
 
     def __init__(self, api_key: str, http: SearchHttp, *, base_url: str = DEFAULT_BASE_URL,
                  timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self._api_key = api_key
+        self._http = http
+        self.base_url = base_url.rstrip("/")
+        self._timeout_s = timeout_s
+
+    def _client(self) -> Any:
+        """A client for one search, made on the search thread (importing ``tavily`` takes ~0.5 s the first time:
+        never on the event loop; ``registry.warm_up`` pays it at start)."""
         from tavily import TavilyClient
 
-        self._timeout_s = timeout_s
-        self._client = TavilyClient(api_key=api_key, api_base_url=base_url.rstrip("/"),
-                                    session=http.session(self.name, timeout_s), client_source="parley")
+        return TavilyClient(api_key=self._api_key, api_base_url=self.base_url, client_source="parley",
+                            session=self._http.session(self.name, self._timeout_s))
 
     async def search(self, query: str, max_results: int = 5) -> list[SearchResult]:
         answer = await run_blocking(self._search_blocking, query[:MAX_QUERY_CHARS], max_results)
@@ -43,8 +50,8 @@ class TavilyProvider:
         from tavily.errors import TimeoutError as TavilyTimeout
 
         try:
-            return self._client.search(query, max_results=max_results, search_depth="basic",
-                                       timeout=self._timeout_s)
+            return self._client().search(query, max_results=max_results, search_depth="basic",
+                                         timeout=self._timeout_s)
         except SearchError:
             raise  # from our transport (refused, timed out, too large): already speakable
         except TavilyTimeout:
