@@ -25,6 +25,7 @@ from streaming.call_core import Lifecycle, ServiceState
 from streaming.engines.registry import EngineRegistry, Kind
 from streaming.monitoring.hub import MonitorHub
 from streaming.search import describe_config as describe_search_config
+from streaming.search import warm_up as search_warm_up
 from streaming.settings import StreamingSettings, stream_token_secret
 from streaming.transports.twilio_stream import TwilioMediaStream
 from streaming.transports.webrtc_signaling import IceServers, offer_handler, preflight
@@ -174,6 +175,7 @@ async def serve(app: web.Application, host: str, port: int) -> None:
             "stt": [state.settings.stt_default], "llm": [state.settings.llm_default],
             "tts": [state.settings.tts_default], "vad": [state.settings.vad]}
         await asyncio.to_thread(state.registry.preload, defaults)
+        await asyncio.to_thread(search_warm_up)  # web search clients: imported now, not in a call's first search
     # Everything loaded so far (modules, models, aiortc and PyAV) lives as long as the process: keep it out of
     # the garbage collector's full passes, whose pauses would otherwise grow with it and delay audio frames.
     gc.collect()
