@@ -61,7 +61,7 @@ class LegacyPostCallActions(Strict):
     webhook: LegacyWebhookAction | None = None
 
 
-NOT_HONOURED_YET = ("background_track", "web_search")
+NOT_HONOURED_YET: tuple[str, ...] = ("background_track",)  # web_search: streaming.pipeline.tool_calls
 """Sections that are validated and stored but not acted on by calls yet: enabling one is refused."""
 
 

@@ -42,6 +42,19 @@ class TranscriptTurn(Out):
     source: Literal["speech", "dtmf", "welcome", "supervisor", "voicemail"] | None = None
 
 
+class ToolCallMetric(Out):
+    """A tool the agent's LLM called during the reply (``web_search``, ``end_call``)."""
+
+    name: str
+    query: str | None = Field(default=None, description="web_search: what was searched for.")
+    started_ms: float | None = Field(default=None, description="When the call was made, from the end of speech.")
+    latency_ms: float | None = Field(default=None, description="web_search: how long the search took.")
+    results: int | None = Field(default=None, description="web_search: results found (null when it failed).")
+    error: str | None = Field(default=None, description="web_search: why it failed (timeout, provider error).")
+    filler_out_ms: float | None = Field(default=None, description="web_search: when the lookup filler (\"Let me "
+                                        "look that up.\") was queued to play, from the end of speech.")
+
+
 class TurnMetric(Out):
     """Milliseconds from the caller's end of speech to each stage of the reply."""
 
@@ -49,6 +62,11 @@ class TurnMetric(Out):
     silence_timeout_ms: int
     speculative: bool
     end_of_turn_ms: float | None = None
+    end_of_turn_by: Literal["silence", "semantic"] = Field(default="silence", description=(
+        "What ended the caller's turn: the silence timeout, or the end-of-turn judge finding it complete at a "
+        "short pause (semantic)."))
+    turn_probability: float | None = Field(default=None, description="The end-of-turn model's score (0..1) that "
+                                           "the turn was complete, at the caller's pause.")
     stt_started_ms: float | None = None
     stt_final_ms: float | None = None
     llm_first_token_ms: float | None = None
@@ -57,6 +75,7 @@ class TurnMetric(Out):
     filler_out_ms: float | None = Field(default=None, description="A filler said while the reply was slow "
                                         "(the agent's filler setting), if any.")
     engine_ms: dict[str, float] = Field(default_factory=dict)
+    tool_calls: list[ToolCallMetric] = Field(default_factory=list, description="Tools the reply called, in order.")
 
 
 class CallOut(Out):

@@ -114,6 +114,7 @@ IMAGE_FILES = (
     "requirements.txt",
     "chalicelib",
     "streaming-fargate/requirements.txt",
+    "streaming-fargate/requirements-nodeps.txt",
     "streaming-fargate/Dockerfile",
     "streaming-fargate/streaming",
 )

@@ -167,7 +167,7 @@ class LiveCall:
         engines = await asyncio.to_thread(engine_choice.build, choice, self.state.registry)
         self.session = VoiceSession(agent, admission.call_context, engines, self.transport.sink(),
                                     hang_up=self._agent_hang_up, pacing=self.state.pacing, clock=self.state.clock,
-                                    media_rate=self.transport.media_rate)
+                                    media_rate=self.transport.media_rate, account_id=admission.account_id)
         listener = self.transport.live_events()
         if listener is not None:
             self.session.events.subscribe(listener)

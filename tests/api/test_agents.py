@@ -33,7 +33,7 @@ def test_create_stores_and_returns_every_documented_field(tenant: Tenant) -> Non
     assert isinstance(agent["id"], int)
 
 
-UNHONOURED = ["background_track", "web_search"]
+UNHONOURED = ["background_track"]
 
 
 @pytest.mark.parametrize("field", UNHONOURED)
@@ -50,6 +50,16 @@ def test_enabling_a_feature_that_is_not_honoured_yet_answers_not_supported(tenan
     assert updated.status_code == 422 and updated.json()["error"] == "not_supported"
     assert field in updated.json()["error_description"]
     assert tenant.get(f"agents/{agent_id}").json()[field]["enabled"] is False
+
+
+def test_web_search_in_the_sdks_default_shape_is_accepted_enabled_and_stored(tenant: Tenant) -> None:
+    web_search = {"enabled": True, "provider": "DuckDuckGo"}  # the SDK's default
+    created = tenant.post("agents/create", json={**AGENT, "web_search": web_search})
+    assert created.status_code == 201, created.text
+    agent_id = created.json()["id"]
+    assert tenant.get(f"agents/{agent_id}").json()["web_search"] == web_search
+    assert tenant.put(f"agents/{agent_id}", json={"web_search": {"enabled": False}}).status_code == 200
+    assert tenant.get(f"agents/{agent_id}").json()["web_search"]["enabled"] is False
 
 
 def test_features_left_out_or_off_are_accepted(tenant: Tenant) -> None:

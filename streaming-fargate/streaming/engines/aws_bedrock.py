@@ -21,14 +21,15 @@ https://docs.aws.amazon.com/bedrock/latest/userguide/tool-use-inference-call.htm
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from .aws_common import CancelToken, abort_http_body, iterate_in_thread
-from .base import ChatMessage, LlmOptions
+from .base import ChatMessage, LlmOptions, ToolCall, ToolSpec
 from .errors import EngineError, from_aws_error
 
 log = logging.getLogger("parley.streaming.engines")
@@ -48,18 +49,26 @@ def build_converse_request(
 
     - ``system`` messages (wherever they are) become ``system`` blocks, in order;
     - blank messages are dropped (Converse rejects blank text blocks);
-    - consecutive messages of the same role are merged (joined by a newline);
+    - an assistant message's tool calls become ``toolUse`` blocks after its text; a ``tool`` message becomes a
+      user turn's ``toolResult`` block (``status`` error when the tool failed);
+    - consecutive messages of the same role are merged (text joined by a newline, other blocks appended);
     - a history that starts with the assistant (the welcome message) gets ``opening_user_turn`` first.
     """
     system = [{"text": m.content} for m in messages if m.role == "system" and m.content.strip()]
     turns: list[dict[str, Any]] = []
     for m in messages:
-        if m.role == "system" or not m.content.strip():
+        if m.role == "system":
             continue
-        if turns and turns[-1]["role"] == m.role:
-            turns[-1]["content"][0]["text"] += "\n" + m.content
+        role, blocks = converse_blocks(m)
+        if not blocks:
+            continue
+        if turns and turns[-1]["role"] == role:
+            content = turns[-1]["content"]
+            if "text" in content[-1] and "text" in blocks[0]:
+                content[-1]["text"] += "\n" + blocks.pop(0)["text"]
+            content.extend(blocks)
         else:
-            turns.append({"role": m.role, "content": [{"text": m.content}]})
+            turns.append({"role": role, "content": blocks})
     if not turns or turns[0]["role"] != "user":
         turns.insert(0, {"role": "user", "content": [{"text": opening_user_turn}]})
     request: dict[str, Any] = {
@@ -70,6 +79,60 @@ def build_converse_request(
     if system:
         request["system"] = system
     return request
+
+
+def converse_blocks(message: ChatMessage) -> tuple[str, list[dict[str, Any]]]:
+    """A (non-system) message as a Converse role and its content blocks (none for a blank message)."""
+    if message.role == "tool":
+        result = {"toolUseId": message.tool_call_id or "", "content": [{"text": message.content or "(empty)"}],
+                  "status": "error" if message.tool_error else "success"}
+        return "user", [{"toolResult": result}]
+    blocks: list[dict[str, Any]] = [{"text": message.content}] if message.content.strip() else []
+    blocks += [{"toolUse": {"toolUseId": call.id, "name": call.name, "input": call.arguments}}
+               for call in message.tool_calls]
+    return message.role, blocks
+
+
+def tool_config(tools: Sequence[ToolSpec]) -> dict[str, Any]:
+    """``toolConfig`` offering ``tools`` (the model chooses whether to call one: ``toolChoice`` auto)."""
+    return {"tools": [{"toolSpec": {"name": t.name, "description": t.description,
+                                    "inputSchema": {"json": t.parameters}}} for t in tools]}
+
+
+class ToolUseAssembler:
+    """Collects streamed ``toolUse`` blocks: ``contentBlockStart.start.toolUse`` opens one (id, name) at its
+    ``contentBlockIndex``, ``contentBlockDelta.delta.toolUse.input`` pieces add to its JSON input, and
+    ``contentBlockStop`` finishes it into a :class:`ToolCall` (input that is not a JSON object is dropped)."""
+
+    def __init__(self) -> None:
+        self._open: dict[int, tuple[str, str, list[str]]] = {}
+
+    def start(self, event: dict[str, Any]) -> None:
+        use = (event.get("start") or {}).get("toolUse")
+        if use:
+            self._open[int(event.get("contentBlockIndex", 0))] = (use.get("toolUseId", ""), use.get("name", ""), [])
+
+    def delta(self, event: dict[str, Any]) -> bool:
+        """Take a delta's tool input piece; False when the delta is not a tool's."""
+        use = (event.get("delta") or {}).get("toolUse")
+        block = self._open.get(int(event.get("contentBlockIndex", 0)))
+        if use is None or block is None:
+            return False
+        block[2].append(use.get("input", ""))
+        return True
+
+    def stop(self, event: dict[str, Any]) -> ToolCall | None:
+        block = self._open.pop(int(event.get("contentBlockIndex", 0)), None)
+        if block is None:
+            return None
+        tool_id, name, pieces = block
+        text = "".join(pieces).strip() or "{}"
+        try:
+            arguments = json.loads(text)
+        except json.JSONDecodeError:
+            log.warning("bedrock tool call %s with unreadable input dropped", name)
+            return None
+        return ToolCall(name, arguments, tool_id) if isinstance(arguments, dict) and name else None
 
 
 JSON_TOOL_NAME = "record_answer"
@@ -151,6 +214,22 @@ class BedrockLlm:
         throttling and 5xx). Closing the iterator aborts the HTTP response and ends the worker thread.
         """
         request = build_converse_request(messages, options, self.model_id, opening_user_turn=self._opening_user_turn)
+        async for piece in self._stream(request):
+            if isinstance(piece, str):
+                yield piece
+
+    async def stream_with_tools(self, messages: list[ChatMessage], tools: Sequence[ToolSpec],
+                                options: LlmOptions) -> AsyncIterator[str | ToolCall]:
+        """:class:`~streaming.engines.base.ToolLlm`: the request carries ``toolConfig``; text pieces stream as
+        they come and each ``toolUse`` block is yielded as a :class:`ToolCall` once complete (stop reason
+        ``tool_use``). Results go back as ``toolResult`` blocks (:func:`build_converse_request`)."""
+        request = build_converse_request(messages, options, self.model_id, opening_user_turn=self._opening_user_turn)
+        if tools:
+            request["toolConfig"] = tool_config(tools)
+        async for item in self._stream(request):
+            yield item
+
+    async def _stream(self, request: dict[str, Any]) -> AsyncIterator[str | ToolCall]:
         try:
             async for piece in iterate_in_thread(
                 lambda token: self._events(request, token), thread_name="parley-bedrock"
@@ -184,21 +263,31 @@ class BedrockLlm:
                   response.get("usage"), (response.get("metrics") or {}).get("latencyMs"))
         yield response
 
-    def _events(self, request: dict[str, Any], token: CancelToken) -> Iterator[str]:
-        """Worker thread: call ConverseStream and yield text deltas until ``messageStop``/end of stream.
+    def _events(self, request: dict[str, Any], token: CancelToken) -> Iterator[str | ToolCall]:
+        """Worker thread: call ConverseStream and yield text deltas and finished tool calls until
+        ``messageStop``/end of stream.
         (The client is built here, off the event loop: the first ``boto3.client`` call loads JSON models.)"""
         response = self.client.converse_stream(**request)
         event_stream = response["stream"]
         token.on_cancel(lambda: abort_http_body(event_stream))
         stop_reason: str | None = None
+        tools = ToolUseAssembler()
         try:
             for event in event_stream:
                 if token.cancelled:
                     return
                 if "contentBlockDelta" in event:
+                    if tools.delta(event["contentBlockDelta"]):
+                        continue
                     text = event["contentBlockDelta"].get("delta", {}).get("text")
                     if text:
                         yield text
+                elif "contentBlockStart" in event:
+                    tools.start(event["contentBlockStart"])
+                elif "contentBlockStop" in event:
+                    call = tools.stop(event["contentBlockStop"])
+                    if call is not None:
+                        yield call
                 elif "messageStop" in event:
                     stop_reason = event["messageStop"].get("stopReason")
                 elif "metadata" in event:

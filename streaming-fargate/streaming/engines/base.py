@@ -6,17 +6,34 @@ Blocking engines run their compute in a worker thread: no method here may block 
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """The model asks for a tool: ``arguments`` follow the tool's ``parameters`` schema; ``id`` pairs the
+    call with its result (Bedrock's ``toolUseId``; made up locally for engines that have none)."""
+
+    name: str
+    arguments: dict[str, Any]
+    id: str
 
 
 @dataclass(frozen=True)
 class ChatMessage:
+    """One message of the chat. Besides text, an ``assistant`` message may carry the tool calls it made
+    (after its ``content``), and a ``tool`` message is the result of the call ``tool_call_id`` (``content``
+    is the result as text; ``tool_error`` when the tool failed). Engines without tools never see either."""
+
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    tool_error: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,6 +101,32 @@ class LlmEngine(Protocol):
 
     def stream(self, messages: list[ChatMessage], options: LlmOptions) -> AsyncIterator[str]:
         """Yield the reply token by token (text pieces). Closing the iterator cancels generation."""
+        ...
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool the model may call: ``parameters`` is the JSON schema (an object schema) of its arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@runtime_checkable
+class ToolLlm(Protocol):
+    """Optional LLM capability: a reply that may call tools (callers check ``isinstance(engine, ToolLlm)``;
+    engines without it get the plain :meth:`LlmEngine.stream` and text conventions instead)."""
+
+    name: str
+
+    def stream_with_tools(self, messages: list[ChatMessage], tools: Sequence[ToolSpec],
+                          options: LlmOptions) -> AsyncIterator[str | ToolCall]:
+        """Yield the reply's text pieces as they come and a :class:`ToolCall` for each tool the model calls
+        (its arguments complete and valid for the tool's schema as far as the engine can ensure; a call
+        naming an unknown tool is never yielded). Text after a tool call is not expected: the caller runs
+        the tools, appends the assistant message (text + ``tool_calls``) and one ``tool`` message per call,
+        and asks again. Closing the iterator cancels generation."""
         ...
 
 

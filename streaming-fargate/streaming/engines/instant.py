@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator
+import itertools
+import re
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from .base import ChatMessage, LlmOptions
+from .base import ChatMessage, LlmOptions, ToolCall, ToolSpec
 
 DEFAULT_TRANSCRIPT = "I would like to book an appointment for tomorrow morning."
 DEFAULT_REPLY = "Sure, I can help you with that. What time suits you best?"
@@ -51,6 +53,13 @@ class InstantStt:
 
 
 DEFAULT_JSON_TEXT = "instant"
+SEARCH_TRIGGER = "look up"  # a caller turn with these words makes the instant LLM call web_search (when offered)
+GOODBYE_TRIGGER = "goodbye"  # ... and these, end_call (after its goodbye)
+GOODBYE = "Thank you for calling, goodbye."
+FOUND = "Here is what I found:"
+NOT_FOUND = "Sorry, I couldn't look that up right now."
+_SITE = re.compile(r"\s*\([^()]*\)\s*$")
+_call_ids = itertools.count(1)
 
 
 def example_for_schema(schema: Any, text: str = DEFAULT_JSON_TEXT) -> Any:
@@ -103,7 +112,48 @@ class InstantLlm:
         return value if isinstance(value, dict) else {}
 
     async def stream(self, messages: list[ChatMessage], options: LlmOptions) -> AsyncIterator[str]:
-        words = self.reply.split(" ")
+        async for word in self._words(self.reply, options):
+            yield word
+
+    async def stream_with_tools(self, messages: list[ChatMessage], tools: Sequence[ToolSpec],
+                                options: LlmOptions) -> AsyncIterator[str | ToolCall]:
+        """A scripted tool user (:class:`~streaming.engines.base.ToolLlm`) for pipeline tests:
+
+        - the caller's last words hold :data:`SEARCH_TRIGGER` and ``web_search`` is offered: it is called with
+          the words after the trigger as the query;
+        - they hold :data:`GOODBYE_TRIGGER` and ``end_call`` is offered: :data:`GOODBYE`, then ``end_call``;
+        - after a search's result: :data:`FOUND` and the first result's text (``1. Title: snippet (site)``, the
+          site left out), or :data:`NOT_FOUND` after a failed search;
+        - otherwise the fixed reply, as :meth:`stream`.
+        """
+        offered = {tool.name for tool in tools}
+        last = messages[-1] if messages else ChatMessage("user", "")
+        if last.role == "tool":
+            if last.tool_error:
+                text = NOT_FOUND
+            elif last.content.startswith("1. "):
+                text = f"{FOUND} {_SITE.sub('', last.content.splitlines()[0][3:])}"
+            else:
+                text = GOODBYE if "goodbye" in last.content.lower() else self.reply
+            async for word in self._words(text, options):
+                yield word
+            return
+        said = last.content.lower() if last.role == "user" else ""
+        if "web_search" in offered and SEARCH_TRIGGER in said:
+            query = said.split(SEARCH_TRIGGER, 1)[1].strip(" ?.!") or said
+            await asyncio.sleep(0)
+            yield ToolCall("web_search", {"query": query}, f"instant-{next(_call_ids)}")
+            return
+        if "end_call" in offered and GOODBYE_TRIGGER in said:
+            async for word in self._words(GOODBYE, options):
+                yield word
+            yield ToolCall("end_call", {}, f"instant-{next(_call_ids)}")
+            return
+        async for word in self._words(self.reply, options):
+            yield word
+
+    async def _words(self, text: str, options: LlmOptions) -> AsyncIterator[str]:
+        words = text.split(" ")
         for index, word in enumerate(words[: max(1, options.max_tokens)]):
             yield word if index == 0 else " " + word
             await asyncio.sleep(0)  # let other calls run, as a real engine would

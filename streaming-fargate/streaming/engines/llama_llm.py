@@ -37,11 +37,11 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Generator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from .base import ChatMessage, LlmOptions
+from .base import ChatMessage, LlmOptions, ToolCall, ToolSpec
 from .errors import EngineError
 from .llama_models import DEFAULT_LOCAL_LLM, resolve
 
@@ -273,6 +273,13 @@ class LlamaLlm:
             finally:
                 chunks.close()
                 self.states.save(self.llama)
+
+    def stream_with_tools(self, messages: list[ChatMessage], tools: Sequence[ToolSpec],
+                          options: LlmOptions) -> AsyncIterator[str | ToolCall]:
+        """:class:`~streaming.engines.base.ToolLlm`: see :mod:`streaming.engines.llama_tools`."""
+        from .llama_tools import stream_with_tools
+
+        return stream_with_tools(self, messages, tools, options, json_grammar)
 
     async def prefill(self, messages: list[ChatMessage]) -> None:
         """Evaluate ``messages`` now and keep their KV, so the first reply after them starts fast.

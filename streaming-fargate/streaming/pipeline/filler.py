@@ -25,6 +25,20 @@ log = logging.getLogger("parley.streaming.session")
 PHRASES = ("One moment.", "Let me see.", "Just a second.")
 
 
+async def synthesize_for_call(tts: TtsEngine, text: str, voice_id: str | None, speed: float, rate: int) -> bytes:
+    """``text`` spoken once, as PCM16 at the call's ``rate`` (a filler is synthesized once and said many times)."""
+    chunks = [chunk async for chunk in tts.synthesize(text, voice_id, speed)]
+    return resample(b"".join(chunks), tts.sample_rate, rate)
+
+
+def ready_phrase(name: str, text: str, pcm: bytes, rate: int) -> Phrase:
+    """A complete filler phrase from pre-synthesized audio (PCM16 at ``rate``)."""
+    phrase = Phrase(name=name, text=text, frame_size=frame_bytes(rate), filler=True)
+    phrase.add_pcm(pcm)
+    phrase.finish()
+    return phrase
+
+
 class Fillers:
     def __init__(self, after_s: float, tts: TtsEngine, voice_id: str | None, speed: float, rate: int,
                  output: AgentOutput) -> None:
@@ -41,8 +55,7 @@ class Fillers:
     async def prepare(self) -> None:
         """Synthesize the filler phrases (PCM16 at the call's rate)."""
         for text in PHRASES:
-            chunks = [chunk async for chunk in self.tts.synthesize(text, self.voice_id, self.speed)]
-            self._ready.append((text, resample(b"".join(chunks), self.tts.sample_rate, self.rate)))
+            self._ready.append((text, await synthesize_for_call(self.tts, text, self.voice_id, self.speed, self.rate)))
 
     async def watch(self, reply: AgentReply) -> None:
         """Wait ``after_s`` from the end of the caller's turn; then say a filler if the reply is still silent."""
@@ -54,11 +67,7 @@ class Fillers:
                 or self.output.current not in (None, utterance)):
             return
         text, pcm = self._ready[next(self._next)]
-        phrase = Phrase(name=f"u{utterance.uid}f{self.said + 1}", text=text, frame_size=frame_bytes(self.rate),
-                        filler=True)
-        phrase.add_pcm(pcm)
-        phrase.finish()
-        utterance.phrases.insert(0, phrase)
+        utterance.phrases.insert(0, ready_phrase(f"u{utterance.uid}f{self.said + 1}", text, pcm, self.rate))
         utterance.changed()
         self.said += 1
         reply.metrics.mark("filler_out", time.monotonic())

@@ -25,7 +25,9 @@ def fill_variables(text: str, variables: dict[str, Any]) -> str:
     return _VARIABLE.sub(value, text)
 
 
-def system_prompt(agent: AgentSettings, call_context: dict[str, Any]) -> str:
+def system_prompt(agent: AgentSettings, call_context: dict[str, Any], tools: frozenset[str] = frozenset()) -> str:
+    """The agent's instructions. ``tools`` names the tools the LLM is given (``pipeline.tool_calls``): with the
+    ``end_call`` tool the agent hangs up by calling it, else by the ``[END_CALL]`` marker."""
     blocks = [VOICE_RULES]
     for block in agent.context_breakdown:
         if block.is_enabled:
@@ -33,11 +35,17 @@ def system_prompt(agent: AgentSettings, call_context: dict[str, Any]) -> str:
     if call_context:
         facts = "\n".join(f"- {key}: {value}" for key, value in call_context.items())
         blocks.append(f"## Call context\n{facts}")
-    if agent.agent_ends_calls:
+    if "web_search" in tools:
+        blocks.append("## Web search\nFor a fact your instructions do not give, call web_search with a short query "
+                      "and answer from its results in one or two sentences.")
+    if agent.agent_ends_calls and "end_call" in tools:
+        blocks.append(f"## Ending the call\nWhen {agent.end_call_condition}, say a short goodbye and call end_call.")
+    elif agent.agent_ends_calls:
         blocks.append(f"## Ending the call\nWhen {agent.end_call_condition}, say a short goodbye and end your "
                       f"reply with {END_CALL_MARKER}.")
     return "\n\n".join(blocks)
 
 
-def messages_for(agent: AgentSettings, call_context: dict[str, Any], history: list[ChatMessage]) -> list[ChatMessage]:
-    return [ChatMessage("system", system_prompt(agent, call_context)), *history]
+def messages_for(agent: AgentSettings, call_context: dict[str, Any], history: list[ChatMessage],
+                 tools: frozenset[str] = frozenset()) -> list[ChatMessage]:
+    return [ChatMessage("system", system_prompt(agent, call_context, tools)), *history]

@@ -9,13 +9,13 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from chalicelib.domain.agent_settings import AgentSettings
-from streaming.engines.base import ChatMessage, LlmEngine, LlmOptions, SttStream, TtsEngine
+from streaming.engines.base import ChatMessage, LlmEngine, LlmOptions, SttStream, ToolLlm, TtsEngine
 from streaming.pipeline.metrics import TurnMetrics
-from streaming.pipeline.output import Utterance
+from streaming.pipeline.output import Phrase, Utterance
 from streaming.pipeline.phrases import PhraseSplitter
 from streaming.pipeline.prompt import messages_for
 
@@ -32,17 +32,31 @@ class AgentReply:
     committed: bool = False  # the user turn is in the conversation
     task: asyncio.Task[None] | None = None
     source: str = "speech"
+    heard: asyncio.Event = field(default_factory=asyncio.Event)  # set once ``user_text`` is known (or never will be)
 
     def engine_time(self, stage: str, started: float, ended: float) -> None:
         self.metrics.engine_s[stage] = self.metrics.engine_s.get(stage, 0.0) + (ended - started)
+
+
+class ReplyTools(Protocol):
+    """The LLM's tools during a call (``pipeline.tool_calls.CallTools``), as the reply generator uses them."""
+
+    @property
+    def names(self) -> set[str]: ...
+
+    def run(self, reply: AgentReply, llm: ToolLlm, messages: list[ChatMessage],
+            options: LlmOptions) -> AsyncIterator[str | Phrase]:
+        """The reply's text pieces and ready phrases (a tool's filler), in speaking order."""
+        ...
 
 
 class ReplyGenerator:
     """Writes the agent's replies with the LLM and speaks them (and fixed texts) with TTS."""
 
     def __init__(self, agent: AgentSettings, call_context: dict[str, Any], llm: LlmEngine, tts: TtsEngine,
-                 llm_model: str | None = None) -> None:
+                 llm_model: str | None = None, tools: ReplyTools | None = None) -> None:
         self.agent = agent
+        self.tools = tools  # the LLM's tools this call (``pipeline.tool_calls``); None: plain text replies
         self.call_context = call_context
         self.llm = llm
         self.tts = tts
@@ -50,18 +64,27 @@ class ReplyGenerator:
 
     def prompt(self, history: list[ChatMessage]) -> list[ChatMessage]:
         """What the LLM is given: the agent's instructions, the call's variables, then ``history``."""
-        return messages_for(self.agent, self.call_context, history)
+        return messages_for(self.agent, self.call_context, history,
+                            frozenset(self.tools.names) if self.tools is not None else frozenset())
 
     async def generate(self, reply: AgentReply, history: list[ChatMessage]) -> None:
         """Answer ``history``: LLM tokens become phrases, each phrase is spoken as soon as it is cut."""
-        phrases: asyncio.Queue[str | None] = asyncio.Queue()
+        phrases: asyncio.Queue[str | Phrase | None] = asyncio.Queue()
         splitter = PhraseSplitter()
         speaker = asyncio.create_task(self._speak_phrases(reply, phrases))
         llm_started = time.monotonic()
         first_phrase = True
-        stream = self.llm.stream(self.prompt(history), self.options)
+        if self.tools is not None and isinstance(self.llm, ToolLlm):
+            stream: AsyncIterator[str | Phrase] = self.tools.run(reply, self.llm, self.prompt(history), self.options)
+        else:
+            stream = self.llm.stream(self.prompt(history), self.options)
         try:
             async for token in stream:
+                if isinstance(token, Phrase):  # ready audio (a tool's filler): after the words said before it
+                    for phrase in splitter.flush():
+                        phrases.put_nowait(phrase)
+                    phrases.put_nowait(token)
+                    continue
                 if reply.metrics.llm_first_token is None:
                     reply.metrics.mark("llm_first_token", time.monotonic())
                 for phrase in splitter.push(token):
@@ -78,12 +101,16 @@ class ReplyGenerator:
             with contextlib.suppress(Exception):
                 await stream.aclose()  # type: ignore[attr-defined]  # engines return async generators, typed as AsyncIterator
             phrases.put_nowait(None)
-        reply.utterance.hang_up_after = splitter.end_call
+        reply.utterance.hang_up_after = reply.utterance.hang_up_after or splitter.end_call  # or the end_call tool
         await speaker
 
-    async def _speak_phrases(self, reply: AgentReply, phrases: asyncio.Queue[str | None]) -> None:
+    async def _speak_phrases(self, reply: AgentReply, phrases: asyncio.Queue[str | Phrase | None]) -> None:
         first = True
         while (text := await phrases.get()) is not None:
+            if isinstance(text, Phrase):
+                reply.utterance.phrases.append(text)
+                reply.utterance.changed()
+                continue
             started = time.monotonic()
             phrase = reply.utterance.new_phrase(text)
             async for pcm in self._tts(text):

@@ -37,6 +37,7 @@ from streaming.pipeline.output import (
 from streaming.pipeline.prompt import fill_variables
 from streaming.pipeline.recorder import StereoRecorder
 from streaming.pipeline.replies import ReplyGenerator
+from streaming.pipeline.tool_calls import CallTools
 from streaming.pipeline.turn_taking import TurnTaking
 from streaming.pipeline.turns import TurnConfig, TurnDetector
 
@@ -59,7 +60,8 @@ class VoiceSession:
 
     def __init__(self, agent: AgentSettings, call_context: dict[str, Any], engines: SessionEngines,
                  sink: OutputSink, hang_up: Callable[[], Awaitable[None]], pacing: PacingStats | None = None,
-                 clock: FrameClock | None = None, media_rate: int = TELEPHONY_RATE) -> None:
+                 clock: FrameClock | None = None, media_rate: int = TELEPHONY_RATE,
+                 account_id: int | None = None) -> None:
         self.agent = agent
         self.call_context = call_context
         self.engines = engines
@@ -78,7 +80,9 @@ class VoiceSession:
                                   else self.recorder.agent_frame, on_finished=self._utterance_finished,
                                   pacing=pacing, clock=clock, on_phrase=self._phrase_playing)
         self.errors: list[str] = []
-        self.replies = ReplyGenerator(agent, call_context, engines.llm, engines.tts, engines.llm_model)
+        self.tools = CallTools.for_call(agent, engines.llm, engines.tts, media_rate,  # end_call, web_search
+                                        account_id=account_id)
+        self.replies = ReplyGenerator(agent, call_context, engines.llm, engines.tts, engines.llm_model, self.tools)
         filler = agent.filler
         self.fillers = Fillers(DEFAULT_FILLER_AFTER_S if filler.after_sec is None else filler.after_sec, engines.tts,
                                agent.voice_id, agent.speech_speed, media_rate, self.output) \
@@ -119,6 +123,8 @@ class VoiceSession:
             history.append(ChatMessage("assistant", text))
         if self.fillers is not None:
             self._spawn(self._quietly(self.fillers.prepare(), "filler phrases not synthesized; no fillers"))
+        if self.tools is not None:
+            self._spawn(self._quietly(self.tools.prepare(), "lookup filler not synthesized; it is spoken as text"))
         prefill = getattr(self.engines.llm, "prefill", None)
         if prefill is not None:  # evaluate the agent's prompt while the welcome message plays
             self._spawn(self._quietly(prefill(self.replies.prompt(history))))
