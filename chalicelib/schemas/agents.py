@@ -24,7 +24,8 @@ from chalicelib.domain.agent_settings import (
     Voicemail,
     WebSearch,
 )
-from chalicelib.domain.errors import NotSupported
+from chalicelib.domain.background_tracks import BACKGROUND_TRACKS
+from chalicelib.domain.errors import NotSupported, ValidationFailed
 from chalicelib.schemas.common import Flag, Out, ShortText, Strict
 
 IncludeItem = Literal["summary", "extracted_variables", "fullConversation", "sentiment", "recording_url"]
@@ -61,7 +62,7 @@ class LegacyPostCallActions(Strict):
     webhook: LegacyWebhookAction | None = None
 
 
-NOT_HONOURED_YET: tuple[str, ...] = ("background_track",)  # web_search: streaming.pipeline.tool_calls
+NOT_HONOURED_YET: tuple[str, ...] = ()  # web_search is honoured (streaming.pipeline.tool_calls)
 """Sections that are validated and stored but not acted on by calls yet: enabling one is refused."""
 
 
@@ -77,6 +78,19 @@ def refuse_not_honoured(body: Any) -> None:
                                "send enabled: false or leave it out", field=name)
 
 
+def refuse_unknown_track(body: Any) -> None:
+    """Raise ``ValidationFailed`` when the body names a background track calls cannot play (listing those they can).
+
+    Only request bodies call this: a stored agent naming a track that is gone still reads (calls play the default).
+    """
+    section = getattr(body, "background_track", None)
+    name = section.name if section is not None else None
+    if name is not None and name not in BACKGROUND_TRACKS:
+        known = ", ".join(f'"{track}"' for track in BACKGROUND_TRACKS)
+        raise ValidationFailed(f"background_track.name: no track named {name!r}; the tracks are {known}",
+                               field="background_track.name")
+
+
 class AgentCreate(AgentFields):
     name: ShortText
     context_breakdown: Annotated[list[ContextBlock], Field(min_length=1, max_length=50)]
@@ -85,6 +99,7 @@ class AgentCreate(AgentFields):
     @model_validator(mode="after")
     def _not_honoured_yet(self) -> AgentCreate:
         refuse_not_honoured(self)
+        refuse_unknown_track(self)
         return self
 
 
@@ -107,6 +122,7 @@ class AgentUpdate(AgentFields):
     @model_validator(mode="after")
     def _not_honoured_yet(self) -> AgentUpdate:
         refuse_not_honoured(self)
+        refuse_unknown_track(self)
         return self
 
 

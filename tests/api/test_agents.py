@@ -1,8 +1,6 @@
 """Agents: every SDK-documented field is stored and returned; updates merge; deletes cascade."""
 from __future__ import annotations
 
-import pytest
-
 from tests.conftest import AGENT, TWILIO_SID, Tenant
 
 FULL_AGENT = {
@@ -14,10 +12,10 @@ FULL_AGENT = {
     "transcriber": {"provider": "whisper", "silence_timeout_ms": 400, "should_apply_noise_reduction": True},
     "model": {"model": "smollm2-135m", "temperature": 0.3},
     "voice": {"provider": "piper", "voice_id": "en_US-joe-medium", "speech_speed": 1.1},
-    # Configured but off: these features are not honoured yet, so enabling them is refused (see below).
+    # Configured but off.
     "web_search": {"enabled": False, "provider": "DuckDuckGo"},
     "filler": {"enabled": False, "after_sec": 1.5},
-    "background_track": {"enabled": False, "name": "office_ambience", "volume": 0.1},
+    "background_track": {"enabled": False, "name": "office", "volume": 0.1},
     "voicemail": {"enabled": False, "message": "Please call us back."},
     "end_call": {"enabled": True, "condition": "the caller says goodbye", "message": "Goodbye!"},
     "timezone": "America/New_York",
@@ -33,25 +31,6 @@ def test_create_stores_and_returns_every_documented_field(tenant: Tenant) -> Non
     assert isinstance(agent["id"], int)
 
 
-UNHONOURED = ["background_track"]
-
-
-@pytest.mark.parametrize("field", UNHONOURED)
-def test_enabling_a_feature_that_is_not_honoured_yet_answers_not_supported(tenant: Tenant, field: str) -> None:
-    refused = tenant.post("agents/create", json={**AGENT, field: {"enabled": True}})
-    assert refused.status_code == 422
-    body = refused.json()
-    assert body["error"] == "not_supported"
-    assert field in body["error_description"] and "not supported yet" in body["error_description"]
-    assert body["field"] == field
-    agent_id = tenant.post("agents/create", json={**AGENT, field: {"enabled": False}}).json()["id"]
-    assert tenant.put(f"agents/{agent_id}", json={field: {"enabled": False}}).status_code == 200
-    updated = tenant.put(f"agents/{agent_id}", json={field: {"enabled": True}})
-    assert updated.status_code == 422 and updated.json()["error"] == "not_supported"
-    assert field in updated.json()["error_description"]
-    assert tenant.get(f"agents/{agent_id}").json()[field]["enabled"] is False
-
-
 def test_web_search_in_the_sdks_default_shape_is_accepted_enabled_and_stored(tenant: Tenant) -> None:
     web_search = {"enabled": True, "provider": "DuckDuckGo"}  # the SDK's default
     created = tenant.post("agents/create", json={**AGENT, "web_search": web_search})
@@ -64,8 +43,28 @@ def test_web_search_in_the_sdks_default_shape_is_accepted_enabled_and_stored(ten
 
 def test_features_left_out_or_off_are_accepted(tenant: Tenant) -> None:
     assert tenant.post("agents/create", json=AGENT).status_code == 201
-    off = {field: {"enabled": False} for field in UNHONOURED}
+    off = {field: {"enabled": False} for field in ("web_search", "filler", "background_track", "voicemail")}
     assert tenant.post("agents/create", json={**AGENT, **off}).status_code == 201
+
+
+def test_a_background_track_is_accepted_enabled_and_an_unknown_one_is_refused_with_the_known_names(
+        tenant: Tenant) -> None:
+    office = {"enabled": True, "name": "office", "volume": 0.3}
+    created = tenant.post("agents/create", json={**AGENT, "background_track": office})
+    assert created.status_code == 201
+    agent_id = created.json()["id"]
+    assert tenant.get(f"agents/{agent_id}").json()["background_track"] == office
+    default = tenant.put(f"agents/{agent_id}", json={"background_track": {"enabled": True}})
+    assert default.status_code == 200  # no name: the default track ("office"), at the default volume
+    assert tenant.get(f"agents/{agent_id}").json()["background_track"] == {"enabled": True, "volume": 0.2}
+    for send in (lambda body: tenant.post("agents/create", json={**AGENT, **body}),
+                 lambda body: tenant.put(f"agents/{agent_id}", json=body)):
+        refused = send({"background_track": {"enabled": True, "name": "cafe"}})
+        assert refused.status_code == 422
+        body = refused.json()
+        assert body["error"] == "validation_error" and body["field"] == "background_track.name"
+        assert "'cafe'" in body["error_description"] and '"office"' in body["error_description"]
+    assert tenant.get(f"agents/{agent_id}").json()["background_track"]["enabled"] is True
 
 
 def test_list_pages_newest_first(tenant: Tenant) -> None:

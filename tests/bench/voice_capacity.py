@@ -1,6 +1,7 @@
 """Benchmark `capacity`: one streaming process, instant engines, N concurrent Twilio streams.
 
 ``python -m tests.bench.voice_capacity [--calls 200] [--seconds 60]`` (``make bench``).
+``BENCH_BACKGROUND_TRACK=office`` gives every call the agent's background track (continuous outbound audio).
 
 The streaming service runs as its own process exactly as in the local stack (embedded AWS for the
 call records), with instant STT/LLM/TTS and an energy VAD so only the pipeline itself is measured.
@@ -79,8 +80,11 @@ def instant_engines(calls: int) -> dict[str, str]:
 def save_bench_agent() -> None:
     from chalicelib.db.models import Agent
 
-    Agent(1, 1, name="Bench agent", config={"context_breakdown": [{"title": "Role", "body": "Be brief."}],
-                                            "is_interruption_allowed": False}).save()
+    config: dict = {"context_breakdown": [{"title": "Role", "body": "Be brief."}], "is_interruption_allowed": False}
+    track = os.environ.get("BENCH_BACKGROUND_TRACK")  # e.g. "office": an ambience under every call
+    if track:
+        config["background_track"] = {"enabled": True, "name": track}
+    Agent(1, 1, name="Bench agent", config=config).save()
 
 
 def _setup_records(calls: int, secret: str) -> list[Caller]:
