@@ -73,7 +73,7 @@ def track_rms(name: str, rate: int) -> float:
     return float(np.sqrt(np.mean(track(name, rate).astype(np.float64) ** 2)))
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=16)  # ~0.4 MB (8 kHz) or ~0.8 MB (16 kHz) each; volumes are rounded to 0.01 to share them
 def _scaled(name: str, rate: int, volume: float) -> tuple[np.ndarray, bytes]:
     """The track at ``volume``, as int32 samples (to add speech to) and as PCM16 bytes (played alone)."""
     samples = np.clip(np.round(track(name, rate).astype(np.float64) * volume), -32768, 32767).astype("<i2")
@@ -106,7 +106,7 @@ class Ambience:
             return None
         name = setting.name or DEFAULT_BACKGROUND_TRACK
         try:
-            return cls(name, rate, setting.volume, on_frame)
+            return cls(name, rate, round(setting.volume, 2), on_frame)
         except (OSError, ValueError, EOFError, wave.Error):
             log.exception("background track %r cannot be played; the call goes on without it", name)
             return None

@@ -5,7 +5,8 @@ caller audio is decoded by aiortc and resampled with libswresample (stateful, so
 without clicks); agent audio is tripled to 48 kHz on its way to aiortc's Opus encoder (:class:`AgentAudioTrack`).
 
 Pacing: the outbound track (:class:`AgentAudioTrack`) is pulled by aiortc's RTP sender; it hands out
-one 20 ms frame per 20 ms of wall clock (silence when the agent is quiet). The core's output pushes
+one 20 ms frame per 20 ms of wall clock (silence when the agent is quiet, or the agent's background track,
+which the sink mixes under every frame it hands out: :meth:`WebRtcSink.play_under`). The core's output pushes
 frames into :class:`WebRtcSink`, which holds at most ``BUFFER_FRAMES`` of them: it paces itself, so
 barge-in drops at most that much queued audio and playback stops within one frame.
 
