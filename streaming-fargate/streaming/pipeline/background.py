@@ -188,12 +188,11 @@ class AmbientLine:
         loop = asyncio.get_running_loop()
         while not self.closed and (self.next_due is None or self.next_due <= horizon):
             now = loop.time()
-            if self.next_due is not None:
-                lateness = now - self.next_due
-                if lateness > FRAME_S:
-                    self.late_frames += 1
-                if self.pacing is not None:
-                    self.pacing.record(lateness)
+            lateness = 0.0 if self.next_due is None else now - self.next_due  # None: due as soon as it can go
+            if lateness > FRAME_S:
+                self.late_frames += 1
+            if self.pacing is not None:
+                self.pacing.record(lateness)
             self._played(now, speech=False)
             self.ambience_frames += 1
             await self.sink.send_audio(self.ambience.next())
