@@ -314,6 +314,11 @@ def test_a_browser_caller_hears_the_ambience_under_and_between_the_agents_words(
     assert max(f.rms for f in peer.frames if f.at > quiet_to) > 2 * level  # the reply, on top
     [(_, result)] = recorder.finalized
     assert [t["role"] for t in result.transcript] == ["agent", "user", "agent"]
+    with wave.open(io.BytesIO(result.wav)) as wav:
+        agent = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")[1::2].astype(np.float64)
+    frames = agent[: len(agent) - len(agent) % 320].reshape(-1, 320)[50:-25]  # from 1 s in, to 0.5 s before the end
+    silent_frames = int(np.sum(np.sqrt(np.mean(frames ** 2, axis=1)) < 0.3 * level))
+    assert silent_frames <= 0.03 * len(frames), (silent_frames, len(frames))  # the recording has the ambience
 
 
 def test_every_track_the_api_accepts_is_shipped_and_plays() -> None:
