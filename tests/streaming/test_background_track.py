@@ -171,6 +171,7 @@ def converse_with(agent_config: dict, reply: str | None = None, barge_in: bool =
             await side.audio(quiet(1.0), realtime=True)  # the caller listens: a second of the agent silent
             moments["silence_end"] = time.monotonic()
             marks = len(side.events("mark"))
+            moments["speech_start"] = time.monotonic()
             await side.audio(tone(0.6) + quiet(0.6), realtime=True)
             if barge_in:
                 await side.wait_for(lambda: sum(rms(payload_pcm(m)) > 1500 for m in side.events("media")) > 30)
@@ -240,6 +241,10 @@ def test_the_caller_hears_the_ambience_at_its_level_between_replies_and_the_repl
     assert result.transcript[-1]["text"] == "Sure, I can help you with that. What time suits you best?"
     [metrics] = result.turn_metrics
     assert metrics["first_audio_out_ms"] >= metrics["end_of_turn_ms"]  # the reply's own first frame, not ambience
+    # ... which is when the caller got the first frame of the reply (measured from the end of the caller's speech).
+    first_reply_at = next(at for at, frame in media if at > moments["speech_start"] and rms(frame) > 3 * level)
+    reply_ms = 1000 * (first_reply_at - moments["speech_start"] - 0.6)
+    assert abs(reply_ms - metrics["first_audio_out_ms"]) < 60, (reply_ms, metrics)
     # The recording's agent channel is what the caller heard: the ambience throughout, under the agent.
     with wave.open(io.BytesIO(result.wav)) as wav:
         agent = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")[1::2].astype(np.float64)
