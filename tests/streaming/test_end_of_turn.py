@@ -209,3 +209,19 @@ def test_smart_turn_hears_a_finished_question_as_complete_and_a_cut_one_as_not()
     assert finished > 0.7, finished
     # Cut at its gaps between words, it mostly sounds unfinished (Piper's flat voice is not the model's best case).
     assert halfway and sum(score < 0.5 for score in halfway) >= 2 * len(halfway) / 3, halfway
+
+
+def test_checks_never_queue_up_a_check_beyond_the_limit_is_refused_at_once() -> None:
+    from streaming.engines.smart_turn import SmartTurn, TurnModelBusy
+
+    model = SmartTurn(max_pending=1)
+    audio = phone_speech("What is your most popular pastry?").tobytes()
+
+    async def two_at_once() -> list[object]:
+        return await asyncio.gather(model.complete_probability(audio), model.complete_probability(audio),
+                                    return_exceptions=True)
+
+    first, second = asyncio.run(two_at_once())
+    assert isinstance(first, float) and isinstance(second, TurnModelBusy)
+    assert model.refused == 1 and model.pending == 0
+    assert isinstance(asyncio.run(model.complete_probability(audio)), float)  # free again

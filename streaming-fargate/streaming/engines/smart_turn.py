@@ -9,6 +9,9 @@ sha256 pinned here. Nothing of pipecat is imported.
 
 One ONNX session per process on one intra-op thread (~25-35 ms per check on this machine's cores), run in
 a dedicated worker thread so checks never block the event loop and never take both cores from the LLM.
+A verdict is only useful within ~100 ms, so checks never queue up: with ``max_pending`` already waiting or
+running, a new one is refused at once (:class:`TurnModelBusy`) and that pause is left to the silence timeout.
+At hundreds of calls per task this bounds the model to one core instead of letting every verdict arrive late.
 """
 from __future__ import annotations
 
@@ -62,13 +65,22 @@ def features(pcm16: bytes) -> np.ndarray:
     return log_mel(samples, normalize=True)[None, :, :]
 
 
+class TurnModelBusy(EngineError):
+    """Too many checks in flight: this pause is not judged (the silence timeout ends the turn)."""
+
+    def __init__(self) -> None:
+        super().__init__("end-of-turn model busy; pause left to the silence timeout", engine="smart-turn-v3",
+                         code="Busy", retryable=True)
+
+
 class SmartTurn:
     """:class:`~streaming.engines.base.TurnEndEngine` on Smart Turn v3.2 (ONNX Runtime, CPU)."""
 
     name = "smart-turn-v3"
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, model_path: Path | None = None, sha256: str = MODEL_SHA256, threads: int = 1) -> None:
+    def __init__(self, model_path: Path | None = None, sha256: str = MODEL_SHA256, threads: int = 1,
+                 max_pending: int = 2) -> None:
         import onnxruntime as ort
 
         path = verified(model_path or bundled_model_path(), sha256)
@@ -80,6 +92,9 @@ class SmartTurn:
         self._session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-turn")
         self.timing = EngineTiming()
+        self.max_pending = max_pending
+        self.pending = 0  # checks submitted and not finished (event loop side)
+        self.refused = 0  # checks refused as busy since start
         self.complete_probability_sync(bytes(2 * SAMPLE_RATE))  # warm up: the first run allocates
 
     def complete_probability_sync(self, pcm16: bytes) -> float:
@@ -90,5 +105,12 @@ class SmartTurn:
 
     async def complete_probability(self, pcm16: bytes) -> float:
         """Probability (0..1) that the turn whose audio (16 kHz PCM16, its end = now) is ``pcm16`` is over."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.complete_probability_sync, pcm16)
+        if self.pending >= self.max_pending:
+            self.refused += 1
+            raise TurnModelBusy()
+        self.pending += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, self.complete_probability_sync, pcm16)
+        finally:
+            self.pending -= 1
