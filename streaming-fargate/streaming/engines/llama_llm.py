@@ -43,7 +43,7 @@ from typing import Any, cast
 
 from .base import ChatMessage, LlmOptions, ToolCall, ToolSpec
 from .errors import EngineError
-from .llama_models import DEFAULT_LOCAL_LLM, resolve
+from .llama_models import DEFAULT_LOCAL_LLM, prefer_passive_openmp_waits, resolve
 
 OPENING_USER_TURN = "(call connected)"  # stands in for the caller when the agent spoke first
 
@@ -202,6 +202,7 @@ class LlamaLlm:
                  warm_up: bool = True) -> None:
         """``n_threads`` generates tokens (memory-bound: one thread leaves a core for TTS, which speaks the
         first phrase while the rest is generated); ``n_threads_batch`` evaluates prompts."""
+        prefer_passive_openmp_waits()  # before llama_cpp loads libgomp
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 

@@ -122,6 +122,17 @@ class ChatModelFile:
     architecture: str | None
 
 
+def prefer_passive_openmp_waits() -> None:
+    """Make llama.cpp's OpenMP threads sleep, not spin, while they wait for each other (``OMP_WAIT_POLICY``,
+    unless already set). Call before ``llama_cpp`` is first imported: libgomp reads it when it loads.
+
+    On 2 cores shared with STT, TTS and other processes, a spinning thread whose partner was descheduled burns
+    its core until the partner runs again: measured under load (load average ~4), the first token of a reply
+    with the prompt cached had a max of 3.6-6.4 s spinning and 0.27-0.42 s passive (p50 239-409 ms vs 162-202
+    ms), at the same generation speed; see docs/voice-engines.md."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 # --- gguf metadata -----------------------------------------------------------------------------------
 
 _SCALARS: dict[int, str] = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q",
