@@ -66,7 +66,7 @@ async def ask(recorder: RecordingLifecycle, registry: EngineRegistry, call_id: i
         if during_reply is not None:
             await side.wait_for(lambda: len(side.events("media")) > heard + 5)  # the agent is speaking again
             await during_reply(side)
-        await side.wait_for(lambda: agent_idle(app), timeout=20)
+        await side.wait_for(lambda: agent_idle(app), timeout=120)
         await side.stop()
         await side.closed()
         await side.wait_for(lambda: recorder.finalized)
@@ -205,3 +205,40 @@ def test_an_engine_without_tools_keeps_the_end_call_marker() -> None:
     assert tools is not None and tools.names == {"web_search", "end_call"}
     with_tools = system_prompt(agent, {}, frozenset(tools.names))
     assert "[END_CALL]" not in with_tools and "call end_call" in with_tools and "call web_search" in with_tools
+
+
+RECEPTIONIST = {
+    "welcome_message": "Bright Smile Dental, how can I help?",
+    "context_breakdown": [{"title": "Role", "body": "You are the receptionist of Bright Smile Dental. Hours: Monday "
+                                                    "to Friday 9am to 5pm. Free slots: Tuesday 10am, Thursday 3pm."}],
+    "model": {"temperature": 0.3},
+    "web_search": {"enabled": True, "provider": "DuckDuckGo"},  # the SDK's default; the test routes it to SearXNG
+}
+
+
+@pytest.mark.slow
+def test_the_local_model_searches_mid_call_and_states_what_only_the_corpus_knows(
+        standin: SearchStandin, monkeypatch: pytest.MonkeyPatch) -> None:
+    """End to end with the real local LLM (Qwen2.5-Coder-0.5B on llama.cpp): the caller asks what only the search
+    corpus can answer; the agent says the lookup filler, searches the stand-in over HTTP and states the fact."""
+    pytest.importorskip("llama_cpp")
+    from streaming.engines.llama_llm import LlamaLlm
+    from streaming.engines.llama_models import ModelFileError
+
+    registry = registry_for("How much is a round trip on the Gull Island ferry?")
+    registry.register("llm", "instant", LlamaLlm, model="qwen2.5-coder-0.5b")
+    try:
+        registry.llm("instant")  # loaded (and warmed up) before the call, as the service preloads it
+    except (ModelFileError, ModuleNotFoundError) as error:
+        pytest.skip(f"the packaged Qwen2.5-Coder-0.5B is not installed here: {error}")
+    search_env(monkeypatch, standin.url)
+    recorder = RecordingLifecycle(agent_config=RECEPTIONIST)
+
+    asyncio.run(asyncio.wait_for(ask(recorder, registry, call_id=85), 240))
+
+    text, metrics = agent_turn(recorder)
+    assert text.startswith(LOOKUP_FILLER) and "14" in text, text
+    [search] = metrics["tool_calls"]
+    assert search["name"] == "web_search" and "ferry" in search["query"].lower(), search
+    assert search["results"] >= 1 and search["error"] is None and 0 < search["latency_ms"] < 2500, search
+    assert search["filler_out_ms"] is not None and metrics["first_audio_out_ms"] > search["filler_out_ms"], metrics

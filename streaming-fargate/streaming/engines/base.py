@@ -111,6 +111,8 @@ class ToolSpec:
     name: str
     description: str
     parameters: dict[str, Any]
+    answer_lead_in: str | None = None  # words a small local model is made to start its answer with after this
+    # tool's result (it otherwise tends to repeat earlier turns); engines that need no help ignore it
 
 
 @runtime_checkable

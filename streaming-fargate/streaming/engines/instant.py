@@ -122,17 +122,18 @@ class InstantLlm:
         - the caller's last words hold :data:`SEARCH_TRIGGER` and ``web_search`` is offered: it is called with
           the words after the trigger as the query;
         - they hold :data:`GOODBYE_TRIGGER` and ``end_call`` is offered: :data:`GOODBYE`, then ``end_call``;
-        - after a search's result: :data:`FOUND` and the first result's text (``1. Title: snippet (site)``, the
-          site left out), or :data:`NOT_FOUND` after a failed search;
+        - after a search's result: :data:`FOUND` and the first result's text (its line ``1. Title: snippet
+          (site)``, the site left out), or :data:`NOT_FOUND` after a failed search;
         - otherwise the fixed reply, as :meth:`stream`.
         """
         offered = {tool.name for tool in tools}
         last = messages[-1] if messages else ChatMessage("user", "")
         if last.role == "tool":
+            first = next((line for line in last.content.splitlines() if line.startswith("1. ")), None)
             if last.tool_error:
                 text = NOT_FOUND
-            elif last.content.startswith("1. "):
-                text = f"{FOUND} {_SITE.sub('', last.content.splitlines()[0][3:])}"
+            elif first is not None:
+                text = f"{FOUND} {_SITE.sub('', first[3:])}"
             else:
                 text = GOODBYE if "goodbye" in last.content.lower() else self.reply
             async for word in self._words(text, options):

@@ -49,8 +49,8 @@ log = logging.getLogger("parley.streaming.session")
 
 MAX_TOOL_ROUNDS = 2  # tool rounds per reply; a model still calling tools after them is cut off
 LOOKUP_FILLER = "Let me look that up."
-SEARCH_RESULTS = 5
-RESULT_CHARS = 1200
+SEARCH_RESULTS = 3  # a small model answers best from a few results (and evaluates them faster)
+RESULT_CHARS = 600
 
 WEB_SEARCH = ToolSpec(
     "web_search",
@@ -59,10 +59,17 @@ WEB_SEARCH = ToolSpec(
     {"type": "object", "properties": {"query": {"type": "string", "minLength": 1, "maxLength": 120,
                                                 "description": "What to search for, in a few words"}},
      "required": ["query"], "additionalProperties": False},
+    answer_lead_in="From what I found,",
 )
 END_CALL = ToolSpec("end_call", "Hang up the call, after your goodbye.",
                     {"type": "object", "properties": {}, "additionalProperties": False})
 END_CALL_RESULT = "The call ends after your reply. Say a short goodbye."
+
+
+def search_found(query: str, results: str) -> str:
+    """The tool result of a search: the trimmed results, and what to do with them (small models need telling)."""
+    return (f"Search results for {query!r}:\n{results}\n\nAnswer the caller's question from these results in one "
+            "or two short spoken sentences.")
 
 
 def search_failed(error: SearchError) -> str:
@@ -212,7 +219,7 @@ class CallTools:
         ended = time.monotonic()
         record.update(results=len(results), latency_ms=_elapsed_ms(started, ended))
         reply.engine_time("search", started, ended)
-        return ChatMessage("tool", results_for_prompt(results, RESULT_CHARS), tool_call_id=call.id)
+        return ChatMessage("tool", search_found(query, results_for_prompt(results, RESULT_CHARS)), tool_call_id=call.id)
 
 
 def _ms(metrics: TurnMetrics, at: float | None = None) -> float:
