@@ -282,6 +282,13 @@ class LlamaLlm:
 
         return stream_with_tools(self, messages, tools, options, json_grammar)
 
+    async def prefill_with_tools(self, messages: list[ChatMessage], tools: Sequence[ToolSpec]) -> None:
+        """:meth:`prefill` for a call whose replies offer ``tools`` (they render into the system prompt)."""
+        from .llama_tools import prefill_with_tools
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, prefill_with_tools, self, messages, tools,
+                                                         json_grammar)
+
     async def prefill(self, messages: list[ChatMessage]) -> None:
         """Evaluate ``messages`` now and keep their KV, so the first reply after them starts fast.
 

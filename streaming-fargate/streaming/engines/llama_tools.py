@@ -234,6 +234,17 @@ class ToolGeneration:
             finally:
                 self.engine.states.save(self.llama)
 
+    def prefill(self) -> None:
+        """Evaluate the prompt (as a reply with these tools would render it) and keep its KV state."""
+        if self.cancel.is_set():
+            return
+        with self.engine._lock:  # the context is not thread-safe (see LlamaLlm)
+            tokens = self._tokens(self.prompt)
+            self.engine.states.restore_best(self.llama, tokens)
+            for _ in self._stream(tokens, None, 1, temperature=0.0):
+                pass
+            self.engine.states.save(self.llama)
+
     def _free_text(self) -> Iterator[str | ToolCall]:
         scanner = OpenerScanner()
         # After a decision (or a tool's result) the reply is words: a small model that has seen tool calls tends
@@ -310,6 +321,13 @@ async def stream_with_tools(engine: Any, messages: list[ChatMessage], tools: Seq
 
     async for item in on_worker(engine._executor, produce):
         yield item
+
+
+def prefill_with_tools(engine: Any, messages: list[ChatMessage], tools: Sequence[ToolSpec],
+                       json_grammar: GrammarFor) -> None:
+    """Blocking (the engine's worker thread): ``LlamaLlm.prefill_with_tools``."""
+    ToolGeneration(engine, messages, tools, LlmOptions(max_tokens=1, temperature=0.0), threading.Event(),
+                   json_grammar).prefill()
 
 
 async def on_worker(executor: Any, produce: Callable[[threading.Event], Iterator[Any]]) -> AsyncIterator[Any]:

@@ -8,12 +8,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from chalicelib.domain.agent_settings import AgentSettings
-from streaming.engines.base import ChatMessage, LlmEngine, LlmOptions, SttStream, ToolLlm, TtsEngine
+from streaming.engines.base import ChatMessage, LlmEngine, LlmOptions, SttStream, ToolLlm, ToolSpec, TtsEngine
 from streaming.pipeline.metrics import TurnMetrics
 from streaming.pipeline.output import Phrase, Utterance
 from streaming.pipeline.phrases import PhraseSplitter
@@ -41,6 +41,8 @@ class AgentReply:
 class ReplyTools(Protocol):
     """The LLM's tools during a call (``pipeline.tool_calls.CallTools``), as the reply generator uses them."""
 
+    specs: list[ToolSpec]
+
     @property
     def names(self) -> set[str]: ...
 
@@ -66,6 +68,15 @@ class ReplyGenerator:
         """What the LLM is given: the agent's instructions, the call's variables, then ``history``."""
         return messages_for(self.agent, self.call_context, history,
                             frozenset(self.tools.names) if self.tools is not None else frozenset())
+
+    def prefill(self, history: list[ChatMessage]) -> Awaitable[None] | None:
+        """Have the LLM evaluate the prompt for ``history`` ahead of a reply, rendered as the reply will be (with
+        the call's tools); None when the engine cannot (``prefill`` / ``prefill_with_tools``)."""
+        with_tools = getattr(self.llm, "prefill_with_tools", None) if self.tools is not None else None
+        if with_tools is not None and self.tools is not None:
+            return with_tools(self.prompt(history), self.tools.specs)
+        plain = getattr(self.llm, "prefill", None)
+        return None if plain is None else plain(self.prompt(history))
 
     async def generate(self, reply: AgentReply, history: list[ChatMessage]) -> None:
         """Answer ``history``: LLM tokens become phrases, each phrase is spoken as soon as it is cut."""

@@ -125,9 +125,9 @@ class VoiceSession:
             self._spawn(self._quietly(self.fillers.prepare(), "filler phrases not synthesized; no fillers"))
         if self.tools is not None:
             self._spawn(self._quietly(self.tools.prepare(), "lookup filler not synthesized; it is spoken as text"))
-        prefill = getattr(self.engines.llm, "prefill", None)
+        prefill = self.replies.prefill(history)
         if prefill is not None:  # evaluate the agent's prompt while the welcome message plays
-            self._spawn(self._quietly(prefill(self.replies.prompt(history))))
+            self._spawn(self._quietly(prefill))
 
     async def _welcome(self, utterance: Utterance, text: str) -> None:
         try:
