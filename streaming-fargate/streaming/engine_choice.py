@@ -21,9 +21,11 @@ class EngineChoice:
     vad: str
     notes: list[str] = field(default_factory=list)
     llm_model: str | None = None  # a model id the LLM engine is asked for (a Bedrock id); None: its default
+    turn: str | None = None  # the semantic end-of-turn model; None: the silence timeout alone ends turns
 
     def to_json(self) -> dict[str, object]:
-        return {"stt": self.stt, "llm": self.llm, "tts": self.tts, "vad": self.vad, "notes": self.notes}
+        return {"stt": self.stt, "llm": self.llm, "tts": self.tts, "vad": self.vad, "turn": self.turn,
+                "notes": self.notes}
 
 
 def choose(agent: AgentSettings, registry: EngineRegistry, settings: StreamingSettings) -> EngineChoice:
@@ -47,10 +49,21 @@ def choose(agent: AgentSettings, registry: EngineRegistry, settings: StreamingSe
     return EngineChoice(stt=pick("stt", agent.stt_provider, settings.stt_default),
                         llm=pick("llm", llm_wanted, settings.llm_default),
                         tts=pick("tts", agent.tts_provider, settings.tts_default), vad=settings.vad, notes=notes,
-                        llm_model=llm_model)
+                        llm_model=llm_model, turn=turn_model(registry, settings, notes))
+
+
+def turn_model(registry: EngineRegistry, settings: StreamingSettings, notes: list[str]) -> str | None:
+    wanted = settings.turn_model
+    if wanted == "none":
+        return None
+    if wanted in registry.names("turn"):
+        return wanted
+    notes.append(f"turn model {wanted!r} is not available here; turns end on silence alone")
+    return None
 
 
 def build(choice: EngineChoice, registry: EngineRegistry) -> SessionEngines:
     """Blocking (may load models on first use): call from a worker thread."""
     return SessionEngines(vad=registry.vad(choice.vad), stt=registry.stt(choice.stt),
-                          llm=registry.llm(choice.llm), tts=registry.tts(choice.tts), llm_model=choice.llm_model)
+                          llm=registry.llm(choice.llm), tts=registry.tts(choice.tts), llm_model=choice.llm_model,
+                          turn=registry.turn(choice.turn) if choice.turn else None)

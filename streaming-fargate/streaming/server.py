@@ -174,6 +174,8 @@ async def serve(app: web.Application, host: str, port: int) -> None:
         defaults: dict[Kind, list[str]] = {
             "stt": [state.settings.stt_default], "llm": [state.settings.llm_default],
             "tts": [state.settings.tts_default], "vad": [state.settings.vad]}
+        if state.settings.turn_model != "none":
+            defaults["turn"] = [state.settings.turn_model]
         await asyncio.to_thread(state.registry.preload, defaults)
         await asyncio.to_thread(search_warm_up)  # web search clients: imported now, not in a call's first search
     # Everything loaded so far (modules, models, aiortc and PyAV) lives as long as the process: keep it out of

@@ -13,6 +13,7 @@ class StreamingSettings:
     llm_default: str = DEFAULT_LOCAL_LLM
     tts_default: str = "piper"
     vad: str = "silero"
+    turn_model: str = "smart-turn-v3"  # semantic end of turn; "none": the silence timeout alone ends turns
     start_timeout_s: float = 10.0  # a stream must say ``start`` within this
     drain_timeout_s: float = 110.0  # on SIGTERM, live calls get this long to finish
     max_call_s: float = 4 * 3600.0
@@ -36,6 +37,7 @@ class StreamingSettings:
             llm_default=env("PARLEY_LLM_DEFAULT") or env("PARLEY_LLM_GGUF") or cls.llm_default,
             tts_default=env("PARLEY_TTS_DEFAULT", cls.tts_default),
             vad=env("PARLEY_VAD", cls.vad),
+            turn_model=env("PARLEY_TURN_MODEL", cls.turn_model),
             drain_timeout_s=float(env("PARLEY_DRAIN_TIMEOUT_S", str(cls.drain_timeout_s))),
             preload=env("PARLEY_PRELOAD_ENGINES", "1") != "0",
             analysis_timeout_s=float(env("PARLEY_ANALYSIS_TIMEOUT_S", str(cls.analysis_timeout_s))),

@@ -149,13 +149,15 @@ def line(name: str, values: list[float]) -> str:
 
 
 def framework_overhead(metrics: list[dict[str, Any]]) -> list[float]:
-    """Per turn: first audio frame sent - configured silence - engine compute left on the critical path."""
+    """Per turn: first audio frame sent - the end of turn (the judge's or the silence timeout's) - engine compute
+    left on the critical path after it."""
     overhead = []
     for m in metrics:
         if m.get("first_audio_out_ms") is None or m.get("stt_started_ms") is None:
             continue
         engines = sum(m["engine_ms"].get(stage, 0.0) for stage in ("stt", "llm", "tts"))
-        critical = max(float(m["silence_timeout_ms"]), m["stt_started_ms"] + engines)
+        waited = m.get("end_of_turn_ms")
+        critical = max(float(m["silence_timeout_ms"] if waited is None else waited), m["stt_started_ms"] + engines)
         overhead.append(m["first_audio_out_ms"] - critical)
     return overhead
 

@@ -93,7 +93,9 @@ async def run_phone_call(ws_url: str, call_id: int, token: str, turns: int, audi
 
 def print_stages(metrics: list[dict]) -> None:
     """The service's per-turn stages, engine compute and framework overhead."""
-    for key, name in (("end_of_turn_ms", "end of turn (silence timeout)"), ("stt_final_ms", "STT final"),
+    semantic = [m for m in metrics if m.get("end_of_turn_by") == "semantic"]
+    print(f"  turns ended by the end-of-turn judge: {len(semantic)}/{len(metrics)}; the rest by silence")
+    for key, name in (("end_of_turn_ms", "end of turn (judge or silence)"), ("stt_final_ms", "STT final"),
                       ("llm_first_token_ms", "LLM first token"), ("tts_first_audio_ms", "TTS first audio"),
                       ("first_audio_out_ms", "first audio frame sent")):
         print(line(name, [m[key] for m in metrics if m.get(key) is not None]))
@@ -136,9 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     m2e = [s.mouth_to_ear_ms for s in samples if s.mouth_to_ear_ms is not None]
     barge = [s.barge_in_ms for s in samples if s.barge_in_ms is not None]
     silence_timeout = metrics[0]["silence_timeout_ms"] if metrics else "?"
+    from streaming.settings import StreamingSettings
+
+    engines = StreamingSettings.from_env()
     print(f"voice latency: {len(samples)} caller turns over {len(runs)} Twilio media streams, local engines "
-          f"(whisper tiny.en, SmolLM2-135M, Piper), silence timeout {silence_timeout} ms")
-    print(line("mouth-to-ear (caller's clock)", m2e) + "   target p50 <= 800 ms")
+          f"(STT {engines.stt_default}, turn {engines.turn_model}, LLM {engines.llm_default}, TTS "
+          f"{engines.tts_default}), silence timeout {silence_timeout} ms")
+    print(line("mouth-to-ear (caller's clock)", m2e) + "   target p50 <= 450 ms, p95 <= 650 ms (first content audio)")
     print_stages(metrics)
     print(line("barge-in: speech -> clear", barge) + "   target p95 <= 250 ms")
     speculative = sum(1 for m in metrics if m.get("speculative"))

@@ -154,6 +154,17 @@ class JsonLlm(Protocol):
         ...
 
 
+class TurnEndEngine(Protocol):
+    """Semantic end of turn: judges from the caller's audio whether they have finished speaking."""
+
+    name: str
+    sample_rate: int  # the rate of the audio ``complete_probability`` takes (16000)
+
+    async def complete_probability(self, pcm16: bytes) -> float:
+        """Probability (0..1) that the turn whose audio (ending now) is ``pcm16`` is complete."""
+        ...
+
+
 class TtsEngine(Protocol):
     name: str
     sample_rate: int

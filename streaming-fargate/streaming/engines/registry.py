@@ -19,12 +19,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from .base import LlmEngine, SttEngine, TtsEngine, VadEngine
+from .base import LlmEngine, SttEngine, TtsEngine, TurnEndEngine, VadEngine
 from .errors import EngineError
 from .llama_models import PACKAGED, allowed_gguf, env_gguf, is_gguf_path
 
-Kind = Literal["stt", "llm", "tts", "vad"]
-KINDS: tuple[Kind, ...] = ("stt", "llm", "tts", "vad")
+Kind = Literal["stt", "llm", "tts", "vad", "turn"]
+KINDS: tuple[Kind, ...] = ("stt", "llm", "tts", "vad", "turn")
 
 
 class UnknownEngine(EngineError, LookupError):
@@ -45,7 +45,7 @@ class EngineNotInstalled(EngineError, LookupError):
         self.kind = kind
         self.name = name
         self.missing = tuple(missing)
-        setting = "PARLEY_VAD" if kind == "vad" else f"PARLEY_{kind.upper()}_DEFAULT"
+        setting = {"vad": "PARLEY_VAD", "turn": "PARLEY_TURN_MODEL"}.get(kind, f"PARLEY_{kind.upper()}_DEFAULT")
         super().__init__(f"{kind} engine {name!r} needs {', '.join(self.missing)}, not installed here "
                          f"(pick another, e.g. with {setting})",
                          engine=name, code="EngineNotInstalled", retryable=False)
@@ -90,6 +90,9 @@ DEFAULT_SPECS: dict[Kind, dict[str, EngineSpec]] = {
     "vad": {
         "silero": EngineSpec(f"{_LOCAL}.silero_vad:SileroVad", requires=("onnxruntime", "faster_whisper")),
         "energy": EngineSpec(f"{_LOCAL}.silero_vad:EnergyVad"),
+    },
+    "turn": {
+        "smart-turn-v3": EngineSpec(f"{_LOCAL}.smart_turn:SmartTurn", requires=("onnxruntime", "pipecat")),
     },
 }
 
@@ -205,6 +208,9 @@ class EngineRegistry:
 
     def vad(self, name: str) -> VadEngine:
         return self.get("vad", name)
+
+    def turn(self, name: str) -> TurnEndEngine:
+        return self.get("turn", name)
 
     def preload(self, names: Mapping[Kind, Iterable[str]] | Iterable[tuple[Kind, str]]) -> None:
         """Build (and so warm up: local engines run a dummy inference at load) the given engines now.

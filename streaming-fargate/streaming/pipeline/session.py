@@ -16,10 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.domain.agent_settings import AgentSettings
-from streaming.engines.base import ChatMessage, LlmEngine, SttEngine, TtsEngine, VadEngine
+from streaming.audio import resample
+from streaming.engines.base import ChatMessage, LlmEngine, SttEngine, TtsEngine, TurnEndEngine, VadEngine
+from streaming.engines.errors import EngineError
 from streaming.pipeline.background import Ambience, Background
 from streaming.pipeline.barge_in import AgentTurns, BargeIn, Interruption
 from streaming.pipeline.conversation import Conversation
+from streaming.pipeline.end_of_turn import JudgeConfig, judge
 from streaming.pipeline.filler import Fillers
 from streaming.pipeline.frames import EndOfTurn, SpeechPaused, SpeechResumed, SpeechStarted, TurnFrame
 from streaming.pipeline.keypad import KeypadInput
@@ -53,6 +56,7 @@ class SessionEngines:
     llm: LlmEngine
     tts: TtsEngine
     llm_model: str | None = None  # the model id the LLM engine is asked for (None: the engine's own)
+    turn: TurnEndEngine | None = None  # semantic end of turn (None: the silence timeout alone ends turns)
 
 
 class VoiceSession:
@@ -95,6 +99,8 @@ class VoiceSession:
         self._background: set[asyncio.Future[None]] = set()
         self._caller_quiet = asyncio.Event()
         self._caller_quiet.set()
+        self._pauses = 0  # counts the caller's pauses: a judge's verdict only applies to the pause it judged
+        self.judge_config = JudgeConfig()
         self.closed = False
         self.ending = False  # the agent decided to hang up
         self.voicemail = False  # an answering machine took the call: no more turns, the message, then hang up
@@ -194,13 +200,53 @@ class VoiceSession:
             self.turns.caller_started(event.first_speech_at)
             await self._interrupt_if_audible(event.first_speech_at)
             self.turns.answer_all_words()
+            self._prefill_caller_turn()
         elif isinstance(event, SpeechPaused):
+            self._pauses += 1
             self.turns.caller_paused(event)
+            if self.engines.turn is not None:
+                self._spawn(self._judge_pause(self._pauses))
         elif isinstance(event, SpeechResumed):
+            self._pauses += 1
             self.turns.caller_resumed()
         elif isinstance(event, EndOfTurn):
             self.turns.end_of_turn(event)
             self._caller_quiet.set()
+
+    def _prefill_caller_turn(self) -> None:
+        """The caller started talking: have the LLM evaluate the conversation so far up to their (empty) turn
+        while they speak, so the reply drafted at their pause only evaluates their words. Skipped while a
+        reply is being written (the model is busy; its own prompt is already in the cache)."""
+        if self.turns.writing:
+            return
+        prefill = self.replies.prefill([*self.conversation.history(), ChatMessage("user", "")])
+        if prefill is not None:
+            self._spawn(self._quietly(prefill))
+
+    async def _judge_pause(self, pause: int) -> None:
+        """At a short pause: end the turn now if it sounds finished, wait longer if it sounds unfinished
+        (:mod:`~streaming.pipeline.end_of_turn`). A failing model leaves the silence timeout in charge."""
+        engine = self.engines.turn
+        assert engine is not None
+        audio = resample(self.detector.turn_audio(), self.detector.vad.sample_rate, engine.sample_rate)
+        try:
+            probability: float | None = await engine.complete_probability(audio)
+        except EngineError as error:  # busy (too many calls checking at once) or failed: silence decides
+            log.debug("end-of-turn model unavailable for this pause: %s", error)
+            probability = None
+        except Exception:
+            log.warning("end-of-turn model failed; the silence timeout ends this turn", exc_info=True)
+            probability = None
+        transcript = await self.turns.draft_transcript()
+        if pause != self._pauses or self.closed or not self.detector.paused:
+            return  # the caller went on (or the turn already ended on silence): the verdict is moot
+        verdict = judge(probability, transcript, self.judge_config)
+        self.turns.note_turn_probability(probability)
+        if verdict.outcome == "complete":
+            for event in self.detector.end_now(time.monotonic()):
+                await self._on_turn(event)
+        elif verdict.outcome == "incomplete":
+            self.detector.wait_longer(self.judge_config.incomplete_ms)
 
     async def _interrupt_if_audible(self, first_speech_at: float) -> None:
         if await self.barge_in.interrupt_if_audible(first_speech_at):

@@ -53,6 +53,11 @@ class TurnTaking:
     # ---------------------------------------------------------------- caller speech
 
     @property
+    def writing(self) -> bool:
+        """A reply is being written (its task runs)."""
+        return any(reply.task is not None and not reply.task.done() for reply in self._replies)
+
+    @property
     def listening(self) -> bool:
         """A caller utterance is being transcribed."""
         return self._stt is not None
