@@ -163,7 +163,8 @@ def run_model(model: str, max_tokens: int, analysis: bool, verbose: bool) -> Mod
     from streaming.post_call_analysis import analyze
 
     started = time.perf_counter()
-    engine = LlamaLlm(model)
+    path = model if model.lower().endswith(".gguf") else None  # a file named on the command line is trusted
+    engine = LlamaLlm(model, model_path=path)
     load_s = time.perf_counter() - started
     opening = agent_messages([ChatMessage("assistant", WELCOME)])
     engine.llama.reset()  # prompt eval from an empty context
