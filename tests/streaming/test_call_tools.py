@@ -242,3 +242,12 @@ def test_the_local_model_searches_mid_call_and_states_what_only_the_corpus_knows
     assert search["name"] == "web_search" and "ferry" in search["query"].lower(), search
     assert search["results"] >= 1 and search["error"] is None and 0 < search["latency_ms"] < 2500, search
     assert search["filler_out_ms"] is not None and metrics["first_audio_out_ms"] > search["filler_out_ms"], metrics
+
+
+def test_the_search_result_the_model_reads_has_no_sites_to_read_out() -> None:
+    from streaming.pipeline.tool_calls import search_found
+
+    text = search_found("city hall", "1. City Hall: open 8:30 am to 4:30 pm. (cityhall.example.gov)\n2. Bus: every 15 "
+                                     "minutes (Central Station). (bus.example.org)")
+    assert "example" not in text and "(Central Station)." in text
+    assert text.startswith("Search results for 'city hall':\n1. City Hall: open 8:30 am to 4:30 pm.\n")

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
@@ -64,11 +65,14 @@ WEB_SEARCH = ToolSpec(
 END_CALL = ToolSpec("end_call", "Hang up the call, after your goodbye.",
                     {"type": "object", "properties": {}, "additionalProperties": False})
 END_CALL_RESULT = "The call ends after your reply. Say a short goodbye."
+_SITE = re.compile(r"\s*\([A-Za-z0-9.-]+\.[A-Za-z]{2,}\)$")  # results_for_prompt's " (site)" at a line's end
 
 
 def search_found(query: str, results: str) -> str:
-    """The tool result of a search: the trimmed results, and what to do with them (small models need telling)."""
-    return (f"Search results for {query!r}:\n{results}\n\nAnswer the caller's question from these results in one "
+    """The tool result of a search: the trimmed results without their sites (a small model reads them out:
+    "closes at 4 pm (cityhall.example.gov)"), and what to do with them (small models need telling)."""
+    spoken = "\n".join(_SITE.sub("", line) for line in results.splitlines())
+    return (f"Search results for {query!r}:\n{spoken}\n\nAnswer the caller's question from these results in one "
             "or two short spoken sentences.")
 
 
