@@ -123,14 +123,18 @@ class ChatModelFile:
 
 
 def prefer_passive_openmp_waits() -> None:
-    """Make llama.cpp's OpenMP threads sleep, not spin, while they wait for each other (``OMP_WAIT_POLICY``,
-    unless already set). Call before ``llama_cpp`` is first imported: libgomp reads it when it loads.
+    """Make llama.cpp's OpenMP threads spin only briefly, then sleep, while they wait for each other
+    (``GOMP_SPINCOUNT=20000``, unless ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` is set). Call before
+    ``llama_cpp`` is first imported: libgomp reads it when it loads.
 
-    On 2 cores shared with STT, TTS and other processes, a spinning thread whose partner was descheduled burns
-    its core until the partner runs again: measured under load (load average ~4), the first token of a reply
-    with the prompt cached had a max of 3.6-6.4 s spinning and 0.27-0.42 s passive (p50 239-409 ms vs 162-202
-    ms), at the same generation speed; see docs/voice-engines.md."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    On 2 cores shared with STT, TTS and other processes, a thread spinning without bound whose partner was
+    descheduled burns its core until the partner runs again: measured under load (load average ~4), the first
+    token of a reply with the prompt cached had a max of 3.6-6.4 s spinning and 0.27-0.42 s sleeping at once
+    (``OMP_WAIT_POLICY=PASSIVE``). But never spinning halves two-thread generation on an idle machine (Qwen2.5
+    0.5B: 19 tok/s passive, 29-32 tok/s spinning); a short spin (~tens of microseconds) keeps 31.8 tok/s and
+    still yields the core soon; see docs/voice-engines.md."""
+    if "OMP_WAIT_POLICY" not in os.environ:
+        os.environ.setdefault("GOMP_SPINCOUNT", "20000")
 
 
 # --- gguf metadata -----------------------------------------------------------------------------------
