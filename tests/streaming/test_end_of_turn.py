@@ -137,8 +137,8 @@ def test_a_turn_judged_complete_ends_at_the_pause_not_at_the_silence_timeout() -
 
 
 def test_a_turn_judged_unfinished_survives_a_pause_longer_than_the_silence_timeout() -> None:
-    # 0.9 s mid-turn pause > the agent's 700 ms: without the judge this would be two turns.
-    metrics, _, transcript = one_turn(0.02, quiet(0.3) + tone(0.6) + quiet(0.9) + tone(0.6) + quiet(1.6))
+    # A 0.8 s mid-turn pause > the agent's 700 ms: without the judge this would be two turns.
+    metrics, _, transcript = one_turn(0.02, quiet(0.3) + tone(0.6) + quiet(0.8) + tone(0.6) + quiet(1.6))
     assert metrics["end_of_turn_by"] == "silence"
     assert metrics["end_of_turn_ms"] >= JudgeConfig().incomplete_ms - 50, metrics
     assert [turn["role"] for turn in transcript] == ["agent", "user", "agent"], transcript

@@ -41,7 +41,7 @@ _WORD = re.compile(r"[a-z']+")
 class JudgeConfig:
     high: float = 0.7  # audio score at or above: complete
     low: float = 0.15  # audio score below: incomplete
-    incomplete_ms: int = 1200  # silence that ends a turn judged unfinished
+    incomplete_ms: int = 900  # silence that ends a turn judged unfinished (covers 300-600 ms thinking pauses)
 
 
 @dataclass(frozen=True)
