@@ -41,6 +41,7 @@ check: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m tests.bench.live_status
 	$(PY) -m tests.bench.voice_latency
+	$(PY) -m tests.bench.false_cutoffs
 	$(PY) -m tests.bench.voice_capacity
 	$(PY) -m tests.bench.web_latency
 	$(PY) -m tests.bench.web_browser_latency
