@@ -20,6 +20,7 @@ TABLE = ROOT / "THIRD_PARTY_LICENSES.md"
 REQUIREMENT_FILES = {
     "requirements.txt": ("Lambda", "streaming image"),
     "streaming-fargate/requirements.txt": ("streaming image",),
+    "streaming-fargate/requirements-nodeps.txt": ("streaming image",),
     "requirements-dev.txt": ("dev+tests only",),
 }
 
