@@ -44,6 +44,7 @@ from typing import Any, cast
 from .base import ChatMessage, LlmOptions, ToolCall, ToolSpec
 from .errors import EngineError
 from .llama_models import DEFAULT_LOCAL_LLM, prefer_passive_openmp_waits, resolve
+from .worker_stream import on_worker
 
 OPENING_USER_TURN = "(call connected)"  # stands in for the caller when the agent spoke first
 
@@ -134,7 +135,6 @@ def _common_prefix(a: Any, b: Any) -> int:
     return count
 
 
-_END = object()
 
 
 def grammar_schema(schema: Any) -> Any:
@@ -226,33 +226,8 @@ class LlamaLlm:
                 pass
 
     async def stream(self, messages: list[ChatMessage], options: LlmOptions) -> AsyncIterator[str]:
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[object] = asyncio.Queue()
-        cancel = threading.Event()
-
-        def put(item: object) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-
-        def work() -> None:
-            try:
-                for piece in self._generate_sync(messages, options, cancel):
-                    put(piece)
-            except BaseException as exc:  # handed to the consumer
-                put(exc)
-            finally:
-                put(_END)
-
-        self._executor.submit(work)
-        try:
-            while True:
-                item = await queue.get()
-                if item is _END:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item  # type: ignore[misc]  # the worker queue carries str pieces or the end sentinel
-        finally:
-            cancel.set()
+        async for piece in on_worker(self._executor, lambda cancel: self._generate_sync(messages, options, cancel)):
+            yield piece
 
     def _generate_sync(self, messages: list[ChatMessage], options: LlmOptions, cancel: threading.Event):
         """Worker: yield text pieces until done, ``max_tokens``, a stop sequence or ``cancel``."""

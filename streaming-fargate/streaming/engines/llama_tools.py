@@ -24,7 +24,6 @@ are then generated under the grammars as above. Output that does not parse is dr
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import uuid
@@ -32,6 +31,7 @@ from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequen
 from typing import Any, cast
 
 from .base import ChatMessage, LlmOptions, ToolCall, ToolSpec
+from .worker_stream import on_worker
 
 OPENING_USER_TURN = "(call connected)"  # stands in for the caller when the agent spoke first (as in llama_llm)
 GrammarFor = Callable[[dict[str, Any], str], Any]  # llama_llm.json_grammar: a JSON schema -> a LlamaGrammar
@@ -43,7 +43,6 @@ ANSWER = ToolSpec("answer", "Answer the caller yourself, without any other tool:
                   "your instructions answer, or anything you can answer from the conversation.",
                   {"type": "object", "properties": {}})
 MAX_ARGUMENT_TOKENS = 96
-_END = object()
 
 
 def openai_tools(tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
@@ -328,36 +327,3 @@ def prefill_with_tools(engine: Any, messages: list[ChatMessage], tools: Sequence
     """Blocking (the engine's worker thread): ``LlamaLlm.prefill_with_tools``."""
     ToolGeneration(engine, messages, tools, LlmOptions(max_tokens=1, temperature=0.0), threading.Event(),
                    json_grammar).prefill()
-
-
-async def on_worker(executor: Any, produce: Callable[[threading.Event], Iterator[Any]]) -> AsyncIterator[Any]:
-    """Run ``produce`` on ``executor`` (one thread) and yield what it yields, in order."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[object] = asyncio.Queue()
-    cancel = threading.Event()
-
-    def put(item: object) -> None:
-        loop.call_soon_threadsafe(queue.put_nowait, item)
-
-    def work() -> None:
-        try:
-            for item in produce(cancel):
-                put(item)
-                if cancel.is_set():
-                    return
-        except BaseException as exc:  # handed to the consumer
-            put(exc)
-        finally:
-            put(_END)
-
-    executor.submit(work)
-    try:
-        while True:
-            item = await queue.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        cancel.set()
