@@ -71,21 +71,21 @@ class LocalSecretBox:
         return json.loads(self._aead.decrypt(blob[:12], blob[12:], aad))
 
 
-def secret_box_from_settings(settings: Settings | None = None) -> SecretBox:
-    settings = settings or Settings.from_env()
-    if settings.kms_key_id:
-        return KmsSecretBox(settings.kms_key_id)
+def _box(kms_key_id: str | None, settings: Settings, what: str, setting: str) -> SecretBox:
+    if kms_key_id:
+        return KmsSecretBox(kms_key_id)
     if settings.local_secret_key:
         return LocalSecretBox(settings.local_secret_key)
-    raise RuntimeError("no secret box configured: set PARLEY_KMS_KEY_ID or PARLEY_LOCAL_SECRET_KEY")
+    raise RuntimeError(f"no {what} configured: set {setting} or PARLEY_LOCAL_SECRET_KEY")
+
+
+def secret_box_from_settings(settings: Settings | None = None) -> SecretBox:
+    settings = settings or Settings.from_env()
+    return _box(settings.kms_key_id, settings, "secret box", "PARLEY_KMS_KEY_ID")
 
 
 def search_secret_box(settings: Settings | None = None) -> SecretBox:
     """The box for accounts' web search API keys: a KMS key of their own (``PARLEY_SEARCH_KMS_KEY_ID``), the only
     one the streaming service may decrypt with; in development the local key."""
     settings = settings or Settings.from_env()
-    if settings.search_kms_key_id:
-        return KmsSecretBox(settings.search_kms_key_id)
-    if settings.local_secret_key:
-        return LocalSecretBox(settings.local_secret_key)
-    raise RuntimeError("no box for web search keys: set PARLEY_SEARCH_KMS_KEY_ID or PARLEY_LOCAL_SECRET_KEY")
+    return _box(settings.search_kms_key_id, settings, "box for web search keys", "PARLEY_SEARCH_KMS_KEY_ID")
