@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
 import aiohttp
+import numpy as np
 
 from streaming.audio import mulaw_to_pcm16, pcm16_to_mulaw, resample
 
@@ -600,6 +601,19 @@ class MediaStreamClient:
     def caller_audio(self) -> bytes:
         """The caller audio as sent (PCM16, 8 kHz), silence included, on the same ticks as agent_audio."""
         return mulaw_to_pcm16(bytes(self._sent_mulaw))
+
+    def speech_sent_times(self, since: float, level: float) -> list[float]:
+        """When each caller frame of speech (queued with ``say`` and louder than ``level``, PCM16 RMS) left, among
+        those sent at or after ``since`` (monotonic)."""
+        size = FRAME_BYTES
+        times = []
+        for index, frame in enumerate(self.sent):
+            if frame.t < since or not frame.speech:
+                continue
+            pcm = np.frombuffer(mulaw_to_pcm16(bytes(self._sent_mulaw[index * size:(index + 1) * size])), dtype="<i2")
+            if pcm.size and float(np.sqrt((pcm.astype(np.float32) ** 2).mean())) > level:
+                times.append(frame.t)
+        return times
 
     def write_agent_wav(self, path: str | Path) -> Path:
         """Write :meth:`agent_audio` as a mono 8 kHz WAV file."""

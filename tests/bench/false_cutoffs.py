@@ -63,8 +63,7 @@ async def run_call(ws_url: str, call_id: int, token: str, script: list[tuple[str
             client.pause(pause_s)
             client.say(second)
             await client.wait_sent(timeout=30)
-            speech = [frame.t for index, frame in enumerate(client.sent)
-                      if frame.t >= started and frame.speech and _loud(client, index)]
+            speech = client.speech_sent_times(started, LEVEL)
             first_half_end = _last_before_gap(speech)
             caller_done = speech[-1] if speech else time.monotonic()
             early = [frame.t for frame in client.received if first_half_end < frame.t <= caller_done]
@@ -74,13 +73,6 @@ async def run_call(ws_url: str, call_id: int, token: str, script: list[tuple[str
     finally:
         await client.hang_up()
     return results
-
-
-def _loud(client, index: int) -> bool:
-    from streaming.audio import mulaw_to_pcm16
-
-    pcm = np.frombuffer(mulaw_to_pcm16(bytes(client._sent_mulaw[index * FRAME:(index + 1) * FRAME])), dtype="<i2")
-    return bool(pcm.size) and float(np.sqrt((pcm.astype(np.float32) ** 2).mean())) > LEVEL
 
 
 def _last_before_gap(times: list[float]) -> float:

@@ -19,8 +19,6 @@ import statistics
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from tests.bench.caller_turns import (
     LEVEL,
     CallRun,
@@ -50,18 +48,8 @@ class PhoneCaller:
         await self.client.wait_sent(timeout=30)
 
     def last_speech_sent(self, since: float) -> float | None:
-        from streaming.audio import mulaw_to_pcm16
-
-        sent = self.client._sent_mulaw
-        last = None
-        for index, frame in enumerate(self.client.sent):
-            if frame.t < since or not frame.speech:
-                continue
-            pcm = np.frombuffer(mulaw_to_pcm16(bytes(sent[index * 160:(index + 1) * 160])),
-                                dtype="<i2").astype(np.float32)
-            if pcm.size and np.sqrt((pcm ** 2).mean()) > LEVEL:
-                last = frame.t
-        return last
+        times = self.client.speech_sent_times(since, LEVEL)
+        return times[-1] if times else None
 
     async def wait_agent_speech(self, timeout: float) -> None:
         await self.client.wait_agent_speech(timeout=timeout)

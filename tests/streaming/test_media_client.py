@@ -193,6 +193,9 @@ def test_handshake_media_shapes_pacing_speech_and_stop() -> None:
             assert len(caller) == 2 * FRAME_BYTES * len(client.sent)
             assert rms(caller[3200:9600]) > 5000 and rms(caller[:3200]) == 0
             assert len(client.caller_turns) == 1
+            loud = client.speech_sent_times(0.0, level=500)  # the 20 frames of speech, not the silence around them
+            assert loud == [f.t for f in client.sent[10:30]]
+            assert client.speech_sent_times(client.sent[20].t, level=500) == loud[10:]
             assert client.closed and not client.closed_by_server
 
     run(main())
