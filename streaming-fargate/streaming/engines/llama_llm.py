@@ -213,27 +213,29 @@ class LlamaLlm:
                            n_threads_batch=n_threads_batch, n_batch=n_batch, verbose=False)
         model_ = self.llama._model
         eos, bos = self.llama.token_eos(), self.llama.token_bos()
-        self._formatter = Jinja2ChatFormatter(
+        self.formatter = Jinja2ChatFormatter(
             template=self.spec.chat_template,
             eos_token=model_.token_get_text(eos) if eos != -1 else "",
             bos_token=model_.token_get_text(bos) if bos != -1 else "",
         )
         self.states = SequenceStateCache(state_cache_mb << 20)
-        self._lock = threading.Lock()  # the context is not thread-safe; also guards direct use (warm-up)
-        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"llama-{model}")
+        # The context is not thread-safe: everything that touches it (replies, JSON answers, tool generations in
+        # ``llama_tools``) runs on ``worker``, one thread, under ``lock`` (which also guards direct use: warm-up).
+        self.lock = threading.Lock()
+        self.worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"llama-{model}")
         if warm_up:
             for _ in self._generate_sync([ChatMessage("user", "Hi")], LlmOptions(max_tokens=2), threading.Event()):
                 pass
 
     async def stream(self, messages: list[ChatMessage], options: LlmOptions) -> AsyncIterator[str]:
-        async for piece in on_worker(self._executor, lambda cancel: self._generate_sync(messages, options, cancel)):
+        async for piece in on_worker(self.worker, lambda cancel: self._generate_sync(messages, options, cancel)):
             yield piece
 
     def _generate_sync(self, messages: list[ChatMessage], options: LlmOptions, cancel: threading.Event):
         """Worker: yield text pieces until done, ``max_tokens``, a stop sequence or ``cancel``."""
         if cancel.is_set():
             return
-        with self._lock:
+        with self.lock:
             prompt = self.prompt_tokens(messages)
             self.states.restore_best(self.llama, prompt)
             chunks = cast(Generator[dict[str, Any], None, None], self.llama.create_completion(
@@ -262,7 +264,7 @@ class LlamaLlm:
         """:meth:`prefill` for a call whose replies offer ``tools`` (they render into the system prompt)."""
         from .llama_tools import prefill_with_tools
 
-        await asyncio.get_running_loop().run_in_executor(self._executor, prefill_with_tools, self, messages, tools,
+        await asyncio.get_running_loop().run_in_executor(self.worker, prefill_with_tools, self, messages, tools,
                                                          json_grammar)
 
     async def prefill(self, messages: list[ChatMessage]) -> None:
@@ -272,7 +274,7 @@ class LlamaLlm:
         (system prompt + welcome message) while the welcome message plays.
         """
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._prefill_sync, messages)
+        await loop.run_in_executor(self.worker, self._prefill_sync, messages)
 
     def _prefill_sync(self, messages: list[ChatMessage]) -> None:
         for _ in self._generate_sync(messages, LlmOptions(max_tokens=1, temperature=0.0), threading.Event()):
@@ -280,7 +282,7 @@ class LlamaLlm:
 
     def prompt_tokens(self, messages: list[ChatMessage]) -> list[int]:
         """The chat rendered with the model's own template (from the gguf), tokenized."""
-        rendered = self._formatter(messages=chat_turns(messages))  # type: ignore[arg-type]  # llama-cpp's formatter types messages as its own TypedDicts
+        rendered = self.formatter(messages=chat_turns(messages))  # type: ignore[arg-type]  # llama-cpp's formatter types messages as its own TypedDicts
         return self.llama.tokenize(rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special,
                                    special=True)
 
@@ -300,7 +302,7 @@ class LlamaLlm:
         loop = asyncio.get_running_loop()
         cancel = threading.Event()
         try:
-            text, finish = await loop.run_in_executor(self._executor, self._json_sync, messages, grammar, options,
+            text, finish = await loop.run_in_executor(self.worker, self._json_sync, messages, grammar, options,
                                                       cancel)
         finally:
             cancel.set()
@@ -312,7 +314,7 @@ class LlamaLlm:
         the module notes): no restore (no call's conversation prefixes this prompt) and no save."""
         if cancel.is_set():
             return "", "cancelled"
-        with self._lock:
+        with self.lock:
             prompt = self.prompt_tokens(messages)
             if len(prompt) + options.max_tokens > self.context_tokens:
                 raise EngineError(f"prompt of {len(prompt)} tokens + max_tokens {options.max_tokens} exceed the "

@@ -207,7 +207,7 @@ class ToolGeneration:
         # the same tool list every round, so the rendered system prompt (and its KV cache) is shared; ``answer``
         # first: listed last, Qwen2.5-Coder-0.5B searched for 3 of 3 questions its instructions answered, first 1 of 3
         offered = [ANSWER, *tools] if decide and tools else list(tools)
-        formatter = engine._formatter  # the engine's chat template (from the gguf)
+        formatter = engine.formatter  # the engine's chat template (from the gguf)
         self.native = template_supports_tools(formatter.template)
         turns: Any = tool_turns(messages, self.native, offered)  # llama-cpp types messages and tools as
         described: Any = openai_tools(offered) if self.native and offered else None  # its own TypedDicts
@@ -218,7 +218,7 @@ class ToolGeneration:
     def run(self) -> Iterator[str | ToolCall]:
         if self.cancel.is_set():
             return
-        with self.engine._lock:  # the context is not thread-safe (see LlamaLlm)
+        with self.engine.lock:  # the context is not thread-safe (see LlamaLlm)
             try:
                 self.engine.states.restore_best(self.llama, self._tokens(self.prompt))
                 if self.decide:
@@ -237,7 +237,7 @@ class ToolGeneration:
         """Evaluate the prompt (as a reply with these tools would render it) and keep its KV state."""
         if self.cancel.is_set():
             return
-        with self.engine._lock:  # the context is not thread-safe (see LlamaLlm)
+        with self.engine.lock:  # the context is not thread-safe (see LlamaLlm)
             tokens = self._tokens(self.prompt)
             self.engine.states.restore_best(self.llama, tokens)
             for _ in self._stream(tokens, None, 1, temperature=0.0):
@@ -318,7 +318,7 @@ async def stream_with_tools(engine: Any, messages: list[ChatMessage], tools: Seq
     def produce(cancel: threading.Event) -> Iterator[str | ToolCall]:
         return ToolGeneration(engine, messages, tools, options, cancel, json_grammar, decide=decide).run()
 
-    async for item in on_worker(engine._executor, produce):
+    async for item in on_worker(engine.worker, produce):
         yield item
 
 
