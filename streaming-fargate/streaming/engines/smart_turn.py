@@ -21,14 +21,12 @@ import hashlib
 import importlib.util
 import multiprocessing
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .base import EngineTiming
 from .errors import EngineError
 from .log_mel import SAMPLE_RATE, log_mel
 
@@ -133,17 +131,10 @@ class SmartTurn:
                 max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_Worker.load,
                 initargs=(path, threads))
             self._score = _Worker.score
-        self.timing = EngineTiming()
         self.max_pending = max_pending
         self.pending = 0  # checks submitted and not finished (event loop side)
         self.refused = 0  # checks refused as busy since start
-        self.complete_probability_sync(bytes(2 * SAMPLE_RATE))  # warm up (and start the process): first runs allocate
-
-    def complete_probability_sync(self, pcm16: bytes) -> float:
-        started = time.perf_counter()
-        probability = self._executor.submit(self._score, pcm16).result()
-        self.timing.compute_s = time.perf_counter() - started
-        return probability
+        self._executor.submit(self._score, bytes(2 * SAMPLE_RATE)).result()  # warm up (and start the process)
 
     async def complete_probability(self, pcm16: bytes) -> float:
         """Probability (0..1) that the turn whose audio (16 kHz PCM16, its end = now) is ``pcm16`` is over."""

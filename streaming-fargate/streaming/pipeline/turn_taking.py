@@ -68,6 +68,7 @@ class TurnTaking:
 
     def caller_started(self, first_speech_at: float) -> None:
         self._user_started_at = first_speech_at
+        self._turn_probability = None
         if self._stt is None:
             self._stt = self.stt_engine.open(self.language)
 
@@ -100,8 +101,6 @@ class TurnTaking:
     def note_turn_probability(self, probability: float | None) -> None:
         """The end-of-turn model's score for the paused turn, for the metrics of the reply that answers it."""
         self._turn_probability = probability
-        if self._draft is not None:
-            self._draft.metrics.turn_probability = probability
 
     def caller_resumed(self) -> None:
         self._turn_probability = None
@@ -116,6 +115,7 @@ class TurnTaking:
         if draft is not None and draft.stt is stt:
             draft.metrics.end_of_turn = event.at
             draft.metrics.end_of_turn_by = event.by
+            draft.metrics.turn_probability = self._turn_probability
             draft.metrics.turn = self._turns
             draft.utterance.released.set()
             self._watch_for_filler(draft)
