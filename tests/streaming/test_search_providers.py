@@ -91,9 +91,9 @@ def test_a_slow_searxng_gives_search_timeout_at_the_deadline(receiver: Receiver)
         run(search_with_deadline(provider, "anything", timeout_s=2.5))
     elapsed = time.monotonic() - started
     assert 2.4 <= elapsed < 3.2, elapsed
-    # the deadline or the request's own 2.5 s timeout, whichever fires first: both say the search took too long
+    # the deadline, not the request's own timeout (a backstop set past it): one message, whatever the timing
     assert caught.value.provider == "SearXNG"
-    assert str(caught.value) in ("the search took longer than 2.5 seconds", "SearXNG did not answer in time")
+    assert str(caught.value) == "the search took longer than 2.5 seconds"
 
 
 def test_an_oversized_answer_is_refused_with_a_clear_error(receiver: Receiver) -> None:

@@ -10,6 +10,10 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 MAX_QUERY_CHARS = 400  # a spoken question; longer queries are cut before they are sent
+DEFAULT_DEADLINE_S = 2.5  # what a caller waits for a search (``registry.search_with_deadline``)
+PROVIDER_TIMEOUT_S = DEFAULT_DEADLINE_S + 0.5
+"""A provider's own network timeout: a backstop that ends its thread's request, set past the deadline so the
+deadline is what a caller meets (two equal timers raced: either message could come back)."""
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,12 @@ import math
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from streaming.search.base import MAX_QUERY_CHARS, SearchProviderError, SearchResult, SearchTimeout
+from streaming.search.base import MAX_QUERY_CHARS, PROVIDER_TIMEOUT_S, SearchProviderError, SearchResult, SearchTimeout
 from streaming.search.http import run_blocking
 from streaming.search.text import results_from
 
 DEFAULT_BACKEND = "duckduckgo"
-DEFAULT_TIMEOUT_S = 2.5
+DEFAULT_TIMEOUT_S = PROVIDER_TIMEOUT_S
 
 
 class TextSearcher(Protocol):

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from streaming.search.base import MAX_QUERY_CHARS, SearchProviderError, SearchResult
+from streaming.search.base import MAX_QUERY_CHARS, PROVIDER_TIMEOUT_S, SearchProviderError, SearchResult
 from streaming.search.http import SearchHttp
 from streaming.search.text import MAX_SNIPPET_CHARS, result_from
 
 DEFAULT_BASE_URL = "https://api.exa.ai"
-DEFAULT_TIMEOUT_S = 2.5
+DEFAULT_TIMEOUT_S = PROVIDER_TIMEOUT_S
 
 
 class ExaProvider:

@@ -27,10 +27,16 @@ from typing import Protocol
 
 from chalicelib.delivery.http_messages import shown
 from chalicelib.domain.web_search import KEYED_PROVIDERS, SEARCH_PROVIDERS, canonical_provider
-from streaming.search.base import SearchError, SearchNotConfigured, SearchProvider, SearchResult, SearchTimeout
+from streaming.search.base import (
+    DEFAULT_DEADLINE_S,
+    SearchError,
+    SearchNotConfigured,
+    SearchProvider,
+    SearchResult,
+    SearchTimeout,
+)
 from streaming.search.http import SearchHttp, allowed_networks_from
 
-DEFAULT_DEADLINE_S = 2.5
 SEARXNG_URL_ENV = "PARLEY_SEARXNG_URL"
 OVERRIDE_ENV = "PARLEY_SEARCH_PROVIDER_OVERRIDE"
 PROVIDERS = SEARCH_PROVIDERS

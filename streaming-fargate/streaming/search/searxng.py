@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from streaming.search.base import MAX_QUERY_CHARS, SearchProviderError, SearchResult
+from streaming.search.base import MAX_QUERY_CHARS, PROVIDER_TIMEOUT_S, SearchProviderError, SearchResult
 from streaming.search.http import SearchHttp
 from streaming.search.text import results_from
 
-DEFAULT_TIMEOUT_S = 2.5
+DEFAULT_TIMEOUT_S = PROVIDER_TIMEOUT_S
 
 
 class SearxngProvider:

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from streaming.search.base import MAX_QUERY_CHARS, SearchError, SearchProviderError, SearchResult, SearchTimeout
+from streaming.search.base import (
+    MAX_QUERY_CHARS,
+    PROVIDER_TIMEOUT_S,
+    SearchError,
+    SearchProviderError,
+    SearchResult,
+    SearchTimeout,
+)
 from streaming.search.http import SearchHttp, run_blocking
 from streaming.search.text import results_from
 
 DEFAULT_BASE_URL = "https://api.tavily.com"
-DEFAULT_TIMEOUT_S = 2.5
+DEFAULT_TIMEOUT_S = PROVIDER_TIMEOUT_S
 
 
 class TavilyProvider:
