@@ -65,3 +65,66 @@ def test_speech_resuming_after_a_pause_drops_the_draft_and_the_turn_is_answered_
     assert result.transcript[0]["text"] == "I would like to book an appointment for tomorrow morning."
     [metrics] = result.turn_metrics
     assert metrics["turn"] == 1 and metrics["speculative"] is True
+
+
+class WordPerFifthOfASecond:
+    """A batch transcriber that hears one word per 200 ms of audio fed: a partial transcript is a prefix of the
+    final one, as a real one's mostly is."""
+
+    name = "counting"
+    sample_rate = 16000
+    streaming = False
+    words = "could you tell me what time the bakery opens on saturday morning please".split()
+
+    def open(self, language: str = "en-US") -> Any:
+        engine = self
+
+        class Stream:
+            fed = 0
+
+            def feed(self, pcm16: bytes) -> None:
+                self.fed += len(pcm16)
+
+            async def transcript(self) -> str:
+                return " ".join(engine.words[: self.fed // (2 * engine.sample_rate // 5)])
+
+            async def close(self) -> None:
+                return None
+
+        return Stream()
+
+
+def test_while_the_caller_speaks_the_llm_is_prefilled_with_their_words_so_far() -> None:
+    recorder = RecordingLifecycle()
+    prefilled: list[str] = []
+    prompts: list[str] = []
+
+    class Prefilled(InstantLlm):
+        async def prefill(self, messages: list[ChatMessage]) -> None:
+            if messages[-1].role == "user":
+                prefilled.append(messages[-1].content)
+
+        async def stream(self, messages: list[ChatMessage], options: LlmOptions) -> AsyncIterator[str]:
+            prompts.append(messages[-1].content)
+            async for token in super().stream(messages, options):
+                yield token
+
+    async def scenario() -> None:
+        registry = EngineRegistry()
+        registry.register("stt", "instant", WordPerFifthOfASecond)
+        registry.register("llm", "instant", Prefilled)
+        async with running_server(recorder, registry=registry) as (url, _app), aiohttp.ClientSession() as http:
+            side = await TwilioSide.open(http, url, call_id=82)
+            await side.audio(quiet(0.2) + tone(2.2) + quiet(0.9), realtime=True)
+            await side.wait_for(lambda: len(side.events("mark")) >= 2)
+            await side.stop()
+            await side.closed()
+            await side.wait_for(lambda: recorder.finalized)
+
+    run(scenario())
+    [(_, result)] = recorder.finalized
+    final = result.transcript[0]["text"]
+    partials = [text for text in prefilled if text]  # "" is the prefill when the caller started talking
+    assert prompts == [final]
+    assert len(partials) >= 2 and all(final.startswith(text) and text != final for text in partials)
+    assert partials == sorted(partials, key=len)  # every 640 ms of speech, each longer than the last

@@ -47,14 +47,17 @@ def load_voice(model_path: str | None = None, config_path: str | None = None) ->
         model, config = default_voice_paths()
         model_path, config_path = str(model), str(config)
     voice = PiperVoice.load(model_path, config_path=config_path)
-    # One intra-op thread: the first phrase is synthesized while the LLM generates the rest of the reply
-    # on the other core, and two ONNX threads fighting the LLM for 2 cores are slower than one
-    # (measured here: 287 ms vs 368 ms for a 4-word phrase next to a busy core).
+    # Two intra-op threads that never spin. The first phrase of a reply, the one the caller waits for, is
+    # synthesized while the LLM waits for it (``pipeline.replies``), so it has both cores: a 4-word phrase takes
+    # ~65 ms on two threads, ~95 ms on one (measured 2026-12-07). Later phrases overlap the LLM writing the rest;
+    # threads that spin after each run (ONNX Runtime's default) would take its cores (two spinning threads made
+    # that phrase 368 ms against 287 ms on one thread, measured earlier).
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
+    options.intra_op_num_threads = 2
     options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     voice.session = onnxruntime.InferenceSession(str(model_path), sess_options=options,
                                                  providers=["CPUExecutionProvider"])
     return voice

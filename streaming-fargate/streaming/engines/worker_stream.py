@@ -4,6 +4,10 @@ The producer runs on ``executor`` (one thread: llama.cpp contexts are not thread
 event loop through an :class:`asyncio.Queue`; closing the async iterator sets the ``cancel`` event the producer
 checks between items, so an interrupted reply frees the thread within one item. An exception in the producer is
 raised in the consumer.
+
+Backpressure: the producer makes an item only while fewer than ``max_ahead`` are waiting for the consumer. A
+consumer that stops pulling (a reply whose first phrase is being synthesized) therefore stops the producer after
+the item it is making, and the CPU the producer would have taken goes to whoever the consumer is waiting for.
 """
 from __future__ import annotations
 
@@ -14,27 +18,38 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 _END = object()
+MAX_AHEAD = 1  # the producer makes item k+1 while the consumer handles item k, never more
 
 
-async def on_worker(executor: concurrent.futures.Executor,
-                    produce: Callable[[threading.Event], Iterator[Any]]) -> AsyncIterator[Any]:
-    """Run ``produce(cancel)`` on ``executor`` and yield what it yields, in order."""
+async def on_worker(executor: concurrent.futures.Executor, produce: Callable[[threading.Event], Iterator[Any]],
+                    max_ahead: int = MAX_AHEAD) -> AsyncIterator[Any]:
+    """Run ``produce(cancel)`` on ``executor`` and yield what it yields, in order, at most ``max_ahead`` items
+    ahead of the consumer."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[object] = asyncio.Queue()
     cancel = threading.Event()
+    slots = threading.Semaphore(max_ahead)
 
     def put(item: object) -> None:
         loop.call_soon_threadsafe(queue.put_nowait, item)
 
     def work() -> None:
+        items = produce(cancel)
         try:
-            for item in produce(cancel):
-                put(item)
+            while True:
+                slots.acquire()  # before making the next item; released when the consumer takes one (or leaves)
                 if cancel.is_set():
                     return
+                item = next(items, _END)
+                if item is _END:
+                    return
+                put(item)
         except BaseException as exc:  # handed to the consumer
             put(exc)
         finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()  # the producer's own clean-up (its lock, its saved state) now, on this thread
             put(_END)
 
     executor.submit(work)
@@ -45,6 +60,8 @@ async def on_worker(executor: concurrent.futures.Executor,
                 return
             if isinstance(item, BaseException):
                 raise item
+            slots.release()
             yield item
     finally:
         cancel.set()
+        slots.release()  # a producer waiting for a slot wakes up, sees ``cancel`` and stops

@@ -79,10 +79,15 @@ class ReplyGenerator:
         return None if plain is None else plain(self.prompt(history))
 
     async def generate(self, reply: AgentReply, history: list[ChatMessage]) -> None:
-        """Answer ``history``: LLM tokens become phrases, each phrase is spoken as soon as it is cut."""
+        """Answer ``history``: LLM tokens become phrases, each phrase is spoken as soon as it is cut.
+
+        Once the first phrase is cut, no more tokens are read until its first audio exists: a local LLM stops
+        within a token or two (``engines.worker_stream``), so the TTS of the phrase the caller is waiting for has
+        the cores to itself; the rest of the reply is written while that phrase plays."""
         phrases: asyncio.Queue[str | Phrase | None] = asyncio.Queue()
         splitter = PhraseSplitter()
-        speaker = asyncio.create_task(self._speak_phrases(reply, phrases))
+        first_audio = asyncio.Event()
+        speaker = asyncio.create_task(self._speak_phrases(reply, phrases, first_audio))
         llm_started = time.monotonic()
         first_phrase = True
         if self.tools is not None and isinstance(self.llm, ToolLlm):
@@ -98,11 +103,14 @@ class ReplyGenerator:
                     continue
                 if reply.metrics.llm_first_token is None:
                     reply.metrics.mark("llm_first_token", time.monotonic())
-                for phrase in splitter.push(token):
+                cut = splitter.push(token)
+                for phrase in cut:
                     if first_phrase:
                         reply.engine_time("llm", llm_started, time.monotonic())
                         first_phrase = False
                     phrases.put_nowait(phrase)
+                if cut and not first_audio.is_set():
+                    await _first_of(first_audio.wait(), speaker)
             for phrase in splitter.flush():
                 if first_phrase:
                     reply.engine_time("llm", llm_started, time.monotonic())
@@ -115,12 +123,14 @@ class ReplyGenerator:
         reply.utterance.hang_up_after = reply.utterance.hang_up_after or splitter.end_call  # or the end_call tool
         await speaker
 
-    async def _speak_phrases(self, reply: AgentReply, phrases: asyncio.Queue[str | Phrase | None]) -> None:
+    async def _speak_phrases(self, reply: AgentReply, phrases: asyncio.Queue[str | Phrase | None],
+                             first_audio: asyncio.Event) -> None:
         first = True
         while (text := await phrases.get()) is not None:
             if isinstance(text, Phrase):
                 reply.utterance.phrases.append(text)
                 reply.utterance.changed()
+                first_audio.set()
                 continue
             started = time.monotonic()
             phrase = reply.utterance.new_phrase(text)
@@ -131,7 +141,9 @@ class ReplyGenerator:
                     reply.engine_time("tts", started, now)
                     first = False
                 reply.utterance.add_audio(phrase, pcm, self.tts.sample_rate)
+                first_audio.set()
             reply.utterance.end_phrase(phrase)
+            first_audio.set()  # a phrase without audio: nothing to wait for
 
     async def speak(self, utterance: Utterance, text: str) -> None:
         """Speak a fixed text (the welcome message) sentence by sentence; the utterance is done after it."""
@@ -147,3 +159,12 @@ class ReplyGenerator:
 
     def _tts(self, text: str) -> AsyncIterator[bytes]:
         return self.tts.synthesize(text, self.agent.voice_id, self.agent.speech_speed)
+
+
+async def _first_of(event_wait: Awaitable[object], task: asyncio.Task[None]) -> None:
+    """Wait for ``event_wait`` or for ``task`` to end (a failed speaker must not leave the writer waiting)."""
+    waiter = asyncio.ensure_future(event_wait)
+    try:
+        await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()

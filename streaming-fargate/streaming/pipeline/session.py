@@ -92,7 +92,8 @@ class VoiceSession:
                                agent.voice_id, agent.speech_speed, media_rate, self.output) \
             if filler is not None and filler.enabled else None
         self.turns = TurnTaking(engines.stt, agent.language, silence, self.output, self.conversation, self.replies,
-                                self.errors, self._spawn, self.events, media_rate=media_rate, fillers=self.fillers)
+                                self.errors, self._spawn, self.events, media_rate=media_rate, fillers=self.fillers,
+                                on_partial=self._prefill_partial)
         self.agent_turns = AgentTurns(self.conversation, self.events)
         self.barge_in = BargeIn(self.output, self.agent_turns, allowed=agent.interruptions)
         self.keypad = KeypadInput(self._keypad_turn)
@@ -180,8 +181,8 @@ class VoiceSession:
         for event in events:
             await self._on_turn(event)
         audio = self.detector.take_audio()
-        if audio:
-            self.turns.feed(audio)
+        if audio:  # at the VAD's rate: the STT's may differ (the energy VAD works at 8 kHz)
+            self.turns.feed(resample(audio, self.detector.vad.sample_rate, self.engines.stt.sample_rate))
 
     def on_mark(self, name: str) -> None:
         self.output.mark_played(name)
@@ -220,6 +221,15 @@ class VoiceSession:
         if self.turns.writing:
             return
         prefill = self.replies.prefill([*self.conversation.history(), ChatMessage("user", "")])
+        if prefill is not None:
+            self._spawn(self._quietly(prefill))
+
+    def _prefill_partial(self, words: str) -> None:
+        """The caller's words so far (a partial transcript): have the LLM evaluate them while they go on, so
+        the draft at their pause only evaluates what they said since. Skipped while a reply is being written."""
+        if self.turns.writing:
+            return
+        prefill = self.replies.prefill([*self.conversation.history(), ChatMessage("user", words)])
         if prefill is not None:
             self._spawn(self._quietly(prefill))
 

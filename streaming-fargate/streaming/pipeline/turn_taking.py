@@ -4,6 +4,10 @@ At a pause, a batch STT engine transcribes and the reply is drafted while the si
 not played. At the end of the turn the draft is released (or, with no draft, the reply starts now).
 Speech resuming drops the draft. A reply still being prepared when the caller adds words is cancelled
 and its words are carried into the next turn, so the agent answers everything the caller said.
+
+While the caller speaks, a batch STT also transcribes what they said so far every ``partial_every_ms`` of their
+speech (one at a time): the words become a partial caption and go to ``on_partial`` (the session has the LLM
+evaluate them, so the draft at the pause only evaluates the last few words).
 """
 from __future__ import annotations
 
@@ -23,14 +27,18 @@ from streaming.pipeline.output import TELEPHONY_RATE, AgentOutput, Utterance
 from streaming.pipeline.replies import AgentReply, ReplyGenerator
 
 log = logging.getLogger("parley.streaming.session")
+PARTIAL_EVERY_MS = 640  # of caller speech between partial transcripts (Whisper tiny: ~70 ms for 2 s on 2 cores)
 
 
 class TurnTaking:
     def __init__(self, stt: SttEngine, language: str, silence_timeout_ms: int, output: AgentOutput,
                  conversation: Conversation, generator: ReplyGenerator, errors: list[str],
                  spawn: Callable[[Awaitable[None]], None], events: LiveEvents | None = None,
-                 media_rate: int = TELEPHONY_RATE, fillers: Fillers | None = None) -> None:
+                 media_rate: int = TELEPHONY_RATE, fillers: Fillers | None = None,
+                 on_partial: Callable[[str], None] | None = None, partial_every_ms: int = PARTIAL_EVERY_MS) -> None:
         self.media_rate = media_rate
+        self.on_partial = on_partial
+        self.partial_every_ms = partial_every_ms  # 0: no partial transcripts
         self.fillers = fillers
         self.stt_engine = stt
         self.events = events or LiveEvents()
@@ -49,6 +57,9 @@ class TurnTaking:
         self._user_started_at = 0.0
         self._turns = 0
         self._turn_probability: float | None = None  # the judge's score at the caller's latest pause
+        self._heard_ms = 0.0  # the current utterance's audio so far
+        self._partial_at_ms = 0.0  # ... when its latest partial transcript started
+        self._partial_running = False
 
     # ---------------------------------------------------------------- caller speech
 
@@ -63,14 +74,37 @@ class TurnTaking:
         return self._stt is not None
 
     def feed(self, audio: bytes) -> None:
-        if self._stt is not None:
-            self._stt.feed(audio)
+        if self._stt is None:
+            return
+        self._stt.feed(audio)
+        self._heard_ms += 1000 * len(audio) / (2 * self.stt_engine.sample_rate)
+        if (self.partial_every_ms and not self.stt_engine.streaming and not self._partial_running
+                and self._draft is None and self._heard_ms - self._partial_at_ms >= self.partial_every_ms):
+            self._partial_at_ms = self._heard_ms
+            self._partial_running = True
+            self._spawn(self._partial(self._stt, self._turns + 1))
+
+    async def _partial(self, stt: SttStream, turn: int) -> None:
+        try:
+            text = (await stt.transcript()).strip()
+        except Exception:  # the transcript at the pause will say it again, or fail the reply
+            log.debug("partial transcript failed", exc_info=True)
+            return
+        finally:
+            self._partial_running = False
+        if not text or stt is not self._stt or self._draft is not None:
+            return  # the turn ended or paused meanwhile: the draft has newer words
+        words = f"{self._carry_text} {text}".strip()
+        self.events.caption("user", words, final=False, turn=turn)
+        if self.on_partial is not None:
+            self.on_partial(words)
 
     def caller_started(self, first_speech_at: float) -> None:
         self._user_started_at = first_speech_at
         self._turn_probability = None
         if self._stt is None:
             self._stt = self.stt_engine.open(self.language)
+            self._heard_ms = self._partial_at_ms = 0.0
 
     def answer_all_words(self) -> None:
         """A reply still being prepared answers words the caller is now adding to: start over with both."""
