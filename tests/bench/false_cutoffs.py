@@ -8,8 +8,8 @@ in its middle, with a pause of 300, 400, 500 or 600 ms inserted there. Printed:
 
 - **replied into the pause**: agent audio reached the caller after the first half and before the caller had
   finished the second half (the agent talked into the pause or over the caller). Target: <= 5% of turns;
-- **turns split**: the service ended the caller's turn inside the pause (its call log shows more caller turns
-  than sentences said), whether or not audio got out before the caller went on;
+- **turns split**: the service ended the caller's turn inside the pause (its call log shows more ended caller
+  turns in its turn metrics than sentences said), whether or not audio got out before the caller went on;
 - the same sentences said without a pause, for the mouth-to-ear cost of the judge's caution.
 """
 from __future__ import annotations
@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         records = wait_for_turn_metrics(1, [300 + i for i in range(len(calls))])
 
     said = len(turns)
-    caller_turns = sum(1 for call in records for entry in (call.transcript or []) if entry.get("role") == "user")
+    # one per caller turn the service ended (the transcript joins a turn ended in a pause to the words after it)
+    caller_turns = sum(len(call.turn_metrics or []) for call in records)
     into = [t for t in turns if t.replied_into_pause]
     metrics = [m for call in records for m in (call.turn_metrics or [])]
     print(f"false cut-offs: {said} caller turns with a 300-600 ms mid-sentence pause, turn model {args.turn_model}")

@@ -49,7 +49,7 @@ def test_the_llm_is_not_read_while_the_first_phrase_is_synthesized_and_resumes_o
     from streaming.pipeline.metrics import TurnMetrics
     from streaming.pipeline.replies import AgentReply, ReplyGenerator
 
-    words = "Yes we open at seven on Saturday and close at six in the evening.".split()
+    words = ["Yes", "we", "open", "at", "seven", "on", "Saturday", "and", "close", "at", "six", "in", "the", "evening."]
     pulled: list[int] = []
     at_first_audio: list[int] = []
     release = asyncio.Event()

@@ -74,7 +74,8 @@ class WordPerFifthOfASecond:
     name = "counting"
     sample_rate = 16000
     streaming = False
-    words = "could you tell me what time the bakery opens on saturday morning please".split()
+    words = ["could", "you", "tell", "me", "what", "time", "the", "bakery", "opens", "on", "saturday", "morning",
+             "please"]
 
     def open(self, language: str = "en-US") -> Any:
         engine = self
@@ -128,3 +129,38 @@ def test_while_the_caller_speaks_the_llm_is_prefilled_with_their_words_so_far() 
     assert prompts == [final]
     assert len(partials) >= 2 and all(final.startswith(text) and text != final for text in partials)
     assert partials == sorted(partials, key=len)  # every 640 ms of speech, each longer than the last
+
+
+def test_words_after_a_turn_that_ended_in_a_pause_join_it_when_no_reply_was_heard_between() -> None:
+    """The silence timeout ends the caller's turn in a pause; they go on before the (slow) reply plays: the
+    reply is dropped, both parts are answered together, and the transcript keeps one caller turn."""
+    recorder = RecordingLifecycle()
+    prompts: list[list[ChatMessage]] = []
+
+    class Slow(InstantLlm):
+        async def stream(self, messages: list[ChatMessage], options: LlmOptions) -> AsyncIterator[str]:
+            prompts.append(list(messages))
+            await asyncio.sleep(1.0)  # longer than the pause: no reply can play in it
+            async for token in super().stream(messages, options):
+                yield token
+
+    async def scenario() -> None:
+        registry = EngineRegistry()
+        registry.register("stt", "instant", BatchStt)
+        registry.register("llm", "instant", Slow)
+        async with running_server(recorder, registry=registry) as (url, _app), aiohttp.ClientSession() as http:
+            side = await TwilioSide.open(http, url, call_id=83)
+            await side.audio(quiet(0.2) + tone(0.5) + quiet(0.7) + tone(0.5) + quiet(2.0), realtime=True)
+            await side.wait_for(lambda: len(side.events("mark")) >= 2)
+            await side.stop()
+            await side.closed()
+            await side.wait_for(lambda: recorder.finalized)
+
+    run(scenario())
+    [(_, result)] = recorder.finalized
+    said = "I would like to book an appointment for tomorrow morning."
+    assert [t["role"] for t in result.transcript] == ["user", "agent"]
+    assert result.transcript[0]["text"] == f"{said} {said}"
+    assert len(result.turn_metrics) == 2  # the service ended two caller turns; the first reply never played
+    assert [m.role for m in prompts[-1][-2:]] == ["user", "user"]  # the LLM answers both parts (its engine joins
+    assert [m.content for m in prompts[-1][-2:]] == [said, said]   # consecutive turns of one role)

@@ -37,6 +37,14 @@ class Conversation:
         return max(0.0, at - self.t0)
 
     def add_user(self, text: str, started_at: float, ended_at: float, source: str = "speech") -> Turn:
+        """A caller turn. Words that follow the caller's previous turn with nothing of the agent heard between
+        (its turn ended in a pause, and they went on before the reply played) extend that turn: one turn,
+        as the caller said it."""
+        last = self.turns[-1] if self.turns else None
+        if last is not None and last.role == "user" and last.source == source == "speech":
+            last.text = f"{last.text} {text}".strip()
+            last.ended_at = self.offset(ended_at)
+            return last
         turn = Turn("user", text, self.offset(started_at), self.offset(ended_at), source=source)
         self.turns.append(turn)
         return turn
