@@ -16,7 +16,7 @@ from aiohttp import web
 from chalicelib.domain.agent_settings import AgentSettings
 from chalicelib.schemas.calls import TurnMetric
 from devstack.search_standin import SearchStandin
-from streaming.engines.base import ChatMessage, LlmOptions
+from streaming.engines.base import ChatMessage, LlmOptions, ToolCall, ToolChosen
 from streaming.engines.instant import FOUND, GOODBYE, NOT_FOUND, InstantLlm, InstantStt, InstantTts
 from streaming.engines.registry import EngineRegistry
 from streaming.pipeline.prompt import system_prompt
@@ -99,6 +99,33 @@ def test_the_agent_looks_up_what_it_does_not_know_and_says_what_the_search_found
     assert metrics["end_of_turn_ms"] <= search["filler_out_ms"] <= search["started_ms"] + 50, metrics
     assert metrics["first_audio_out_ms"] >= search["started_ms"] + search["latency_ms"], metrics
     assert metrics["engine_ms"]["search"] == pytest.approx(search["latency_ms"], abs=1)
+
+
+def test_the_filler_starts_as_soon_as_the_model_chooses_to_search_not_after_it_wrote_the_query(
+        standin: SearchStandin, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An engine that says its choice early (``ToolChosen``, as llama.cpp's decision step and Bedrock's
+    ``contentBlockStart`` do) gets the filler playing while the query is still being written."""
+    search_env(monkeypatch, standin.url)
+    recorder = RecordingLifecycle(agent_config=WEB_SEARCH_AGENT)
+    writing_s = 0.5
+
+    class SlowQuery(InstantLlm):
+        async def stream_with_tools(self, messages: list[ChatMessage], tools: Any,
+                                    options: LlmOptions) -> AsyncIterator[str | ToolCall | ToolChosen]:
+            async for item in super().stream_with_tools(messages, tools, options):
+                if isinstance(item, ToolCall):
+                    yield ToolChosen(item.name)
+                    await asyncio.sleep(writing_s)  # the model writes the query
+                yield item
+
+    registry = registry_for(QUESTION)
+    registry.register("llm", "instant", SlowQuery)
+    asyncio.run(asyncio.wait_for(ask(recorder, registry, call_id=86), 60))
+
+    text, metrics = agent_turn(recorder)
+    assert text.startswith(f"{LOOKUP_FILLER} {FOUND}") and FACT in text, text
+    [search] = metrics["tool_calls"]
+    assert search["filler_out_ms"] <= search["started_ms"] - 1000 * writing_s + 50, metrics
 
 
 @asynccontextmanager

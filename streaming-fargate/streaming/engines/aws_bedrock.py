@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from .aws_common import CancelToken, abort_http_body, iterate_in_thread
-from .base import ChatMessage, LlmOptions, ToolCall, ToolSpec
+from .base import ChatMessage, LlmOptions, ToolCall, ToolChosen, ToolSpec
 from .errors import EngineError, from_aws_error
 
 log = logging.getLogger("parley.streaming.engines")
@@ -107,10 +107,14 @@ class ToolUseAssembler:
     def __init__(self) -> None:
         self._open: dict[int, tuple[str, str, list[str]]] = {}
 
-    def start(self, event: dict[str, Any]) -> None:
+    def start(self, event: dict[str, Any]) -> str | None:
+        """Open a tool's block; its name (None when the block is not a tool's)."""
         use = (event.get("start") or {}).get("toolUse")
-        if use:
-            self._open[int(event.get("contentBlockIndex", 0))] = (use.get("toolUseId", ""), use.get("name", ""), [])
+        if not use:
+            return None
+        name = str(use.get("name", ""))
+        self._open[int(event.get("contentBlockIndex", 0))] = (use.get("toolUseId", ""), name, [])
+        return name
 
     def delta(self, event: dict[str, Any]) -> bool:
         """Take a delta's tool input piece; False when the delta is not a tool's."""
@@ -219,17 +223,18 @@ class BedrockLlm:
                 yield piece
 
     async def stream_with_tools(self, messages: list[ChatMessage], tools: Sequence[ToolSpec],
-                                options: LlmOptions) -> AsyncIterator[str | ToolCall]:
+                                options: LlmOptions) -> AsyncIterator[str | ToolCall | ToolChosen]:
         """:class:`~streaming.engines.base.ToolLlm`: the request carries ``toolConfig``; text pieces stream as
-        they come and each ``toolUse`` block is yielded as a :class:`ToolCall` once complete (stop reason
-        ``tool_use``). Results go back as ``toolResult`` blocks (:func:`build_converse_request`)."""
+        they come; a ``toolUse`` block yields a :class:`ToolChosen` when it starts and a :class:`ToolCall` once
+        complete (stop reason ``tool_use``). Results go back as ``toolResult`` blocks
+        (:func:`build_converse_request`)."""
         request = build_converse_request(messages, options, self.model_id, opening_user_turn=self._opening_user_turn)
         if tools:
             request["toolConfig"] = tool_config(tools)
         async for item in self._stream(request):
             yield item
 
-    async def _stream(self, request: dict[str, Any]) -> AsyncIterator[str | ToolCall]:
+    async def _stream(self, request: dict[str, Any]) -> AsyncIterator[str | ToolCall | ToolChosen]:
         try:
             async for piece in iterate_in_thread(
                 lambda token: self._events(request, token), thread_name="parley-bedrock"
@@ -263,8 +268,9 @@ class BedrockLlm:
                   response.get("usage"), (response.get("metrics") or {}).get("latencyMs"))
         yield response
 
-    def _events(self, request: dict[str, Any], token: CancelToken) -> Iterator[str | ToolCall]:
-        """Worker thread: call ConverseStream and yield text deltas and finished tool calls until
+    def _events(self, request: dict[str, Any], token: CancelToken) -> Iterator[str | ToolCall | ToolChosen]:
+        """Worker thread: call ConverseStream and yield text deltas, a tool's name as soon as its block starts,
+        and finished tool calls until
         ``messageStop``/end of stream.
         (The client is built here, off the event loop: the first ``boto3.client`` call loads JSON models.)"""
         response = self.client.converse_stream(**request)
@@ -283,7 +289,9 @@ class BedrockLlm:
                     if text:
                         yield text
                 elif "contentBlockStart" in event:
-                    tools.start(event["contentBlockStart"])
+                    name = tools.start(event["contentBlockStart"])
+                    if name:
+                        yield ToolChosen(name)
                 elif "contentBlockStop" in event:
                     call = tools.stop(event["contentBlockStop"])
                     if call is not None:

@@ -24,6 +24,15 @@ class ToolCall:
 
 
 @dataclass(frozen=True)
+class ToolChosen:
+    """The model has chosen to call ``name``; its arguments are still being written. Lets the caller act on
+    the choice at once (say a filler while a search's query is written); the :class:`ToolCall` follows, or
+    nothing when the arguments come out invalid."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class ChatMessage:
     """One message of the chat. Besides text, an ``assistant`` message may carry the tool calls it made
     (after its ``content``), and a ``tool`` message is the result of the call ``tool_call_id`` (``content``
@@ -123,10 +132,11 @@ class ToolLlm(Protocol):
     name: str
 
     def stream_with_tools(self, messages: list[ChatMessage], tools: Sequence[ToolSpec],
-                          options: LlmOptions) -> AsyncIterator[str | ToolCall]:
+                          options: LlmOptions) -> AsyncIterator[str | ToolCall | ToolChosen]:
         """Yield the reply's text pieces as they come and a :class:`ToolCall` for each tool the model calls
         (its arguments complete and valid for the tool's schema as far as the engine can ensure; a call
-        naming an unknown tool is never yielded). Text after a tool call is not expected: the caller runs
+        naming an unknown tool is never yielded), optionally preceded by a :class:`ToolChosen` as soon as the
+        model has named the tool. Text after a tool call is not expected: the caller runs
         the tools, appends the assistant message (text + ``tool_calls``) and one ``tool`` message per call,
         and asks again. Closing the iterator cancels generation."""
         ...

@@ -41,7 +41,7 @@ from collections.abc import AsyncIterator, Generator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from .base import ChatMessage, LlmOptions, ToolCall, ToolSpec
+from .base import ChatMessage, LlmOptions, ToolCall, ToolChosen, ToolSpec
 from .errors import EngineError
 from .llama_models import DEFAULT_LOCAL_LLM, prefer_passive_openmp_waits, resolve
 from .worker_stream import on_worker
@@ -255,7 +255,7 @@ class LlamaLlm:
                 self.states.save(self.llama)
 
     def stream_with_tools(self, messages: list[ChatMessage], tools: Sequence[ToolSpec],
-                          options: LlmOptions) -> AsyncIterator[str | ToolCall]:
+                          options: LlmOptions) -> AsyncIterator[str | ToolCall | ToolChosen]:
         """:class:`~streaming.engines.base.ToolLlm`: see :mod:`streaming.engines.llama_tools`."""
         from .llama_tools import stream_with_tools
 

@@ -30,7 +30,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
 from typing import Any, cast
 
-from .base import ChatMessage, LlmOptions, ToolCall, ToolSpec
+from .base import ChatMessage, LlmOptions, ToolCall, ToolChosen, ToolSpec
 from .worker_stream import on_worker
 
 OPENING_USER_TURN = "(call connected)"  # stands in for the caller when the agent spoke first (as in llama_llm)
@@ -215,7 +215,7 @@ class ToolGeneration:
         self.decision: str | None = None  # the name chosen by the decision step, if any
         self.lead_in = lead_in(messages, self.tools) if self.answering else ""
 
-    def run(self) -> Iterator[str | ToolCall]:
+    def run(self) -> Iterator[str | ToolCall | ToolChosen]:
         if self.cancel.is_set():
             return
         with self.engine.lock:  # the context is not thread-safe (see LlamaLlm)
@@ -225,6 +225,7 @@ class ToolGeneration:
                     self.decision = self._complete(self.prompt + DECISION_PREFIX, name_grammar([*self.tools, "answer"]),
                                                    8).rstrip('"')
                     if self.decision in self.tools:
+                        yield ToolChosen(self.decision)
                         call = self._call(self.prompt, self.decision)
                         if call is not None:
                             yield call
@@ -244,7 +245,7 @@ class ToolGeneration:
                 pass
             self.engine.states.save(self.llama)
 
-    def _free_text(self) -> Iterator[str | ToolCall]:
+    def _free_text(self) -> Iterator[str | ToolCall | ToolChosen]:
         scanner = OpenerScanner()
         # After a decision (or a tool's result) the reply is words: a small model that has seen tool calls tends
         # to write more of them as bare JSON, so markup openers are kept out by a grammar.
@@ -271,6 +272,7 @@ class ToolGeneration:
         prefix = self.prompt + scanner.before
         name = self._complete(prefix + DECISION_PREFIX, name_grammar(list(self.tools)), 8).rstrip('"')
         if name in self.tools:
+            yield ToolChosen(name)
             call = self._call(prefix, name)
             if call is not None:
                 yield call
@@ -312,10 +314,10 @@ class ToolGeneration:
 
 async def stream_with_tools(engine: Any, messages: list[ChatMessage], tools: Sequence[ToolSpec],
                             options: LlmOptions, json_grammar: GrammarFor, *,
-                            decide: bool = True) -> AsyncIterator[str | ToolCall]:
+                            decide: bool = True) -> AsyncIterator[str | ToolCall | ToolChosen]:
     """``LlamaLlm.stream_with_tools``: a :class:`ToolGeneration` on the engine's worker thread, its pieces
     handed to the event loop as they come; closing the iterator stops it within a token."""
-    def produce(cancel: threading.Event) -> Iterator[str | ToolCall]:
+    def produce(cancel: threading.Event) -> Iterator[str | ToolCall | ToolChosen]:
         return ToolGeneration(engine, messages, tools, options, cancel, json_grammar, decide=decide).run()
 
     async for item in on_worker(engine.worker, produce):

@@ -6,11 +6,12 @@ enables them; otherwise the reply is plain text (``end_call`` then rides on the 
 One reply may take up to :data:`MAX_TOOL_ROUNDS` rounds of tools: the model streams text (spoken as it comes) and
 tool calls; the tools run; their results join the messages and the model is asked again.
 
-- ``web_search(query)``: a short pre-synthesized filler ("Let me look that up.") is queued at once, after what
-  the model already said; the search runs with its deadline (2.5 s, ``streaming.search.search_with_deadline``);
-  the results, trimmed for the prompt, are the tool's result. A search that fails or times out gives the model a
-  result saying so and asking it to tell the caller it could not look it up. A barge-in cancels the reply's task,
-  and with it the search (its HTTP request is abandoned).
+- ``web_search(query)``: a short pre-synthesized filler ("Let me look that up.") is queued after what the model
+  already said, as soon as the model has chosen the tool (engines that say so, :class:`ToolChosen`: while the
+  query is still being written), else when the call is complete; the search runs with its deadline (2.5 s,
+  ``streaming.search.search_with_deadline``); the results, trimmed for the prompt, are the tool's result. A
+  search that fails or times out gives the model a result saying so and asking it to tell the caller it could
+  not look it up. A barge-in cancels the reply's task, and with it the search (its HTTP request is abandoned).
 - ``end_call()``: the reply's utterance hangs up after it has been heard; when the model called it without a
   word, it is asked once more for its goodbye.
 
@@ -30,7 +31,16 @@ from typing import Any
 
 from chalicelib.domain.agent_settings import AgentSettings
 from chalicelib.domain.web_search import KEYED_PROVIDERS
-from streaming.engines.base import ChatMessage, LlmEngine, LlmOptions, ToolCall, ToolLlm, ToolSpec, TtsEngine
+from streaming.engines.base import (
+    ChatMessage,
+    LlmEngine,
+    LlmOptions,
+    ToolCall,
+    ToolChosen,
+    ToolLlm,
+    ToolSpec,
+    TtsEngine,
+)
 from streaming.pipeline.filler import ready_phrase, synthesize_for_call
 from streaming.pipeline.metrics import TurnMetrics
 from streaming.pipeline.output import Phrase
@@ -155,14 +165,19 @@ class CallTools:
         """The reply's text pieces, and the lookup filler as a ready :class:`Phrase` (in speaking order)."""
         messages = list(messages)
         said = False
-        filler_said = False
+        filler_at: float | None = None  # when the lookup filler was queued (once per reply)
+        filler_recorded = False
         for round_ in range(MAX_TOOL_ROUNDS + 1):
             pieces: list[str] = []
             calls: list[ToolCall] = []
             stream = llm.stream_with_tools(messages, self.specs, options)
             try:
                 async for item in stream:
-                    if isinstance(item, ToolCall):
+                    if isinstance(item, ToolChosen):  # a search is coming: the filler now, not after its query
+                        if item.name == WEB_SEARCH.name and item.name in self.names and filler_at is None:
+                            filler_at = time.monotonic()
+                            yield self._filler(reply)
+                    elif isinstance(item, ToolCall):
                         if item.name in self.names:
                             calls.append(item)
                     elif item:
@@ -185,12 +200,11 @@ class CallTools:
                     reply.metrics.tool_calls.append({"name": call.name, "started_ms": _ms(reply.metrics)})
                     results.append(ChatMessage("tool", END_CALL_RESULT, tool_call_id=call.id))
                     continue
-                filler_at: float | None = None
-                if not filler_said:
-                    filler_said = True
+                if filler_at is None:  # an engine that does not say its choice early
                     filler_at = time.monotonic()
                     yield self._filler(reply)
-                results.append(await self._search(reply, call, filler_at))
+                results.append(await self._search(reply, call, None if filler_recorded else filler_at))
+                filler_recorded = True  # on the reply's first search only
             if all(call.name == END_CALL.name for call in calls) and said:
                 return  # the goodbye was said: nothing to ask the model
             messages += [ChatMessage("assistant", text, tool_calls=tuple(calls)), *results]

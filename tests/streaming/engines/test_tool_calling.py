@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from streaming.engines.aws_bedrock import BedrockLlm, build_converse_request
-from streaming.engines.base import ChatMessage, LlmOptions, ToolCall, ToolLlm, ToolSpec
+from streaming.engines.base import ChatMessage, LlmOptions, ToolCall, ToolChosen, ToolLlm, ToolSpec
 from streaming.engines.instant import InstantLlm
 from streaming.engines.llama_tools import OpenerScanner, arguments_schema, tool_turns
 from tests.streaming.engines.test_aws_engines import client_for, event, eventstream_reply, fake_aws  # noqa: F401  # fake_aws is a fixture used by name
@@ -116,7 +116,8 @@ def test_the_local_model_calls_web_search_with_a_valid_query_and_answers_from_th
                ChatMessage("user", "How much is the ferry to Gull Island?")]
     options = LlmOptions(temperature=0.2, max_tokens=60)
     got = asyncio.run(collect(qwen.stream_with_tools(history, [WEB_SEARCH, END_CALL], options)))
-    [call] = got  # a decision made under the grammar: the call and nothing spoken
+    chosen, call = got  # a decision made under the grammar: the choice, then the call, and nothing spoken
+    assert chosen == ToolChosen("web_search")
     assert isinstance(call, ToolCall) and call.name == "web_search"
     assert set(call.arguments) == {"query"} and 0 < len(call.arguments["query"]) <= 120, call
     assert "ferry" in call.arguments["query"].lower(), call
@@ -163,7 +164,8 @@ def test_bedrock_offers_tools_and_yields_a_streamed_tool_use_as_a_tool_call(fake
 
     got = asyncio.run(collect(llm.stream_with_tools(history, [WEB_SEARCH, END_CALL], LlmOptions())))
 
-    assert got == ["Let me check.", ToolCall("web_search", {"query": "Gull Island ferry"}, "tooluse_abc123")]
+    assert got == ["Let me check.", ToolChosen("web_search"),  # as the toolUse block starts
+                   ToolCall("web_search", {"query": "Gull Island ferry"}, "tooluse_abc123")]
     body = server.requests[0].json()
     assert body["toolConfig"] == {"tools": [
         {"toolSpec": {"name": "web_search", "description": "Search the web.",
@@ -216,7 +218,7 @@ def test_bedrock_drops_a_tool_use_whose_input_is_not_json(fake_aws) -> None:  # 
     server = fake_aws(lambda req: eventstream_reply(events))
     llm = BedrockLlm(MODEL, client=client_for("bedrock-runtime", server))
     got = asyncio.run(collect(llm.stream_with_tools([ChatMessage("user", "Ferry?")], [WEB_SEARCH], LlmOptions())))
-    assert got == ["Let me check."]
+    assert got == ["Let me check.", ToolChosen("web_search")]  # chosen, but no call comes of it
 
 
 # ------------------------------------------------------------------------------------------- instant: scripted
