@@ -7,7 +7,9 @@ raised in the consumer.
 
 Backpressure: the producer makes an item only while fewer than ``max_ahead`` are waiting for the consumer. A
 consumer that stops pulling (a reply whose first phrase is being synthesized) therefore stops the producer after
-the item it is making, and the CPU the producer would have taken goes to whoever the consumer is waiting for.
+the item it is making, and the CPU the producer would have taken goes to whoever the consumer is waiting for. A
+consumer that stops pulling for ``STALL_S`` without closing the stream (abandoned, and not yet collected) is no
+longer waited for: the producer runs to its end as if unbounded, so the single worker thread is never held.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from typing import Any
 
 _END = object()
 MAX_AHEAD = 1  # the producer makes item k+1 while the consumer handles item k, never more
+STALL_S = 5.0  # a consumer that has not pulled for this long (and not closed the stream) is not waited for
 
 
 async def on_worker(executor: concurrent.futures.Executor, produce: Callable[[threading.Event], Iterator[Any]],
@@ -35,9 +38,12 @@ async def on_worker(executor: concurrent.futures.Executor, produce: Callable[[th
 
     def work() -> None:
         items = produce(cancel)
+        bounded = True
         try:
             while True:
-                slots.acquire()  # before making the next item; released when the consumer takes one (or leaves)
+                # before making the next item; a slot is released when the consumer takes one (or leaves)
+                if bounded and not slots.acquire(timeout=STALL_S):
+                    bounded = False  # a consumer that neither pulls nor closes must not hold the worker
                 if cancel.is_set():
                     return
                 item = next(items, _END)

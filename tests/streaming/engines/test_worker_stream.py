@@ -6,6 +6,8 @@ import concurrent.futures
 import threading
 from collections.abc import Iterator
 
+import pytest
+
 from streaming.engines.worker_stream import on_worker
 
 
@@ -76,3 +78,22 @@ def test_a_producer_error_is_raised_in_the_consumer() -> None:
         raise AssertionError("the error was not raised")
 
     assert asyncio.run(scenario()) == [1]
+
+
+def test_a_consumer_that_neither_pulls_nor_closes_does_not_hold_the_worker_forever(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from streaming.engines import worker_stream
+
+    monkeypatch.setattr(worker_stream, "STALL_S", 0.05)
+
+    async def scenario() -> None:
+        producer = Counting(10)
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            stream = on_worker(pool, producer)
+            assert await anext(stream) == 0  # then the consumer forgets the stream
+            await asyncio.to_thread(producer.closed.wait, 10)
+            assert producer.made == 10  # the producer ran to its end: the worker is free for the next job
+            assert await asyncio.get_running_loop().run_in_executor(pool, lambda: "next job") == "next job"
+            await stream.aclose()  # type: ignore[attr-defined]  # on_worker is an async generator
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
