@@ -14,6 +14,7 @@ from chalicelib.api import (
     bulk_calls,
     calls,
     deliveries,
+    inbound_voice,
     monitoring,
     openapi,
     phone_numbers,
@@ -39,7 +40,7 @@ install_error_middleware(app)
 API = "/api/v1"
 app.register_blueprint(auth_bp)
 for module in (agents, post_call_actions, phone_numbers, calls, deliveries, bulk_calls, providers, telephony,
-               web_calls, web_search, monitoring, openapi):
+               inbound_voice, web_calls, web_search, monitoring, openapi):
     app.register_blueprint(module.bp, url_prefix=API)
 app.register_blueprint(web_assets.bp)  # /widget.js and /web-demo, at the root
 

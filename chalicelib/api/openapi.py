@@ -100,6 +100,10 @@ def build_document(app: Any) -> dict[str, Any]:
                 "content": {"application/x-www-form-urlencoded": {"schema": refs[(spec.form, "validation")]}},
             }
         for status, model in spec.responses.items():
+            if model is None and spec.text_response:
+                operation["responses"][str(status)] = {
+                    "description": "Success", "content": {spec.text_response: {"schema": {"type": "string"}}}}
+                continue
             if model is None:
                 operation["responses"][str(status)] = {"description": "Success, no body"}
                 continue

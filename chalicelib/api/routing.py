@@ -33,6 +33,8 @@ class RouteSpec:
     cors: CORSConfig | None = None
     errors: dict[int, str] = field(default_factory=dict)
     """Error statuses this route answers beyond the common ones (the OpenAPI document lists them)."""
+    text_response: str | None = None
+    """The media type of a success answer that is not JSON (e.g. TwiML's ``application/xml``)."""
 
 
 @dataclass

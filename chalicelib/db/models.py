@@ -196,6 +196,7 @@ class Call(Model):
     from_number_id = IntegerAttribute(null=True)
     status = UnicodeAttribute()
     channel = UnicodeAttribute(null=True)  # "phone" (also when absent: calls made before channels) | "web"
+    call_type = UnicodeAttribute(null=True)  # "Incoming" (a caller rang one of our numbers) | absent: we placed it
     bulk_call_id = IntegerAttribute(null=True)
     line_id = IntegerAttribute(null=True)
     carrier_sid = UnicodeAttribute(null=True)

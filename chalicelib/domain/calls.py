@@ -30,7 +30,8 @@ MAX_CONTEXT_BYTES = 16 * 1024
 def to_out(call: Call) -> CallOut:
     return CallOut(id=call.call_id, agent_id=call.agent_id, to_number=call.to_number,
                    from_number_id=call.from_number_id, call_status=call.status,
-                   channel=call.channel or "phone", call_context=call.call_context or {}, details=call.details or {},
+                   channel=call.channel or "phone", call_type=call.call_type or "Outgoing",
+                   call_context=call.call_context or {}, details=call.details or {},
                    transcript=call.transcript, turn_metrics=call.turn_metrics,
                    recording_url=recordings.presigned_url(call.recording), conversation=call.conversation,
                    analysis=call.analysis, created_at=call.created_at, updated_at=call.updated_at)

@@ -90,6 +90,12 @@ def apply_twilio_status(account_id: int, call_id: int, params: Mapping[str, str]
     config = config or TwilioConfig.from_env()
     call = _verified_call(account_id, call_id, params, signature, status_callback_url(config, account_id, call_id),
                           tokens)
+    return apply_status(call, params)
+
+
+def apply_status(call: Call, params: Mapping[str, str]) -> str:
+    """Apply a verified Twilio status callback to ``call``; returns the call's status afterwards."""
+    call_id = call.call_id
     carrier_status = params.get("CallStatus", "")
     status = STATUS_MAP.get(carrier_status)
     logger.info("carrier status", extra={"call_id": call_id, "carrier_status": carrier_status})

@@ -8,6 +8,7 @@ from chalicelib.db.paging import bounded_total, page_of
 from chalicelib.db.sequences import next_id
 from chalicelib.db.transactions import failed_tables, transaction
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.domain.inbound_setup import configure_inbound
 from chalicelib.schemas.common import Page
 from chalicelib.schemas.phone_numbers import (
     Attach,
@@ -44,20 +45,23 @@ def list_numbers(account_id: int, page: Page) -> PhoneNumberList:
 
 
 def import_twilio(account_id: int, body: TwilioImport) -> PhoneNumberOut:
-    return _import(account_id, body.phone_number, "twilio", body.name,
-                   settings={"account_sid": body.account_sid},
-                   secrets={"account_sid": body.account_sid, "auth_token": body.account_token})
+    """Import the number, then point its inbound webhooks at Parley (the import stands either way)."""
+    out, item = _import(account_id, body.phone_number, "twilio", body.name,
+                        settings={"account_sid": body.account_sid},
+                        secrets={"account_sid": body.account_sid, "auth_token": body.account_token})
+    out.inbound = configure_inbound(item)
+    return out
 
 
 def import_sip(account_id: int, body: SipImport) -> PhoneNumberOut:
     settings = body.model_dump(include={"sip_host", "sip_trunk_name", "sip_port", "sip_username",
                                         "sip_dial_prefix", "sip_strip_plus"}, exclude_none=True)
     secrets = {"sip_password": body.sip_password} if body.sip_password else {}
-    return _import(account_id, body.phone_number, "sip", body.name, settings=settings, secrets=secrets)
+    return _import(account_id, body.phone_number, "sip", body.name, settings=settings, secrets=secrets)[0]
 
 
 def _import(account_id: int, number: str, provider: str, name: str | None,
-            settings: dict, secrets: dict) -> PhoneNumberOut:
+            settings: dict, secrets: dict) -> tuple[PhoneNumberOut, PhoneNumber]:
     item = PhoneNumber(account_id, next_id("phone_number"), number=number, provider=provider, name=name,
                        settings=settings,
                        sealed_credentials=secret_box_from_settings().seal(secrets, account_id=account_id)
@@ -72,7 +76,7 @@ def _import(account_id: int, number: str, provider: str, name: str | None,
         if UniqueClaim.Meta.table_name in failed_tables(tx, error):
             raise Conflict(f"{number} is already imported in this account", field="phone_number") from None
         raise
-    return to_out(item)
+    return to_out(item), item
 
 
 def _no_reseller(body: ResellerScoped) -> None:
@@ -98,7 +102,9 @@ def attach(account_id: int, body: Attach) -> PhoneNumberOut:
             raise NotFound(f"phone number {body.phone_number_id} not found", field="phone_number_id") from None
         raise
     item.agent_id = body.agent_id
-    return to_out(item)
+    out = to_out(item)
+    out.inbound = configure_inbound(item)
+    return out
 
 
 def detach(account_id: int, body: Detach) -> PhoneNumberOut:

@@ -86,6 +86,9 @@ class CallOut(Out):
     call_status: CallStatus
     channel: Channel = Field(default="phone", description="phone: through a carrier; web: WebRTC from a browser "
                              "(to_number is empty).")
+    call_type: Literal["Incoming", "Outgoing"] = Field(default="Outgoing", description=(
+        "Outgoing: placed by Parley; Incoming: a caller rang one of your numbers (to_number is that number, "
+        "the caller is call_context.caller_number)."))
     call_context: dict[str, Any]
     details: dict[str, Any]
     transcript: list[TranscriptTurn] | None = None

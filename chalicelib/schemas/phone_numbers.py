@@ -44,6 +44,17 @@ class Detach(ResellerScoped):
     phone_number_id: Id
 
 
+class InboundSetupOut(Out):
+    """What Parley did to route the number's inbound calls to it (Twilio numbers, on import and attach)."""
+
+    configured: bool = Field(description="The number's VoiceUrl and StatusCallback were set through Twilio's "
+                             "IncomingPhoneNumbers API.")
+    voice_url: str = Field(description="The webhook Twilio must POST inbound calls to.")
+    status_callback: str = Field(description="The webhook Twilio must POST call status changes to.")
+    manual_steps: str | None = Field(default=None, description="When not configured: why, and what to set by hand "
+                                     "in the Twilio console.")
+
+
 class PhoneNumberOut(Out):
     id: int
     phone_number: str
@@ -53,6 +64,8 @@ class PhoneNumberOut(Out):
     dialable: bool
     settings: dict[str, Any]
     created_at: datetime
+    inbound: InboundSetupOut | None = Field(default=None, description="Import and attach only: whether inbound "
+                                            "calls were routed to Parley, or what to set by hand.")
 
 
 class PhoneNumberList(Out):

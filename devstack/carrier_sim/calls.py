@@ -121,6 +121,7 @@ class SimCall:
     answered_by: str | None = None  # the AMD result (human, machine_start, machine_end_beep, unknown)
     amd_callbacks: list[CallbackRecord] = field(default_factory=list)
     amd_lane: Lane = field(default_factory=Lane, repr=False)  # AMD results do not wait for status callbacks
+    direction: str = DIRECTION  # "outbound-api", or "inbound" for a call placed to one of the account's numbers
 
     @property
     def is_final(self) -> bool:
@@ -150,7 +151,7 @@ class SimCall:
             "caller_name": None,
             "date_created": rfc2822(self.created_at),
             "date_updated": rfc2822(self.updated_at),
-            "direction": DIRECTION,
+            "direction": self.direction,
             "duration": None if self.duration is None else str(self.duration),
             "end_time": rfc2822(self.ended_at),
             "forwarded_from": None,
@@ -193,7 +194,7 @@ class SimCall:
         """
         return {
             "sid": self.sid, "account_sid": self.account_sid, "to": self.to, "from": self.from_,
-            "status": self.status, "final": self.is_final,
+            "direction": self.direction, "status": self.status, "final": self.is_final,
             "outcome": self.status if self.is_final else None, "planned_outcome": self.outcome,
             "talk_time": self.talk_time, "duration": self.duration, "ended_by": self.ended_by,
             "timeout": self.timeout, "url": self.url, "has_twiml": self.twiml is not None,
@@ -215,7 +216,7 @@ class SimCall:
         """The parameters Twilio sends about a call in every voice webhook."""
         return {
             "AccountSid": self.account_sid, "ApiVersion": API_VERSION, "CallSid": self.sid,
-            "CallStatus": call_status, "Called": self.to, "Caller": self.from_, "Direction": DIRECTION,
+            "CallStatus": call_status, "Called": self.to, "Caller": self.from_, "Direction": self.direction,
             "From": self.from_, "To": self.to,
         }
 

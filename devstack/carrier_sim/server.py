@@ -5,6 +5,9 @@
 * ``GET  /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json``: fetch the call resource.
 * ``POST /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json`` with ``Status=completed`` or
   ``Status=canceled``: hang up / cancel the call.
+* ``GET  /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json?PhoneNumber=...`` and
+  ``POST .../IncomingPhoneNumbers/{Sid}.json``: find a number, set its ``VoiceUrl`` and ``StatusCallback``.
+* ``POST /sim/inbound`` ``{"to", "from", "script"?}``: a caller rings one of those numbers (an inbound call).
 * ``/sim/...``: inspection and control for tests and the local stack (``GET /sim/calls``,
   ``GET /sim/calls/{CallSid}``, ``GET|PUT /sim/rules``, ``GET /sim/stats``, ``POST /sim/reset``).
 """
@@ -36,6 +39,13 @@ class SimulatorApi(Protocol):
 
     def fetch_call(self, account_sid: str, sid: str, path: str) -> dict[str, Any]: ...
 
+    def list_numbers(self, account_sid: str, auth_token: str, phone_number: str | None) -> dict[str, Any]: ...
+
+    def update_number(self, account_sid: str, auth_token: str, sid: str, path: str,
+                      form: Mapping[str, list[str]]) -> dict[str, Any]: ...
+
+    def place_inbound(self, body: Any) -> dict[str, Any]: ...
+
     def update_call(self, account_sid: str, sid: str, path: str, form: Mapping[str, list[str]]) -> dict[str, Any]: ...
 
     def calls(self) -> list[dict[str, Any]]: ...
@@ -51,6 +61,8 @@ class SimulatorApi(Protocol):
 
 _CALLS_PATH = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Calls\.json$")
 _CALL_PATH = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Calls/(?P<sid>[^/]+)\.json$")
+_NUMBERS_PATH = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/IncomingPhoneNumbers\.json$")
+_NUMBER_PATH = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/IncomingPhoneNumbers/(?P<sid>[^/]+)\.json$")
 _SIM_CALL_PATH = re.compile(r"^/sim/calls/(?P<sid>[^/]+)$")
 
 
@@ -137,6 +149,19 @@ class SimHandler(BaseHTTPRequestHandler):
                 self._send_json(200, sim.update_call(account, sid, path, self._form()))
             else:
                 raise TwilioError(405, 20004, "Method not allowed")
+        elif match := _NUMBERS_PATH.match(path):
+            account = match["account"]
+            token = sim.authenticate(account, self.headers.get("Authorization"))
+            if self.command != "GET":
+                raise TwilioError(405, 20004, "Method not allowed")
+            wanted = parse_qs(urlsplit(self.path).query).get("PhoneNumber")
+            self._send_json(200, sim.list_numbers(account, token, wanted[0] if wanted else None))
+        elif match := _NUMBER_PATH.match(path):
+            account = match["account"]
+            token = sim.authenticate(account, self.headers.get("Authorization"))
+            if self.command != "POST":
+                raise TwilioError(405, 20004, "Method not allowed")
+            self._send_json(200, sim.update_number(account, token, match["sid"], path, self._form()))
         else:
             self._body()
             raise not_found(path)
@@ -150,6 +175,12 @@ class SimHandler(BaseHTTPRequestHandler):
         elif (match := _SIM_CALL_PATH.match(path)) and method == "GET":
             found = sim.call(match["sid"])
             self._send_json(200 if found else 404, found or {"error": "no such call"})
+        elif path == "/sim/inbound" and method == "POST":
+            try:
+                data = json.loads(self._body() or b"null")
+            except json.JSONDecodeError as exc:
+                raise TwilioError(400, 20001, f"body is not JSON: {exc}") from exc
+            self._send_json(201, sim.place_inbound(data))
         elif path == "/sim/rules" and method == "GET":
             self._send_json(200, sim.rules.to_json())
         elif path == "/sim/rules" and method == "PUT":

@@ -45,6 +45,8 @@ from typing import Any, Self
 from devstack.carrier_sim.callbacks import Webhooks
 from devstack.carrier_sim.calls import (
     CALLBACK_SOURCE,
+    E164,
+    MAX_TIMEOUT,
     SIP_RESPONSE_CODES,
     CallbackRecord,
     MediaFactory,
@@ -52,9 +54,11 @@ from devstack.carrier_sim.calls import (
     rfc2822,
 )
 from devstack.carrier_sim.media import MediaContext, no_media
+from devstack.carrier_sim.numbers import NumberRegistry
 from devstack.carrier_sim.rest import TwilioError, basic_auth_token, first, not_found, parse_call_request
 from devstack.carrier_sim.rules import SimRules
 from devstack.carrier_sim.scheduling import Scheduler
+from devstack.carrier_sim.scripts import ScriptError, parse_script
 from devstack.carrier_sim.server import SimHTTPServer
 from devstack.carrier_sim.twiml import TwimlError, parse_stream_hook
 
@@ -84,6 +88,7 @@ class CarrierSimulator:
         self._lock = threading.RLock()
         self._rng = random.Random(self.rules.seed)
         self._calls: dict[str, SimCall] = {}
+        self._numbers = NumberRegistry()
         self._final_counts: Counter[str] = Counter()
         self._in_progress = 0
         self._max_in_progress = 0
@@ -143,6 +148,7 @@ class CarrierSimulator:
             for call in self._calls.values():
                 self._stop_media(call)
             self._calls.clear()
+            self._numbers.clear()
             self._final_counts.clear()
             self._in_progress = 0
             self._max_in_progress = 0
@@ -197,6 +203,54 @@ class CarrierSimulator:
                 final_callback_delay=float(self.rules.final_callback_delay),
                 answerer=self.rules.answerer_for(request.to), machine=self.rules.machine, amd=request.amd,
             )
+            self._calls[call.sid] = call
+            answer_delay = float(self.rules.answer_delay)
+            self._scheduler.call_later(0, lambda: self._dial(call, answer_delay))
+            return call.resource()
+
+    def list_numbers(self, account_sid: str, auth_token: str, phone_number: str | None) -> dict[str, Any]:
+        """``GET IncomingPhoneNumbers.json``, optionally filtered by ``PhoneNumber``."""
+        with self._lock:
+            return self._numbers.listing(account_sid, auth_token, phone_number)
+
+    def update_number(self, account_sid: str, auth_token: str, sid: str, path: str,
+                      form: Mapping[str, list[str]]) -> dict[str, Any]:
+        """``POST IncomingPhoneNumbers/{Sid}.json``: set its voice webhook and status callback."""
+        with self._lock:
+            return self._numbers.update(account_sid, auth_token, sid, path, form)
+
+    def place_inbound(self, body: Any) -> dict[str, Any]:
+        """``POST /sim/inbound`` ``{"to", "from", "script"?}``: a caller rings one of the accounts' numbers.
+
+        The call is ``inbound``: it rings for the rules' ``answer_delay`` and is answered; its TwiML comes from the
+        number's ``VoiceUrl`` (signed with the token that configured it) and its end goes to the number's
+        ``StatusCallback`` (the ``completed`` event, as Twilio sends a number's status callback). ``script`` is
+        what the caller says on the media stream (default: the rules' script for the caller's number).
+        """
+        if not isinstance(body, dict):
+            raise TwilioError(400, 20001, "body must be a JSON object with to, from and optionally script")
+        to, from_, script = body.get("to"), body.get("from"), body.get("script")
+        for name, value in (("to", to), ("from", from_)):
+            if not isinstance(value, str) or not E164.match(value):
+                raise TwilioError(400, 21211 if name == "to" else 21212, f"Invalid '{name}' number: {value!r}")
+        assert isinstance(to, str) and isinstance(from_, str)
+        if script is not None:
+            try:
+                parse_script(script)
+            except ScriptError as error:
+                raise TwilioError(400, 20001, f"Invalid script: {error}") from error
+        with self._lock:
+            number = self._numbers.by_number(to)
+            if number is None or number.voice_url is None:
+                raise TwilioError(404, 21404, f"{to} is not a number with a voice webhook on this carrier")
+            call = SimCall(
+                sid="CA" + uuid.uuid4().hex, account_sid=number.account_sid, auth_token=number.auth_token,
+                to=to, from_=from_, url=number.voice_url, method=number.voice_method,
+                status_callback=number.status_callback, status_callback_method=number.status_callback_method,
+                events=frozenset({"completed"}), timeout=MAX_TIMEOUT, outcome="answered",
+                talk_time=self.rules.draw_talk_time(self._rng),
+                script=script if script is not None else self.rules.script_for(from_),
+                final_callback_delay=float(self.rules.final_callback_delay), direction="inbound")
             self._calls[call.sid] = call
             answer_delay = float(self.rules.answer_delay)
             self._scheduler.call_later(0, lambda: self._dial(call, answer_delay))
