@@ -137,6 +137,15 @@ async def run_turns(caller: Caller, call_id: int, turns: int, run: CallRun) -> N
         await caller.wait_agent_silence(1.2, timeout=90)
 
 
+def engine_names() -> str:
+    """The streaming service's configured engines, as the benchmarks print them."""
+    from streaming.settings import StreamingSettings
+
+    engines = StreamingSettings.from_env()
+    return (f"STT {engines.stt_default}, turn {engines.turn_model}, LLM {engines.llm_default}, "
+            f"TTS {engines.tts_default}")
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]

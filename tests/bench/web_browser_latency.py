@@ -5,7 +5,7 @@ same local stack, same engines and same agent.
 ``python -m tests.bench.web_browser_latency [--calls 3] [--turns 8] [--gap 8]`` (``make bench``).
 
 The local stack runs as ``make dev`` runs it (``devstack.launch``: embedded AWS, API, streaming service with
-Silero VAD, whisper tiny.en, SmolLM2, Piper). One agent, the phone benchmark's bakery (same prompt, welcome
+Silero VAD and the configured local engines). One agent, the phone benchmark's bakery (same prompt, welcome
 and default silence timeout), has its widget enabled for the API's origin. One caller WAV holds ``--turns``
 of the phone benchmark's sentences (Piper, trimmed as there), each followed by ``--gap`` seconds of silence
 so the agent's reply ends before the next sentence; Chromium plays it once (``%noloop``) into the page's
@@ -48,6 +48,7 @@ from tests.bench.caller_turns import (
     CallRun,
     bakery_agent_config,
     caller_speech,
+    engine_names,
     line,
     pct,
     wait_for_turn_metrics,
@@ -330,7 +331,7 @@ def report(args: argparse.Namespace, web: list[BrowserCall], phone: list[CallRun
     print(f"browser mouth-to-ear: {len(web)} calls from the demo page in Chromium (fake microphone, "
           f"echo-cancellation=\"off\": no speaker reaches the fake mic, Chrome's canceller would clip the caller) "
           f"and {len(phone)} phone calls, alternating, one local stack (devstack), local engines "
-          "(whisper tiny.en, SmolLM2-135M, Piper), the phone benchmark's bakery agent and default silence timeout")
+          f"({engine_names()}), the phone benchmark's bakery agent and default silence timeout")
     print(f"  turns answered per browser call: {[len(c.turns) for c in web]} of {args.turns} sentences")
     print(" browser (WebRTC in Chromium, measured in the page with WebAudio):")
     print(line("mouth-to-ear (page's clock)", browser_m2e))

@@ -3,7 +3,7 @@ with the same turns over the Twilio protocol, against one streaming service with
 
 ``python -m tests.bench.web_latency [--calls 4] [--turns 6]`` (``make bench``).
 
-The service runs as in the local stack (Silero VAD, whisper tiny.en, SmolLM2, Piper; embedded AWS). Web
+The service runs as in the local stack (Silero VAD and the configured local engines; embedded AWS). Web
 callers are aiortc peers (``devstack.web_peer``: Opus 48 kHz both ways, DTLS-SRTP on loopback); phone
 callers are ``voice_latency``'s Twilio media streams. After a warm-up call, calls alternate (web, phone,
 phone, web, ...) one at a time, so both paths see the same engines, warmth and machine load. Printed per
@@ -32,6 +32,7 @@ from tests.bench.caller_turns import (
     CallRun,
     bakery_agent_config,
     caller_speech,
+    engine_names,
     line,
     pct,
     run_turns,
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
 
     metrics = {call.call_id: call.turn_metrics or [] for call in records}
     print(f"web latency: {args.calls} web calls and {args.calls} phone calls x {args.turns} caller turns, "
-          "alternating, one streaming process, local engines (whisper tiny.en, SmolLM2-135M, Piper)")
+          f"alternating, one streaming process, local engines ({engine_names()})")
     p50s = {}
     for name, runs in (("web (WebRTC, Opus 48 kHz)", web), ("phone (Twilio protocol)", phone)):
         m2e = [s.mouth_to_ear_ms for r in runs for s in r.samples if s.mouth_to_ear_ms is not None]
