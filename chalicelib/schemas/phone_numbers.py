@@ -39,13 +39,12 @@ class SipImport(Strict):
     sip_password: Annotated[str, Field(min_length=1, max_length=128, description="Write-only.")] | None = None
     sip_dial_prefix: Annotated[str, Field(pattern=r"^[0-9*#]{1,16}$")] | None = None
     sip_strip_plus: Flag = False
-    twilio_account_sid: Annotated[str | None, Field(
-        default=None, pattern=r"^AC[0-9a-fA-F]{32}$",
-        description="The Twilio account whose SIP interface places and receives this number's calls (its SIP "
-                    "Domain routes inbound calls). Without it the number is stored but not dialable.")]
-    twilio_account_token: Annotated[str | None, Field(
-        default=None, min_length=8, max_length=128,
-        description="That Twilio account's auth token (write-only); goes with twilio_account_sid.")]
+    twilio_account_sid: Annotated[str, Field(pattern=r"^AC[0-9a-fA-F]{32}$")] | None = Field(
+        default=None, description="The Twilio account whose SIP interface places and receives this number's calls "
+                                  "(a SIP Domain of it routes inbound calls). Without it the number is stored but "
+                                  "not dialable.")
+    twilio_account_token: Annotated[str, Field(min_length=8, max_length=128)] | None = Field(
+        default=None, description="That Twilio account's auth token (write-only); goes with twilio_account_sid.")
 
 
 class Attach(ResellerScoped):

@@ -52,7 +52,7 @@ def parse_sip_uri(to: str) -> SipTarget:
     port = int(match["port"] or 5060)
     if not 1 <= port <= 65535:
         raise ValueError(f"SIP port out of range: {port}")
-    params = dict(p.partition("=")[::2] for p in match["params"].split(";") if p)
+    params = {key.lower(): value for key, _, value in (p.partition("=") for p in match["params"].split(";") if p)}
     transport = params.get("transport", "").lower() or None
     if transport is not None and transport not in TRANSPORTS:
         raise ValueError(f"SIP transport must be udp, tcp or tls, got {transport}")
