@@ -47,7 +47,7 @@ def _dispatch(tenant: Tenant, number_id: int) -> dict[str, Any]:
     agent_id = tenant.post("agents/create", json=AGENT).json()["id"]
     answer = tenant.post("calls/dispatch", json={"agent_id": agent_id, "to_number": CALLEE,
                                                  "from_number_id": number_id})
-    assert answer.status_code == 200, answer.text
+    assert answer.status_code == 201, answer.text
     return answer.json()
 
 
