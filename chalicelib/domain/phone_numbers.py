@@ -73,7 +73,7 @@ def _check_sip(body: SipImport) -> None:
         raise ValidationFailed("twilio_account_sid and twilio_account_token go together",
                                field="twilio_account_token" if body.twilio_account_token is None
                                else "twilio_account_sid")
-    refusal = sip.host_refusal(body.sip_host, body.sip_port)
+    refusal = sip.host_refusal(body.sip_host, body.sip_port, unresolved_ok=True)
     if refusal is not None:
         raise ValidationFailed(f"{refusal}; a SIP host must be a public address", field="sip_host")
 

@@ -8,7 +8,7 @@ SIP hosts follow the webhook rules (``chalicelib.delivery.safe_http.why_not_publ
 resolves to, a loopback, private, link-local (incl. 169.254.169.254), multicast, reserved or otherwise
 non-public address is refused, at import and again at dial time (DNS can change). ``PARLEY_SIP_ALLOWED_NETWORKS``
 (CIDRs, comma separated; empty in AWS) lists networks allowed anyway, as the local stack's 127.0.0.0/8.
-A name that does not resolve is refused too: Twilio could not reach it either.
+A name that does not resolve is accepted at import (its DNS may not be set up yet) and refused when dialling.
 """
 from __future__ import annotations
 
@@ -42,8 +42,9 @@ def _allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address, networks: I
 
 
 def host_refusal(host: str, port: int = DEFAULT_PORT, *, allowed_networks: Iterable[str] | None = None,
-                 resolver: Resolver = default_resolver) -> str | None:
-    """Why ``host`` must not be a SIP target (None: it may be). Every address it resolves to is checked."""
+                 resolver: Resolver = default_resolver, unresolved_ok: bool = False) -> str | None:
+    """Why ``host`` must not be a SIP target (None: it may be). Every address it resolves to is checked;
+    ``unresolved_ok``: a name that does not resolve (yet) passes (import time; dialling checks again)."""
     networks = tuple(allowed_networks if allowed_networks is not None else allowed_networks_from_env())
     bare = _bare(host.strip().lower()).rstrip(".")
     try:
@@ -52,9 +53,9 @@ def host_refusal(host: str, port: int = DEFAULT_PORT, *, allowed_networks: Itera
         try:
             addresses = [ipaddress.ip_address(a.split("%")[0]) for a in resolver(bare, port)]
         except (OSError, UnicodeError, ValueError):  # socket.gaierror is an OSError
-            return f"{host} does not resolve"
+            addresses = []
         if not addresses:
-            return f"{host} does not resolve"
+            return None if unresolved_ok else f"{host} does not resolve"
     for address in addresses:
         reason = why_not_public(address)
         if reason is not None and not _allowed(address, networks):
