@@ -50,6 +50,8 @@ def _configure_environment(aws: EmbeddedAws, api_url: str, carrier_url: str, str
     os.environ.setdefault("PARLEY_DRAIN_TIMEOUT_S", "10")  # Ctrl-C should not wait long for live calls
     # Post-call webhooks to your own machine: allowed locally (a deployment refuses private targets).
     os.environ.setdefault("PARLEY_DELIVERY_ALLOWED_NETWORKS", "127.0.0.0/8")
+    # SIP trunk hosts on your own machine (the carrier simulator's trunks): allowed locally, refused in a deployment.
+    os.environ.setdefault("PARLEY_SIP_ALLOWED_NETWORKS", "127.0.0.0/8")
     # Web search: there is no internet here, so every agent's searches go to the SearXNG stand-in (whatever provider
     # the agent names). PARLEY_SEARXNG_URL=<a real SearXNG> uses that instead; PARLEY_SEARCH_PROVIDER_OVERRIDE= (empty)
     # lets agents use their own providers (DuckDuckGo, Tavily, Exa) when the machine has internet.

@@ -17,8 +17,9 @@ class TwilioVoiceWebhook(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     CallSid: str = Field(min_length=1, max_length=64)
-    From: str = Field(min_length=1, max_length=64, description="The caller (E.164, or e.g. 'anonymous').")
-    To: str = Field(min_length=1, max_length=64, description="The number called.")
+    From: str = Field(min_length=1, max_length=255, description="The caller (E.164, e.g. 'anonymous', or a SIP "
+                      "URI from a SIP Domain).")
+    To: str = Field(min_length=1, max_length=255, description="The number called (or sip:number@domain).")
 
 
 class TwilioNumberStatus(BaseModel):

@@ -33,7 +33,7 @@ def import_twilio(req: ApiRequest) -> PhoneNumberResult:
 
 
 @api_route(bp, "/phone_number/import/sip", "POST", RouteSpec(
-    "Import a number served by your SIP trunk (stored; not dialable until SIP lands)", TAG,
+    "Import a number served by your SIP trunk (dialled and answered through Twilio's SIP interface)", TAG,
     body=SipImport, responses={201: PhoneNumberResult}))
 def import_sip(req: ApiRequest) -> PhoneNumberResult:
     return PhoneNumberResult(phone_number=phone_numbers.import_sip(req.account_id, req.body))

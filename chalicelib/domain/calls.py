@@ -13,7 +13,7 @@ from chalicelib.db.sequences import next_id
 from chalicelib.domain import dialer
 from chalicelib.domain.agents import agent_key, get_agent
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
-from chalicelib.domain.phone_numbers import DIALABLE_PROVIDERS, get_number
+from chalicelib.domain.phone_numbers import get_number, is_dialable, not_dialable_reason
 from chalicelib.monitoring import publish as monitoring
 from chalicelib.schemas.calls import (
     CallLogList,
@@ -53,9 +53,8 @@ def dispatch(account_id: int, body: Dispatch, telephony: TelephonyAdapter) -> Di
         raise ValidationFailed(f"call_context is larger than {MAX_CONTEXT_BYTES} bytes", field="call_context")
     get_agent(account_id, body.agent_id)
     number = _caller_id(account_id, body.agent_id, body.from_number_id)
-    if number.provider not in DIALABLE_PROVIDERS:
-        raise Conflict(f"phone number {number.phone_number_id} is a {number.provider} number; SIP dialling is "
-                       "not available yet, use a Twilio number", field="from_number_id")
+    if not is_dialable(number):
+        raise Conflict(not_dialable_reason(number), field="from_number_id")
     call = Call(account_id, next_id("call"), agent_key=agent_key(account_id, body.agent_id),
                 agent_id=body.agent_id, to_number=body.to_number, from_number_id=number.phone_number_id,
                 status="queued", call_context=body.call_context, active_account=account_id)

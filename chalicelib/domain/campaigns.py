@@ -22,7 +22,7 @@ from chalicelib.db.transactions import transaction
 from chalicelib.domain import call_state, dialer
 from chalicelib.domain.agents import get_agent
 from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
-from chalicelib.domain.phone_numbers import DIALABLE_PROVIDERS, get_number
+from chalicelib.domain.phone_numbers import get_number, is_dialable, not_dialable_reason
 from chalicelib.monitoring import publish as monitoring
 from chalicelib.schemas.bulk_calls import (
     DATETIME_FORMAT,
@@ -85,9 +85,8 @@ def _contacts_from_create(body: BulkCallCreate) -> list[dict[str, Any]]:
 
 def create(account_id: int, body: BulkCallCreate) -> BulkCallOut:
     number = get_number(account_id, body.phone_number_id)
-    if number.provider not in DIALABLE_PROVIDERS:
-        raise Conflict(f"phone number {number.phone_number_id} is a {number.provider} number, which this "
-                       "deployment cannot dial yet", field="phone_number_id")
+    if not is_dialable(number):
+        raise Conflict(not_dialable_reason(number), field="phone_number_id")
     agent_id = body.bot_id or number.agent_id
     if agent_id is None:
         raise ValidationFailed("no agent: pass bot_id or attach the phone number to an agent", field="bot_id")

@@ -1,4 +1,5 @@
-"""Inbound calls on a Twilio number: the voice webhook answers them, the number's status callback ends them.
+"""Inbound calls on a Twilio number, or a SIP trunk number reaching Twilio through a SIP Domain: the voice
+webhook answers them, the number's status callback ends them.
 
 Invariants:
 
@@ -28,7 +29,7 @@ from chalicelib.domain.carrier_events import REFUSED, BadSignature, apply_status
 from chalicelib.domain.carrier_tokens import OpenedTokens, twilio_auth_token
 from chalicelib.monitoring import publish as monitoring
 from chalicelib.observability import logger
-from chalicelib.telephony import inbound_twiml
+from chalicelib.telephony import inbound_twiml, sip
 from chalicelib.telephony.twilio import TwilioConfig, twiml_for
 from chalicelib.telephony.twilio_numbers import number_status_url, voice_url
 from chalicelib.telephony.twilio_signature import is_valid_signature
@@ -60,7 +61,7 @@ def _verified_number(account_id: int, phone_number_id: int, url: str, params: Ma
         except PhoneNumber.DoesNotExist:
             number = None
     token = twilio_auth_token(account_id, phone_number_id, number.sealed_credentials, tokens) \
-        if number is not None and number.provider == "twilio" else ""
+        if number is not None and number.provider in ("twilio", "sip") else ""
     if number is None or not token or not is_valid_signature(token, url, dict(params), signature):
         raise BadSignature(REFUSED)
     return number
@@ -87,7 +88,9 @@ def answer(account_id: int, phone_number_id: int, params: Mapping[str, str], sig
     config = config or TwilioConfig.from_env()
     number = _verified_number(account_id, phone_number_id, voice_url(config, account_id, phone_number_id),
                               params, signature, tokens)
-    call_sid, caller, called = params.get("CallSid", ""), params.get("From", ""), params.get("To", "")
+    # A SIP Domain's webhook carries To/From as SIP URIs: the numbers are their user parts.
+    call_sid, caller, called = params.get("CallSid", ""), sip.number_in(params.get("From", "")), \
+        sip.number_in(params.get("To", ""))
     agent = _answering_agent(number)
     if agent is None or called != number.number:
         logger.info("inbound call not answered", extra={"phone_number_id": phone_number_id,

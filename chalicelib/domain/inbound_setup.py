@@ -1,4 +1,5 @@
-"""Pointing an imported Twilio number's inbound webhooks at Parley (on import and on attach).
+"""Pointing an imported Twilio number's inbound webhooks at Parley (on import and on attach); for a SIP trunk
+number, what to set on a Twilio SIP Domain by hand.
 
 Detaching leaves the webhooks in place on purpose: the number keeps reaching Parley, which answers
 "not in service" until an agent is attached again (no carrier call, nothing to undo on re-attach).
@@ -16,8 +17,23 @@ from chalicelib.telephony import twilio_numbers
 from chalicelib.telephony.twilio import TwilioConfig
 
 
+def sip_domain_steps(number: PhoneNumber) -> InboundSetupOut:
+    """A SIP trunk number: its calls reach Parley through a Twilio SIP Domain the customer points at it."""
+    config = TwilioConfig.from_env()
+    voice = twilio_numbers.voice_url(config, number.account_id, number.phone_number_id)
+    status = twilio_numbers.number_status_url(config, number.account_id, number.phone_number_id)
+    steps = (f"In the Twilio account {(number.settings or {}).get('twilio_account_sid')}, create a SIP Domain "
+             f"(Voice > SIP Domains), set its Voice URL to {voice} (HTTP POST) and its Call Status Changes URL "
+             f"to {status} (HTTP POST), allow your trunk's addresses in an IP Access Control List, and have your "
+             f"trunk send calls for {number.number} to sip:{number.number}@<your-domain>.sip.twilio.com.")
+    return InboundSetupOut(configured=False, voice_url=voice, status_callback=status, manual_steps=steps)
+
+
 def configure_inbound(number: PhoneNumber) -> InboundSetupOut | None:
-    """Set the number's ``VoiceUrl`` and ``StatusCallback`` on Twilio; None for a number that is not Twilio's."""
+    """Set the number's ``VoiceUrl`` and ``StatusCallback`` on Twilio; for a SIP number with a Twilio account,
+    the SIP Domain steps to do by hand; None for any other number."""
+    if number.provider == "sip" and (number.settings or {}).get("twilio_account_sid"):
+        return sip_domain_steps(number)
     if number.provider != "twilio" or not number.sealed_credentials or \
             os.environ.get("PARLEY_TELEPHONY", "twilio") == "none":
         return None

@@ -20,14 +20,26 @@ from chalicelib.schemas.phone_numbers import (
     TwilioImport,
 )
 from chalicelib.secrets_box import secret_box_from_settings
+from chalicelib.telephony import sip
 
-DIALABLE_PROVIDERS = ("twilio",)
+
+def is_dialable(item: PhoneNumber) -> bool:
+    """Twilio numbers; SIP numbers once they name the Twilio account whose SIP interface dials them."""
+    return item.provider == "twilio" or (item.provider == "sip" and bool((item.settings or {}).get(
+        "twilio_account_sid")))
+
+
+def not_dialable_reason(item: PhoneNumber) -> str:
+    if item.provider == "sip":
+        return (f"phone number {item.phone_number_id} is a SIP number imported without a Twilio account: import it "
+                "again with twilio_account_sid and twilio_account_token to dial it through Twilio's SIP interface")
+    return f"phone number {item.phone_number_id} is a {item.provider} number, which cannot be dialled"
 
 
 def to_out(item: PhoneNumber) -> PhoneNumberOut:
     return PhoneNumberOut(id=item.phone_number_id, phone_number=item.number, provider=item.provider,
                           name=item.name, agent_id=item.agent_id, settings=item.settings or {},
-                          dialable=item.provider in DIALABLE_PROVIDERS, created_at=item.created_at)
+                          dialable=is_dialable(item), created_at=item.created_at)
 
 
 def get_number(account_id: int, phone_number_id: int) -> PhoneNumber:
@@ -53,11 +65,31 @@ def import_twilio(account_id: int, body: TwilioImport) -> PhoneNumberOut:
     return out
 
 
+def _check_sip(body: SipImport) -> None:
+    if (body.sip_username is None) != (body.sip_password is None):
+        raise ValidationFailed("sip_username and sip_password go together: give both (digest auth) or neither",
+                               field="sip_password" if body.sip_password is None else "sip_username")
+    if (body.twilio_account_sid is None) != (body.twilio_account_token is None):
+        raise ValidationFailed("twilio_account_sid and twilio_account_token go together",
+                               field="twilio_account_token" if body.twilio_account_token is None
+                               else "twilio_account_sid")
+    refusal = sip.host_refusal(body.sip_host, body.sip_port, unresolved_ok=True)
+    if refusal is not None:
+        raise ValidationFailed(f"{refusal}; a SIP host must be a public address", field="sip_host")
+
+
 def import_sip(account_id: int, body: SipImport) -> PhoneNumberOut:
-    settings = body.model_dump(include={"sip_host", "sip_trunk_name", "sip_port", "sip_username",
-                                        "sip_dial_prefix", "sip_strip_plus"}, exclude_none=True)
+    """Import a SIP trunk number; with a Twilio account it is dialable, and inbound needs a SIP Domain (manual)."""
+    _check_sip(body)
+    settings = body.model_dump(include={"sip_host", "sip_trunk_name", "sip_port", "sip_transport", "sip_username",
+                                        "sip_dial_prefix", "sip_strip_plus", "twilio_account_sid"},
+                               exclude_none=True)
     secrets = {"sip_password": body.sip_password} if body.sip_password else {}
-    return _import(account_id, body.phone_number, "sip", body.name, settings=settings, secrets=secrets)[0]
+    if body.twilio_account_sid and body.twilio_account_token:
+        secrets.update({"account_sid": body.twilio_account_sid, "auth_token": body.twilio_account_token})
+    out, item = _import(account_id, body.phone_number, "sip", body.name, settings=settings, secrets=secrets)
+    out.inbound = configure_inbound(item)
+    return out
 
 
 def _import(account_id: int, number: str, provider: str, name: str | None,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -24,15 +24,27 @@ class TwilioImport(Strict):
 
 
 class SipImport(Strict):
+    """A number served by the customer's SIP trunk, dialled and answered through Twilio's SIP interface."""
+
     phone_number: E164
-    sip_host: Hostname
+    sip_host: Annotated[Hostname, Field(description="The trunk's SIP host (name or IP literal). Must be public: "
+                                        "loopback, private and link-local targets are refused.")]
     sip_trunk_name: Annotated[str, Field(min_length=1, max_length=200)]
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     sip_port: Annotated[int, Field(ge=1, le=65535)] = 5060
-    sip_username: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    sip_transport: Literal["udp", "tcp", "tls"] | None = Field(
+        default=None, description="Added to the URI as ;transport=... (none: Twilio's default, UDP).")
+    sip_username: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s@:;]+$",
+                                       description="Digest username; goes with sip_password.")] | None = None
     sip_password: Annotated[str, Field(min_length=1, max_length=128, description="Write-only.")] | None = None
     sip_dial_prefix: Annotated[str, Field(pattern=r"^[0-9*#]{1,16}$")] | None = None
     sip_strip_plus: Flag = False
+    twilio_account_sid: Annotated[str, Field(pattern=r"^AC[0-9a-fA-F]{32}$")] | None = Field(
+        default=None, description="The Twilio account whose SIP interface places and receives this number's calls "
+                                  "(a SIP Domain of it routes inbound calls). Without it the number is stored but "
+                                  "not dialable.")
+    twilio_account_token: Annotated[str, Field(min_length=8, max_length=128)] | None = Field(
+        default=None, description="That Twilio account's auth token (write-only); goes with twilio_account_sid.")
 
 
 class Attach(ResellerScoped):

@@ -1,5 +1,9 @@
 """Twilio adapter: places calls with the REST API (``Calls.json``) and reads status callbacks.
 
+A SIP trunk number's calls go through the same API from the Twilio account given at its import: ``To`` is the
+trunk's ``sip:`` URI (``chalicelib.telephony.sip``) with ``SipAuthUsername``/``SipAuthPassword``, ``From`` the
+imported number (the caller id the trunk sees); the media path is the same Media Stream.
+
 Any Twilio-compatible carrier works: the API base URL is ``PARLEY_TWILIO_API_URL`` (default the real
 Twilio API), and the public URLs put in TwiML and callbacks come from configuration.
 """
@@ -14,7 +18,7 @@ import requests
 
 from chalicelib.db.models import Call, PhoneNumber
 from chalicelib.secrets_box import SecretBox, secret_box_from_settings
-from chalicelib.telephony import stream_tokens
+from chalicelib.telephony import sip, stream_tokens
 from chalicelib.telephony.adapter import Placement
 
 TWILIO_API_URL = "https://api.twilio.com"
@@ -80,10 +84,25 @@ class TwilioAdapter:
         secrets = self._box.open(number.sealed_credentials, account_id=number.account_id)
         return secrets["account_sid"], secrets["auth_token"]
 
+    def destination(self, call: Call, from_number: PhoneNumber) -> dict[str, str]:
+        """``To`` (and for a SIP trunk number its ``SipAuth*``): a phone number, or the trunk's ``sip:`` URI."""
+        if from_number.provider != "sip":
+            return {"To": call.to_number}
+        settings = from_number.settings or {}
+        refusal = sip.host_refusal(str(settings.get("sip_host", "")), int(settings.get("sip_port") or sip.DEFAULT_PORT))
+        if refusal is not None:  # checked at import too; DNS may have changed since
+            raise CarrierRefused(f"SIP host refused: {refusal}")
+        to = {"To": sip.sip_uri(call.to_number, settings)}
+        if settings.get("sip_username"):
+            secrets = self._box.open(from_number.sealed_credentials, account_id=from_number.account_id)
+            to.update({"SipAuthUsername": str(settings["sip_username"]),
+                       "SipAuthPassword": str(secrets.get("sip_password", ""))})
+        return to
+
     def place_call(self, call: Call, from_number: PhoneNumber, machine_detection: bool = False) -> Placement:
         sid, token = self.credentials(from_number)
         data: dict[str, Any] = {
-            "To": call.to_number, "From": from_number.number, "Twiml": twiml_for(self._config, call),
+            **self.destination(call, from_number), "From": from_number.number, "Twiml": twiml_for(self._config, call),
             "StatusCallback": status_callback_url(self._config, call.account_id, call.call_id),
             "StatusCallbackMethod": "POST", "StatusCallbackEvent": list(CALLBACK_EVENTS), "Timeout": "30"}
         if machine_detection:  # async AMD: the call connects at once; the verdict comes to its own callback

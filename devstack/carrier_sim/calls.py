@@ -122,6 +122,8 @@ class SimCall:
     amd_callbacks: list[CallbackRecord] = field(default_factory=list)
     amd_lane: Lane = field(default_factory=Lane, repr=False)  # AMD results do not wait for status callbacks
     direction: str = DIRECTION  # "outbound-api", or "inbound" for a call placed to one of the account's numbers
+    sip_username: str | None = None  # a sip: To: the SipAuthUsername it was placed with
+    sip_response_code: int | None = None  # a SIP trunk's refusal (401, 403): the failed call's SipResponseCode
 
     @property
     def is_final(self) -> bool:
@@ -210,7 +212,14 @@ class SimCall:
             "answerer": self.answerer, "answered_by": self.answered_by,
             "machine_detection": self.amd.to_json() if self.amd else None,
             "amd_callbacks": [cb.to_json() for cb in self.amd_callbacks],
+            "sip_auth_username": self.sip_username, "sip_response_code": self.final_sip_code(),
         }
+
+    def final_sip_code(self) -> int | None:
+        """The SIP final response reported with the call's end (None while it is live)."""
+        if not self.is_final:
+            return None
+        return self.sip_response_code if self.sip_response_code is not None else SIP_RESPONSE_CODES[self.status]
 
     def voice_params(self, call_status: str) -> dict[str, str]:
         """The parameters Twilio sends about a call in every voice webhook."""

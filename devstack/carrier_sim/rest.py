@@ -17,6 +17,7 @@ from devstack.carrier_sim.calls import (
     MAX_TIMEOUT,
     AmdSettings,
 )
+from devstack.carrier_sim.sip import SipAuth, SipTarget, is_sip, parse_sip_auth, parse_sip_uri
 
 
 @dataclass
@@ -54,6 +55,8 @@ class CallRequest:
     events: frozenset[str]
     timeout: int
     amd: AmdSettings | None = None
+    sip: SipTarget | None = None  # To is a sip: URI
+    sip_auth: SipAuth | None = None  # SipAuthUsername / SipAuthPassword
 
 
 def first(form: Mapping[str, list[str]], name: str) -> str | None:
@@ -69,6 +72,9 @@ def is_http_url(value: str) -> bool:
 def parse_call_request(form: Mapping[str, list[str]]) -> CallRequest:
     """Validate create-call parameters the way Twilio does, raising :class:`TwilioError` (400).
 
+    ``To`` is an E.164 number or a ``sip:`` URI; with a URI, ``SipAuthUsername``/``SipAuthPassword`` are
+    read (both or neither; :mod:`devstack.carrier_sim.sip`).
+
     Error codes checked against Twilio's error reference: 21211 (invalid To), 21208 (invalid
     Timeout), 21626 (invalid StatusCallbackEvent), 21609 (invalid StatusCallback URL; documented
     for Messaging). From memory of Twilio's API, not re-checked: 21201 (no To), 21213 (no From),
@@ -77,7 +83,15 @@ def parse_call_request(form: Mapping[str, list[str]]) -> CallRequest:
     to, from_ = (first(form, "To") or "").strip(), (first(form, "From") or "").strip()
     if not to:
         raise TwilioError(400, 21201, "No 'To' number is specified")
-    if not E164.match(to):
+    sip_target, sip_auth = None, None
+    if is_sip(to):
+        try:
+            sip_target = parse_sip_uri(to)
+            sip_auth = parse_sip_auth(first(form, "SipAuthUsername"), first(form, "SipAuthPassword"))
+        except ValueError as error:
+            raise TwilioError(400, 21211 if sip_target is None else 20001, f"Invalid SIP destination: {error}") \
+                from error
+    elif not E164.match(to):
         raise TwilioError(400, 21211, f"Invalid 'To' Phone Number: {to}")
     if not from_:
         raise TwilioError(400, 21213, "No 'From' number is specified")
@@ -110,7 +124,7 @@ def parse_call_request(form: Mapping[str, list[str]]) -> CallRequest:
         timeout = min(int(timeout_raw), MAX_TIMEOUT)
     return CallRequest(to=to, from_=from_, twiml=twiml, url=url, method=method, status_callback=callback,
                        status_callback_method=callback_method, events=events or frozenset({"completed"}),
-                       timeout=timeout, amd=parse_amd(form))
+                       timeout=timeout, amd=parse_amd(form), sip=sip_target, sip_auth=sip_auth)
 
 
 def parse_amd(form: Mapping[str, list[str]]) -> AmdSettings | None:

@@ -9,7 +9,8 @@
   ``POST .../IncomingPhoneNumbers/{Sid}.json``: find a number, set its ``VoiceUrl`` and ``StatusCallback``.
 * ``POST /sim/inbound`` ``{"to", "from", "script"?}``: a caller rings one of those numbers (an inbound call).
 * ``/sim/...``: inspection and control for tests and the local stack (``GET /sim/calls``,
-  ``GET /sim/calls/{CallSid}``, ``GET|PUT /sim/rules``, ``GET /sim/stats``, ``POST /sim/reset``).
+  ``GET /sim/calls/{CallSid}``, ``GET|PUT /sim/rules``, ``GET|PUT /sim/sip-trunks``, ``GET /sim/stats``,
+  ``POST /sim/reset``).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 from devstack.carrier_sim.calls import API_VERSION
 from devstack.carrier_sim.rest import TwilioError, not_found
 from devstack.carrier_sim.rules import RulesError, SimRules
+from devstack.carrier_sim.sip import SipTrunks
 
 log = logging.getLogger("parley.carrier_sim")
 
@@ -32,6 +34,7 @@ class SimulatorApi(Protocol):
     """What the HTTP front end asks of the simulator (:class:`devstack.carrier_sim.simulator.CarrierSimulator`)."""
 
     rules: SimRules
+    sip_trunks: SipTrunks
 
     def authenticate(self, path_account: str, authorization: str | None) -> str: ...
 
@@ -190,6 +193,14 @@ class SimHandler(BaseHTTPRequestHandler):
                 raise RulesError(f"body is not JSON: {exc}") from exc
             sim.set_rules(SimRules.from_json(data))
             self._send_json(200, sim.rules.to_json())
+        elif path == "/sim/sip-trunks" and method == "GET":
+            self._send_json(200, sim.sip_trunks.to_json())
+        elif path == "/sim/sip-trunks" and method == "PUT":
+            try:
+                sim.sip_trunks.replace_from_json(json.loads(self._body() or b"null"))
+            except ValueError as exc:  # json.JSONDecodeError is a ValueError
+                raise TwilioError(400, 20001, f"Invalid SIP trunks: {exc}") from exc
+            self._send_json(200, sim.sip_trunks.to_json())
         elif path == "/sim/stats" and method == "GET":
             self._send_json(200, sim.stats())
         elif path == "/sim/reset" and method == "POST":

@@ -26,6 +26,10 @@ soon as its beep has been played into the stream with ``DetectMessageEnd`` (esti
 the call's media does not play the machine). No result by ``MachineDetectionTimeout``: ``unknown``.
 A call that ends first gets no result. Calls without ``MachineDetection`` get none either.
 
+A ``sip:`` ``To`` (with ``SipAuthUsername``/``SipAuthPassword``) reaches the trunk registered for its host
+(``sip_trunks``, ``PUT /sim/sip-trunks``): wrong or missing credentials end the call ``failed`` with
+``SipResponseCode`` 403 or 401; see :mod:`devstack.carrier_sim.sip`.
+
 Nothing blocks per call: one scheduler thread drives every call's life, and
 :class:`~devstack.carrier_sim.callbacks.Webhooks` does the network work on a small pool, so
 thousands of simulated calls can be live at once.
@@ -47,7 +51,6 @@ from devstack.carrier_sim.calls import (
     CALLBACK_SOURCE,
     E164,
     MAX_TIMEOUT,
-    SIP_RESPONSE_CODES,
     CallbackRecord,
     MediaFactory,
     SimCall,
@@ -60,6 +63,7 @@ from devstack.carrier_sim.rules import SimRules
 from devstack.carrier_sim.scheduling import Scheduler
 from devstack.carrier_sim.scripts import ScriptError, parse_script
 from devstack.carrier_sim.server import SimHTTPServer
+from devstack.carrier_sim.sip import SipAuth, SipTrunks
 from devstack.carrier_sim.twiml import TwimlError, parse_stream_hook
 
 log = logging.getLogger("parley.carrier_sim")
@@ -80,8 +84,10 @@ class CarrierSimulator:
 
     def __init__(self, rules: SimRules | None = None, host: str = "127.0.0.1", port: int = 0, *,
                  accounts: Mapping[str, str] | None = None, media_factory: MediaFactory = no_media,
-                 delivery_workers: int = 16, callback_timeout: float = 10.0, callback_retries: int = 2) -> None:
+                 delivery_workers: int = 16, callback_timeout: float = 10.0, callback_retries: int = 2,
+                 sip_trunks: Mapping[str, tuple[str, str]] | None = None) -> None:
         self.rules = rules or SimRules()
+        self.sip_trunks = SipTrunks({host: SipAuth(*auth) for host, auth in (sip_trunks or {}).items()})
         self.rules.validate()
         self.accounts = dict(accounts) if accounts is not None else None
         self.media_factory = media_factory
@@ -192,16 +198,20 @@ class CarrierSimulator:
     def create_call(self, account_sid: str, auth_token: str, form: Mapping[str, list[str]]) -> dict[str, Any]:
         """Accept a new call (status ``queued``) and schedule its life; returns the resource."""
         request = parse_call_request(form)
+        dialled = request.sip.user if request.sip else request.to  # the rules see a SIP URI's user part
         with self._lock:
+            refused = self.sip_trunks.refusal(request.sip, request.sip_auth) if request.sip else None
             call = SimCall(
                 sid="CA" + uuid.uuid4().hex, account_sid=account_sid, auth_token=auth_token,
                 to=request.to, from_=request.from_, twiml=request.twiml, url=request.url,
                 method=request.method, status_callback=request.status_callback,
                 status_callback_method=request.status_callback_method, events=request.events,
-                timeout=request.timeout, outcome=self.rules.outcome_for(request.to, request.from_, self._rng),
-                talk_time=self.rules.draw_talk_time(self._rng), script=self.rules.script_for(request.to),
+                timeout=request.timeout,
+                outcome="failed" if refused else self.rules.outcome_for(dialled, request.from_, self._rng),
+                talk_time=self.rules.draw_talk_time(self._rng), script=self.rules.script_for(dialled),
                 final_callback_delay=float(self.rules.final_callback_delay),
-                answerer=self.rules.answerer_for(request.to), machine=self.rules.machine, amd=request.amd,
+                answerer=self.rules.answerer_for(dialled), machine=self.rules.machine, amd=request.amd,
+                sip_username=request.sip_auth.username if request.sip_auth else None, sip_response_code=refused,
             )
             self._calls[call.sid] = call
             answer_delay = float(self.rules.answer_delay)
@@ -421,7 +431,7 @@ class CarrierSimulator:
         else:
             self._stop_media(call)
         self._emit(call, "completed", status, extra={
-            "CallDuration": str(call.duration), "SipResponseCode": str(SIP_RESPONSE_CODES[status])},
+            "CallDuration": str(call.duration), "SipResponseCode": str(call.final_sip_code())},
             delay=max(0.0, delay))
 
     @staticmethod

@@ -27,10 +27,10 @@ def test_twilio_token_is_sealed_and_never_returned(tenant: Tenant) -> None:
     assert opened["auth_token"] == TOKEN
 
 
-def test_sip_import_is_stored_but_not_dialable(tenant: Tenant) -> None:
+def test_sip_import_without_a_twilio_account_is_stored_but_not_dialable(tenant: Tenant) -> None:
     response = tenant.post("phone_number/import/sip", json={
         "phone_number": "+442071838750", "sip_host": "sip.example.net", "sip_trunk_name": "trunk-1",
-        "sip_password": "hunter2-secret"})
+        "sip_username": "trunk-user", "sip_password": "hunter2-secret"})
     assert response.status_code == 201
     number = response.json()["phone_number"]
     assert number["provider"] == "sip" and number["dialable"] is False

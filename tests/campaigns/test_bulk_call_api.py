@@ -73,7 +73,7 @@ def test_unknown_agent_or_number_is_refused(tenant: Tenant, other_tenant: Tenant
     assert foreign.status_code == 404
 
 
-def test_sip_numbers_are_not_dialable_yet(tenant: Tenant, setup: dict) -> None:
+def test_sip_numbers_without_a_twilio_account_are_not_dialable(tenant: Tenant, setup: dict) -> None:
     sip = tenant.post("phone_number/import/sip", json={
         "phone_number": "+442071838750", "sip_host": "sip.example.net", "sip_trunk_name": "t"}).json()
     body = {"name": "x", "contact_list": _contacts(1), "phone_number_id": sip["phone_number"]["id"],

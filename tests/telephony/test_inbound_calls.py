@@ -140,7 +140,7 @@ def test_malformed_webhook_fields_answer_a_clear_422(tenant: Tenant, api: str) -
     without_to = {k: v for k, v in _form().items() if k != "To"}
     missing = _signed_post(url, without_to)
     assert missing.status_code == 422 and missing.json()["error_description"] == "To: field required"
-    huge = _signed_post(url, {**_form(), "From": "+1" * 100})
+    huge = _signed_post(url, {**_form(), "From": "+1" * 200})
     assert huge.status_code == 422 and huge.json()["error"] == "validation_error"
     bad_ids = _signed_post(f"{api}/api/v1/telephony/twilio/voice/x/{number_id}", _form())
     assert bad_ids.status_code == 422 and "account_id" in bad_ids.json()["error_description"]
