@@ -8,7 +8,7 @@ import pytest
 import requests
 from omnidimension import Client
 
-from tests.e2e.test_voice_call_on_local_stack import finished_log, words
+from tests.e2e.test_voice_call_on_local_stack import WELCOME, bakery_agent, finished_log, words
 from tests.post_call.pipeline import wait_until
 from tests.post_call.receivers import Receiver, serve
 
@@ -16,7 +16,6 @@ pytestmark = pytest.mark.slow
 
 TWILIO_SID = "AC" + "e3" * 16
 NUMBER, CALLER = "+15005550016", "+15557654399"
-WELCOME = "Hello, thank you for calling Parley Bakery."
 QUESTION = "What time do you open tomorrow morning?"
 
 
@@ -24,11 +23,7 @@ def test_a_caller_ringing_an_attached_number_talks_to_its_agent_and_the_call_is_
     api, sim = local_stack["api_url"], local_stack["carrier_sim_url"]
     headers = {"Authorization": f"Bearer {local_stack['api_key']}"}
     client = Client(local_stack["api_key"], base_url=api)
-    agent = client.agent.create(
-        name="Bakery line", welcome_message=WELCOME,
-        context_breakdown=[{"title": "Role", "body": "You answer the phone for Parley Bakery. The bakery opens "
-                                                     "at seven in the morning and closes at six in the evening."}],
-    )["json"]
+    agent = bakery_agent(client)
     imported = requests.post(f"{api}/phone_number/import/twilio", headers=headers, timeout=30, json={
         "phone_number": NUMBER, "account_sid": TWILIO_SID, "account_token": "tok_" + "w" * 28}).json()
     number = imported["phone_number"]

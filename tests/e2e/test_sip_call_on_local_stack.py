@@ -8,13 +8,12 @@ import pytest
 import requests
 from omnidimension import Client
 
-from tests.e2e.test_voice_call_on_local_stack import finished_log, words
+from tests.e2e.test_voice_call_on_local_stack import WELCOME, bakery_agent, finished_log, words
 
 pytestmark = pytest.mark.slow
 
 TWILIO_SID = "AC" + "e5" * 16
 NUMBER, CALLEE = "+442071838750", "+15557654321"
-WELCOME = "Hello, thank you for calling Parley Bakery."
 QUESTION = "What time do you open tomorrow morning?"
 
 
@@ -22,11 +21,7 @@ def test_a_call_from_a_sip_number_dials_the_trunk_and_is_a_spoken_conversation(l
     api, sim = local_stack["api_url"], local_stack["carrier_sim_url"]
     headers = {"Authorization": f"Bearer {local_stack['api_key']}"}
     client = Client(local_stack["api_key"], base_url=api)
-    agent = client.agent.create(
-        name="Bakery line", welcome_message=WELCOME,
-        context_breakdown=[{"title": "Role", "body": "You answer the phone for Parley Bakery. The bakery opens "
-                                                     "at seven in the morning and closes at six in the evening."}],
-    )["json"]
+    agent = bakery_agent(client)
     requests.put(f"{sim}/sim/sip-trunks", timeout=5, json={"sip_trunks": [
         {"host": "127.0.0.1", "username": "bakery-pbx", "password": "pbx-secret-1"}]}).raise_for_status()
     imported = requests.post(f"{api}/phone_number/import/sip", headers=headers, timeout=30, json={

@@ -40,6 +40,16 @@ def finished_log(client: Client, call_id: int, timeout: float) -> dict:
     return log
 
 
+def bakery_agent(client: Client, **extra: object) -> dict:
+    """The bakery agent the local-stack call tests talk to (it knows the opening hours they ask about)."""
+    return client.agent.create(
+        name="Bakery line", welcome_message=WELCOME,
+        context_breakdown=[{"title": "Role", "body": "You answer the phone for Parley Bakery. The bakery opens "
+                                                     "at seven in the morning and closes at six in the evening."}],
+        **extra,
+    )["json"]
+
+
 def transcribe_8k_wav(path: str) -> str:
     import asyncio
 
@@ -67,13 +77,7 @@ def transcribe_8k_wav(path: str) -> str:
 
 def test_a_dispatched_call_is_a_spoken_conversation_with_transcript_recording_and_metrics(local_stack: dict) -> None:
     client = Client(local_stack["api_key"], base_url=local_stack["api_url"])
-    agent = client.agent.create(
-        name="Bakery line",
-        welcome_message=WELCOME,
-        context_breakdown=[{"title": "Role", "body": "You answer the phone for Parley Bakery. The bakery opens "
-                                                     "at seven in the morning and closes at six in the evening."}],
-        is_interruption_allowed=True,
-    )["json"]
+    agent = bakery_agent(client, is_interruption_allowed=True)
     number = client.phone_number.import_twilio("+15005550006", TWILIO_SID, "tok_" + "v" * 28, name="Bakery")["json"]
     sim = local_stack["carrier_sim_url"]
     rules = requests.get(f"{sim}/sim/rules", timeout=5).json()

@@ -22,19 +22,28 @@ def run(coro: Coroutine[Any, Any, None]) -> None:
     return asyncio.run(asyncio.wait_for(coro, 60))
 
 
-def converse(recorder: RecordingLifecycle, caller_audio: bytes, prompts: list[list[ChatMessage]]) -> None:
+def converse(recorder: RecordingLifecycle, caller_audio: bytes, prompts: list[list[ChatMessage]], *,
+             stt: type | None = None, call_id: int = 81, think_s: float = 0.0,
+             prefilled: list[str] | None = None) -> None:
+    """One call through the Twilio protocol: the caller's audio, then until the reply has played. The LLM notes
+    each prompt (and each prefill's last user message in ``prefilled``), and takes ``think_s`` before it writes."""
     class Listening(InstantLlm):
         async def stream(self, messages: list[ChatMessage], options: LlmOptions) -> AsyncIterator[str]:
             prompts.append(list(messages))
+            await asyncio.sleep(think_s)
             async for token in super().stream(messages, options):
                 yield token
 
+        async def prefill(self, messages: list[ChatMessage]) -> None:
+            if prefilled is not None and messages[-1].role == "user":
+                prefilled.append(messages[-1].content)
+
     async def scenario() -> None:
         registry = EngineRegistry()
-        registry.register("stt", "instant", BatchStt)
+        registry.register("stt", "instant", stt or BatchStt)
         registry.register("llm", "instant", Listening)
         async with running_server(recorder, registry=registry) as (url, _app), aiohttp.ClientSession() as http:
-            side = await TwilioSide.open(http, url, call_id=81)
+            side = await TwilioSide.open(http, url, call_id=call_id)
             await side.audio(caller_audio, realtime=True)
             await side.wait_for(lambda: len(side.events("mark")) >= 2)  # the reply played
             await side.stop()
@@ -98,35 +107,13 @@ class WordPerFifthOfASecond:
 def test_while_the_caller_speaks_the_llm_is_prefilled_with_their_words_so_far() -> None:
     recorder = RecordingLifecycle()
     prefilled: list[str] = []
-    prompts: list[str] = []
-
-    class Prefilled(InstantLlm):
-        async def prefill(self, messages: list[ChatMessage]) -> None:
-            if messages[-1].role == "user":
-                prefilled.append(messages[-1].content)
-
-        async def stream(self, messages: list[ChatMessage], options: LlmOptions) -> AsyncIterator[str]:
-            prompts.append(messages[-1].content)
-            async for token in super().stream(messages, options):
-                yield token
-
-    async def scenario() -> None:
-        registry = EngineRegistry()
-        registry.register("stt", "instant", WordPerFifthOfASecond)
-        registry.register("llm", "instant", Prefilled)
-        async with running_server(recorder, registry=registry) as (url, _app), aiohttp.ClientSession() as http:
-            side = await TwilioSide.open(http, url, call_id=82)
-            await side.audio(quiet(0.2) + tone(2.2) + quiet(0.9), realtime=True)
-            await side.wait_for(lambda: len(side.events("mark")) >= 2)
-            await side.stop()
-            await side.closed()
-            await side.wait_for(lambda: recorder.finalized)
-
-    run(scenario())
+    prompts: list[list[ChatMessage]] = []
+    converse(recorder, quiet(0.2) + tone(2.2) + quiet(0.9), prompts, stt=WordPerFifthOfASecond, call_id=82,
+             prefilled=prefilled)
     [(_, result)] = recorder.finalized
     final = result.transcript[0]["text"]
     partials = [text for text in prefilled if text]  # "" is the prefill when the caller started talking
-    assert prompts == [final]
+    assert [prompt[-1].content for prompt in prompts] == [final]
     assert len(partials) >= 2 and all(final.startswith(text) and text != final for text in partials)
     assert partials == sorted(partials, key=len)  # every 640 ms of speech, each longer than the last
 
@@ -136,27 +123,8 @@ def test_words_after_a_turn_that_ended_in_a_pause_join_it_when_no_reply_was_hear
     reply is dropped, both parts are answered together, and the transcript keeps one caller turn."""
     recorder = RecordingLifecycle()
     prompts: list[list[ChatMessage]] = []
-
-    class Slow(InstantLlm):
-        async def stream(self, messages: list[ChatMessage], options: LlmOptions) -> AsyncIterator[str]:
-            prompts.append(list(messages))
-            await asyncio.sleep(1.0)  # longer than the pause: no reply can play in it
-            async for token in super().stream(messages, options):
-                yield token
-
-    async def scenario() -> None:
-        registry = EngineRegistry()
-        registry.register("stt", "instant", BatchStt)
-        registry.register("llm", "instant", Slow)
-        async with running_server(recorder, registry=registry) as (url, _app), aiohttp.ClientSession() as http:
-            side = await TwilioSide.open(http, url, call_id=83)
-            await side.audio(quiet(0.2) + tone(0.5) + quiet(0.7) + tone(0.5) + quiet(2.0), realtime=True)
-            await side.wait_for(lambda: len(side.events("mark")) >= 2)
-            await side.stop()
-            await side.closed()
-            await side.wait_for(lambda: recorder.finalized)
-
-    run(scenario())
+    converse(recorder, quiet(0.2) + tone(0.5) + quiet(0.7) + tone(0.5) + quiet(2.0), prompts, call_id=83,
+             think_s=1.0)  # longer than the pause: no reply can play in it
     [(_, result)] = recorder.finalized
     said = "I would like to book an appointment for tomorrow morning."
     assert [t["role"] for t in result.transcript] == ["user", "agent"]

@@ -3,8 +3,6 @@ webhooks, a caller rings it, the signed voice webhook answers with the stream, t
 ends the call. Forged, unknown and malformed webhooks write nothing and never answer 500."""
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,6 +10,7 @@ import requests
 
 from chalicelib.telephony.twilio_signature import compute_signature
 from tests.conftest import AGENT, Tenant
+from tests.telephony.waiting import wait_for_value
 
 SID, TOKEN = "AC" + "34" * 16, "tok_" + "i" * 28
 NUMBER, CALLER = "+15005550006", "+14155550199"
@@ -50,15 +49,6 @@ def _calls(tenant: Tenant) -> list[dict[str, Any]]:
     return tenant.get("calls/logs").json()["call_log_data"]
 
 
-def _wait(condition: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
 def test_importing_a_number_points_its_voice_webhook_and_status_callback_at_parley(
         tenant: Tenant, api: str, carrier: Any) -> None:
     number = _import(tenant)
@@ -89,17 +79,18 @@ def test_a_caller_ringing_an_attached_number_is_an_incoming_call_that_ends_compl
     assert placed.status_code == 201, placed.text
     sid = placed.json()["sid"]
 
-    [call] = _wait(lambda: _calls(tenant))
+    [call] = wait_for_value(lambda: _calls(tenant))
     assert (call["call_type"], call["agent_id"], call["from_number_id"]) == ("Incoming", agent_id, number_id)
     assert call["to_number"] == NUMBER and call["call_context"] == {"caller_number": CALLER}
-    sim_call = _wait(lambda: (c := requests.get(f"{carrier.url}/sim/calls/{sid}", timeout=5).json())["stream"]
+    sim_call = wait_for_value(lambda: (c := requests.get(f"{carrier.url}/sim/calls/{sid}", timeout=5).json())["stream"]
                      and c)
     assert sim_call["direction"] == "inbound" and sim_call["twiml_fetch"]["http_status"] == 200
     assert sim_call["stream"]["verb"] == "Connect"
     assert sim_call["stream"]["parameters"]["call_id"] == str(call["id"])
     assert sim_call["stream"]["parameters"]["token"]
     # The simulated caller hangs up after its talk time: the number's status callback ends the call.
-    ended = _wait(lambda: (log := tenant.get(f"calls/logs/{call['id']}").json())["call_status"] == "completed" and log)
+    ended = wait_for_value(
+        lambda: (log := tenant.get(f"calls/logs/{call['id']}").json())["call_status"] == "completed" and log)
     assert ended["details"]["carrier_status"] == "completed"
     [callback] = requests.get(f"{carrier.url}/sim/calls/{sid}", timeout=5).json()["callbacks"]
     assert callback["http_status"] == 204

@@ -4,8 +4,6 @@ SIP response; private, loopback and link-local SIP hosts are refused at import (
 inbound call from a Twilio SIP Domain reaches the same voice webhook."""
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,6 +13,7 @@ from chalicelib.telephony import sip
 from chalicelib.telephony.twilio_signature import compute_signature
 from devstack.carrier_sim.sip import SipAuth
 from tests.conftest import AGENT, Tenant
+from tests.telephony.waiting import wait_for_value
 
 SID, TOKEN = "AC" + "56" * 16, "tok_" + "s" * 28
 NUMBER, CALLEE, CALLER = "+442071838750", "+14155550123", "+14155550199"
@@ -51,17 +50,8 @@ def _dispatch(tenant: Tenant, number_id: int) -> dict[str, Any]:
     return answer.json()
 
 
-def _wait(condition: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
 def _final_log(tenant: Tenant, call_id: int) -> dict[str, Any]:
-    return _wait(lambda: (log := tenant.get(f"calls/logs/{call_id}").json())["call_status"]
+    return wait_for_value(lambda: (log := tenant.get(f"calls/logs/{call_id}").json())["call_status"]
                  in ("completed", "failed", "busy", "no_answer") and log)
 
 
