@@ -80,12 +80,10 @@ class TwilioAdapter:
         self._http = session or requests.Session()
         self._timeout = timeout
 
-    def credentials(self, number: PhoneNumber) -> tuple[str, str]:
-        secrets = self._box.open(number.sealed_credentials, account_id=number.account_id)
-        return secrets["account_sid"], secrets["auth_token"]
-
-    def destination(self, call: Call, from_number: PhoneNumber) -> dict[str, str]:
-        """``To`` (and for a SIP trunk number its ``SipAuth*``): a phone number, or the trunk's ``sip:`` URI."""
+    @staticmethod
+    def destination(call: Call, from_number: PhoneNumber, secrets: dict[str, Any]) -> dict[str, str]:
+        """``To`` (and for a SIP trunk number its ``SipAuth*``, from the number's opened ``secrets``): a phone
+        number, or the trunk's ``sip:`` URI."""
         if from_number.provider != "sip":
             return {"To": call.to_number}
         settings = from_number.settings or {}
@@ -94,15 +92,16 @@ class TwilioAdapter:
             raise CarrierRefused(f"SIP host refused: {refusal}")
         to = {"To": sip.sip_uri(call.to_number, settings)}
         if settings.get("sip_username"):
-            secrets = self._box.open(from_number.sealed_credentials, account_id=from_number.account_id)
             to.update({"SipAuthUsername": str(settings["sip_username"]),
                        "SipAuthPassword": str(secrets.get("sip_password", ""))})
         return to
 
     def place_call(self, call: Call, from_number: PhoneNumber, machine_detection: bool = False) -> Placement:
-        sid, token = self.credentials(from_number)
+        secrets = self._box.open(from_number.sealed_credentials, account_id=from_number.account_id)
+        sid, token = secrets["account_sid"], secrets["auth_token"]  # opened once: a SIP trunk's password is there too
         data: dict[str, Any] = {
-            **self.destination(call, from_number), "From": from_number.number, "Twiml": twiml_for(self._config, call),
+            **self.destination(call, from_number, secrets), "From": from_number.number,
+            "Twiml": twiml_for(self._config, call),
             "StatusCallback": status_callback_url(self._config, call.account_id, call.call_id),
             "StatusCallbackMethod": "POST", "StatusCallbackEvent": list(CALLBACK_EVENTS), "Timeout": "30"}
         if machine_detection:  # async AMD: the call connects at once; the verdict comes to its own callback
