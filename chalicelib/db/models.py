@@ -162,6 +162,9 @@ class PhoneNumber(Model):
     agent_id = IntegerAttribute(null=True)
     settings = JSONAttribute(default=dict)
     sealed_credentials = BinaryAttribute(null=True, legacy_encoding=False)
+    # Live inbound calls on the number: taken when one is created (under the cap), given back by its terminal
+    # transition (``call_state``), both in the same transaction as the call's own write.
+    inbound_live = IntegerAttribute(null=True)
     created_at = UTCDateTimeAttribute(default=utcnow)
 
 

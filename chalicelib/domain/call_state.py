@@ -3,7 +3,8 @@
 Every transition is one ``TransactWriteItems``: a conditional update of the call (its status must
 still be the one we read, and the move must be allowed), plus, for a campaign call, the line and the
 campaign counters. A duplicated, retried or reordered event fails the condition and changes nothing,
-so counters can never double count.
+so counters can never double count. The terminal transition of an inbound call also gives back its slot on
+the number (``PhoneNumber.inbound_live``, taken by ``inbound_slots.record_inbound``) in the same transaction.
 
 Counter buckets of a campaign call: placed, ringing and answered calls all hold a concurrency slot
 and count as ``in_progress``; the summary's ``queued`` counts contacts still waiting to be dialled.
@@ -17,9 +18,10 @@ from typing import Any
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.update import Action
 
-from chalicelib.db.models import Call, Campaign, CampaignLine, utcnow
+from chalicelib.db.models import Call, Campaign, CampaignLine, PhoneNumber, utcnow
 from chalicelib.db.transactions import cancellation_codes, transaction
 
+INCOMING = "Incoming"
 NON_TERMINAL = ("queued", "ringing", "in_progress")
 TERMINAL = ("completed", "failed", "busy", "no_answer")
 ALLOWED_FROM: dict[str, tuple[str, ...]] = {
@@ -76,6 +78,10 @@ def _write(call: Call, observed: str, new_status: str, details: dict[str, Any], 
         if new_status in TERMINAL:
             actions.append(Call.active_account.remove())  # out of the active-calls index (monitoring snapshots)
         tx.update(call, actions=actions, condition=Call.status == observed)
+        if new_status in TERMINAL and call.call_type == INCOMING and call.from_number_id is not None:
+            # Numbers are never deleted (no API does it): the slot's number is there to give it back to.
+            tx.update(PhoneNumber(call.account_id, call.from_number_id),
+                      actions=[PhoneNumber.inbound_live.add(-1)], condition=PhoneNumber.phone_number_id.exists())
         if call.bulk_call_id is None:
             return
         line_status = "queued" if requeue else new_status

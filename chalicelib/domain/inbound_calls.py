@@ -6,11 +6,12 @@ Invariants:
 * Nothing is read beyond the number, and nothing is written, before ``X-Twilio-Signature`` is checked with
   the number's own auth token against the number's webhook URL. An unknown (account, number) has no token,
   so its requests answer exactly like forged ones (``BadSignature``, 403).
-* One inbound call per carrier ``CallSid``: a retried webhook finds the call it created and answers it again.
+* One inbound call per carrier ``CallSid``, and at most ``PARLEY_INBOUND_MAX_CONCURRENT`` live inbound calls per
+  number, exactly: the call is created in one transaction with its ``CallSid`` claim and a slot on the number
+  (``inbound_slots``). A retried webhook finds the call the first one created and answers it again; a call
+  beyond the cap hears a busy message and nothing is written.
 * A verified call to a number with no agent (or an agent whose ``call_type`` is ``Outgoing``: it only places
-  calls) hears a short message and is not recorded; beyond ``PARLEY_INBOUND_MAX_CONCURRENT`` live inbound
-  calls on the number it hears a busy message. The cap is counted on the active-calls index, which is
-  eventually consistent: two calls arriving in the same instant may both pass it.
+  calls) hears a short message and is not recorded.
 * A connected call is recorded ``queued`` then moved to ``in_progress`` through the one state machine, with
   ``call_type`` ``Incoming``, the caller's number in ``call_context.caller_number`` and the carrier's
   ``CallSid``; from then on it lives like an outbound call (stream, transcript, end, post-call delivery).
@@ -25,8 +26,10 @@ from chalicelib.db.models import Agent, Call, PhoneNumber
 from chalicelib.db.sequences import next_id
 from chalicelib.domain import call_state
 from chalicelib.domain.agents import agent_key
+from chalicelib.domain.call_state import INCOMING
 from chalicelib.domain.carrier_events import REFUSED, BadSignature, apply_status
 from chalicelib.domain.carrier_tokens import OpenedTokens, twilio_auth_token
+from chalicelib.domain.inbound_slots import NumberBusy, claimed_call, record_inbound
 from chalicelib.monitoring import publish as monitoring
 from chalicelib.observability import logger
 from chalicelib.telephony import inbound_twiml, sip
@@ -34,7 +37,6 @@ from chalicelib.telephony.twilio import TwilioConfig, twiml_for
 from chalicelib.telephony.twilio_numbers import number_status_url, voice_url
 from chalicelib.telephony.twilio_signature import is_valid_signature
 
-INCOMING = "Incoming"
 DEFAULT_MAX_CONCURRENT = 5
 
 
@@ -67,11 +69,6 @@ def _verified_number(account_id: int, phone_number_id: int, url: str, params: Ma
     return number
 
 
-def _live_inbound(account_id: int, phone_number_id: int) -> list[Call]:
-    condition = (Call.from_number_id == phone_number_id) & (Call.call_type == INCOMING)
-    return list(Call.active_by_account.query(account_id, filter_condition=condition))
-
-
 def _answering_agent(number: PhoneNumber) -> Agent | None:
     if number.agent_id is None:
         return None
@@ -96,19 +93,18 @@ def answer(account_id: int, phone_number_id: int, params: Mapping[str, str], sig
         logger.info("inbound call not answered", extra={"phone_number_id": phone_number_id,
                                                         "reason": "no agent" if agent is None else "other number"})
         return Answer(inbound_twiml.say_and_hang_up(inbound_twiml.NOT_IN_SERVICE))
-    live = _live_inbound(account_id, phone_number_id)
-    retried = next((c for c in live if c.carrier_sid == call_sid), None)
-    if retried is not None:
-        return Answer(twiml_for(config, retried), retried.call_id)
-    if len(live) >= max_concurrent():
-        logger.info("inbound call busy", extra={"phone_number_id": phone_number_id, "live": len(live)})
-        return Answer(inbound_twiml.say_and_hang_up(inbound_twiml.BUSY))
     call = Call(account_id, next_id("call"), agent_key=agent_key(account_id, agent.agent_id), agent_id=agent.agent_id,
                 to_number=number.number, from_number_id=phone_number_id, status="queued", channel="phone",
                 call_type=INCOMING, carrier_sid=call_sid, call_context={"caller_number": caller},
                 details={"direction": "inbound", "caller_number": caller, "called_number": called},
                 active_account=account_id)
-    call.save(condition=Call.call_id.does_not_exist())
+    try:
+        recorded = record_inbound(call, carrier_key(call_sid), max_concurrent())
+    except NumberBusy:
+        logger.info("inbound call busy", extra={"phone_number_id": phone_number_id})
+        return Answer(inbound_twiml.say_and_hang_up(inbound_twiml.BUSY))
+    if not recorded.created:
+        return Answer(twiml_for(config, recorded.call), recorded.call.call_id)
     monitoring.call_queued(call)
     call_state.transition(call, "in_progress", details={"carrier_status": "in-progress"})
     logger.info("inbound call answered", extra={"call_id": call.call_id, "phone_number_id": phone_number_id})
@@ -125,9 +121,14 @@ def apply_number_status(account_id: int, phone_number_id: int, params: Mapping[s
     config = config or TwilioConfig.from_env()
     _verified_number(account_id, phone_number_id, number_status_url(config, account_id, phone_number_id),
                      params, signature, tokens)
-    call_sid = params.get("CallSid", "")
-    call = next((c for c in _live_inbound(account_id, phone_number_id) if c.carrier_sid == call_sid), None)
-    if call is None:
+    call = claimed_call(carrier_key(params.get("CallSid", "")))
+    if call is None or (call.account_id, call.from_number_id) != (account_id, phone_number_id) \
+            or call.status in call_state.TERMINAL:
         return None
-    call.refresh(consistent_read=True)
     return apply_status(call, params)
+
+
+def carrier_key(call_sid: str) -> str:
+    """The claim that makes one inbound call per Twilio ``CallSid``."""
+    return f"twilio-call#{call_sid}"
+

@@ -3,6 +3,7 @@ webhooks, a caller rings it, the signed voice webhook answers with the stream, t
 ends the call. Forged, unknown and malformed webhooks write nothing and never answer 500."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -151,3 +152,23 @@ def test_a_retried_webhook_answers_the_same_call_and_the_cap_answers_busy(
     busy = _signed_post(url, _form("CA" + "2" * 32))
     assert busy.status_code == 200 and "busy" in busy.text and "<Stream" not in busy.text
     assert len(_calls(tenant)) == 1
+
+
+def test_the_cap_holds_for_calls_arriving_at_once_and_an_ended_call_frees_its_slot(
+        tenant: Tenant, api: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PARLEY_INBOUND_MAX_CONCURRENT", "2")
+    _, number_id = _attached(tenant)
+    url = _voice_url(api, tenant.account_id, number_id)
+    sids = [f"CA{index:032d}" for index in range(6)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(lambda sid: _signed_post(url, _form(sid)), sids))
+    connected = [sid for sid, answer in zip(sids, answers, strict=True) if "<Connect><Stream" in answer.text]
+    assert len(connected) == 2 and all("busy" in a.text for a in answers if "<Stream" not in a.text)
+    assert len(_calls(tenant)) == 2
+    status_url = f"{api}/api/v1/telephony/twilio/number-status/{tenant.account_id}/{number_id}"
+    ended = _signed_post(status_url, {"CallSid": connected[0], "CallStatus": "completed", "CallDuration": "3"})
+    assert ended.status_code == 204, ended.text
+    again = _signed_post(url, _form("CA" + "9" * 32))
+    assert "<Connect><Stream" in again.text
+    statuses = sorted(call["call_status"] for call in _calls(tenant))
+    assert statuses == ["completed", "in_progress", "in_progress"]
