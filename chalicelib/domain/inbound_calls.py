@@ -67,12 +67,12 @@ def _verified_number(account_id: int, phone_number_id: int, url: str, params: Ma
     return number
 
 
-def _live_inbound(account_id: int, phone_number_id: int) -> list[Call]:
+def live_inbound(account_id: int, phone_number_id: int) -> list[Call]:
     condition = (Call.from_number_id == phone_number_id) & (Call.call_type == INCOMING)
     return list(Call.active_by_account.query(account_id, filter_condition=condition))
 
 
-def _answering_agent(number: PhoneNumber) -> Agent | None:
+def answering_agent(number: PhoneNumber) -> Agent | None:
     if number.agent_id is None:
         return None
     try:
@@ -91,12 +91,12 @@ def answer(account_id: int, phone_number_id: int, params: Mapping[str, str], sig
     # A SIP Domain's webhook carries To/From as SIP URIs: the numbers are their user parts.
     call_sid, caller, called = params.get("CallSid", ""), sip.number_in(params.get("From", "")), \
         sip.number_in(params.get("To", ""))
-    agent = _answering_agent(number)
+    agent = answering_agent(number)
     if agent is None or called != number.number:
         logger.info("inbound call not answered", extra={"phone_number_id": phone_number_id,
                                                         "reason": "no agent" if agent is None else "other number"})
         return Answer(inbound_twiml.say_and_hang_up(inbound_twiml.NOT_IN_SERVICE))
-    live = _live_inbound(account_id, phone_number_id)
+    live = live_inbound(account_id, phone_number_id)
     retried = next((c for c in live if c.carrier_sid == call_sid), None)
     if retried is not None:
         return Answer(twiml_for(config, retried), retried.call_id)
@@ -126,7 +126,7 @@ def apply_number_status(account_id: int, phone_number_id: int, params: Mapping[s
     _verified_number(account_id, phone_number_id, number_status_url(config, account_id, phone_number_id),
                      params, signature, tokens)
     call_sid = params.get("CallSid", "")
-    call = next((c for c in _live_inbound(account_id, phone_number_id) if c.carrier_sid == call_sid), None)
+    call = next((c for c in live_inbound(account_id, phone_number_id) if c.carrier_sid == call_sid), None)
     if call is None:
         return None
     call.refresh(consistent_read=True)
