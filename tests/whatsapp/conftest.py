@@ -95,3 +95,18 @@ def webhook_url(api: str, account_id: int, number_id: int) -> str:
 
 def calls_of(tenant: Tenant) -> list[dict[str, Any]]:
     return tenant.get("calls/logs").json()["call_log_data"]
+
+
+def task_link(gateway_url: str, task_id: str) -> Any:
+    """A streaming task's monitoring link (as ``streaming.monitoring.task_link`` opens it): controls reach it."""
+    from chalicelib.monitoring import tokens
+    from devstack.monitor_client import MonitorClient
+
+    return MonitorClient(f"{gateway_url}?task_token={tokens.issue_task_token(SECRET, task_id)}")
+
+
+def held_by(account_id: int, call_id: int, task_id: str) -> None:
+    """The task ``task_id`` holds the call (what the streaming service records when it takes it)."""
+    from chalicelib.db.models import Call
+
+    Call(account_id, call_id).update(actions=[Call.media_task.set(task_id)])
