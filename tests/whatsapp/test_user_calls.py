@@ -134,3 +134,22 @@ def test_the_users_hang_up_is_sent_to_the_task_holding_the_call(tenant: Tenant, 
     assert (note["call_id"], note["control"]) == (call["id"], {"type": "caller_hung_up"})
     # The task ends the call (ended_by caller) when it finalizes: the webhook left it to the task.
     assert tenant.get(f"calls/logs/{call['id']}").json()["call_status"] == "in_progress"
+
+
+def test_a_change_for_a_sibling_number_is_applied_only_when_its_own_secret_signs_it(
+        tenant: Tenant, other_tenant: Tenant, wa: WhatsApp) -> None:
+    from tests.conftest import AGENT
+    from tests.whatsapp.conftest import calls_change
+
+    _, first = attached_number(tenant)
+    agent_id = tenant.post("agents/create", json=AGENT).json()["id"]
+    sibling = import_number(tenant, number="+14155550101", meta_id="2000")
+    tenant.post("phone_number/attach", json={"phone_number_id": sibling["id"], "agent_id": agent_id})
+    import_number(other_tenant, number="+14155550102", meta_id="3000")
+    url = webhook_url(wa.api, tenant.account_id, first["id"])
+    offer = user_connect("wacid.SIB")["entry"][0]["changes"][0]["value"]["calls"]
+    assert post_webhook(url, calls_change(calls=offer, meta_id="3000")).status_code == 200  # another account's
+    assert calls_of(tenant) == []
+    assert post_webhook(url, calls_change(calls=offer, meta_id="2000")).status_code == 200  # one Meta app
+    [call] = calls_of(tenant)
+    assert (call["from_number_id"], call["to_number"]) == (sibling["id"], "+14155550101")
