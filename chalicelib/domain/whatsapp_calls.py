@@ -68,7 +68,8 @@ def find_call(number: PhoneNumber, wacid: str) -> Call | None:
 def answer_user_call(number: PhoneNumber, event: CallEvent, caller_name: str | None,
                      config: WhatsAppConfig) -> int | None:
     """A user calls the business number: the call answered (its id), or None (rejected, or a retry)."""
-    assert event.session is not None
+    if event.session is None:
+        return None
     agent = answering_agent(number)
     live = live_inbound(number.account_id, number.phone_number_id) if agent is not None else []
     if agent is None or len(live) >= max_concurrent() or config.media_url is None:

@@ -59,9 +59,8 @@ def status_changed(number: PhoneNumber, status: CallStatus) -> None:
 
 def user_answered(number: PhoneNumber, event: CallEvent, config: WhatsAppConfig) -> None:
     """The user picked up a business call: their SDP answer goes to the task holding our offer."""
-    assert event.session is not None
     call = find_call(number, event.id)
-    if call is None or call.status in call_state.TERMINAL:
+    if event.session is None or call is None or call.status in call_state.TERMINAL:
         logger.info("whatsapp answer without a live call", extra={"phone_number_id": number.phone_number_id})
         return
     try:

@@ -13,6 +13,8 @@ from chalicelib.whatsapp.config import graph_api_url
 from chalicelib.whatsapp.credentials import graph_for
 
 CHANNEL = "whatsapp"
+NUMBER_ATTRIBUTES = ("account_id", "phone_number_id", "provider", "settings", "sealed_credentials")
+"""All the streaming task's role may read of a number (``parley_infra.whatsapp_media``)."""
 
 
 def terminate(account_id: int, call_id: int) -> bool:
@@ -22,7 +24,7 @@ def terminate(account_id: int, call_id: int) -> bool:
         if call.channel != CHANNEL or not call.carrier_sid or call.from_number_id is None:
             logger.warning("whatsapp terminate: not a placed WhatsApp call", extra={"call_id": call_id})
             return False
-        number = PhoneNumber.get(account_id, call.from_number_id)
+        number = PhoneNumber.get(account_id, call.from_number_id, attributes_to_get=list(NUMBER_ATTRIBUTES))
         graph_for(number, graph_api_url()).terminate(call.carrier_sid)
     except Exception as error:  # any failure (no such call, KMS, Graph) is the caller's "no", never an exception
         logger.warning("whatsapp terminate failed", extra={"call_id": call_id, "error": str(error)[:300],
