@@ -24,6 +24,7 @@ from chalicelib.api import (
     web_assets,
     web_calls,
     web_search,
+    whatsapp,
 )
 from chalicelib.api.auth import auth_bp
 from chalicelib.api.routing import install_error_middleware
@@ -40,7 +41,7 @@ install_error_middleware(app)
 API = "/api/v1"
 app.register_blueprint(auth_bp)
 for module in (agents, post_call_actions, phone_numbers, calls, deliveries, bulk_calls, providers, telephony,
-               inbound_voice, web_calls, web_search, monitoring, openapi):
+               inbound_voice, web_calls, web_search, whatsapp, monitoring, openapi):
     app.register_blueprint(module.bp, url_prefix=API)
 app.register_blueprint(web_assets.bp)  # /widget.js and /web-demo, at the root
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 from chalicelib import queues
 from chalicelib.delivery import fanout, sender
-from chalicelib.domain import campaigns, dialer, web_calls
+from chalicelib.domain import campaigns, dialer, web_calls, whatsapp_outbound
 from chalicelib.monitoring import publish as monitoring
 from chalicelib.observability import logger
 from chalicelib.telephony.adapter import TelephonyAdapter
@@ -50,12 +50,15 @@ def dial_batch(event: dict[str, Any], telephony: TelephonyAdapter | None = None)
 
 
 def campaign_ops_batch(event: dict[str, Any]) -> PartialItemFailureResponse:
-    """Campaign sweeps, and the delayed check that ends a web call nobody connected to."""
+    """Campaign sweeps, and the delayed checks that end a web call nobody connected to and a WhatsApp call
+    nobody answered."""
 
     def handle(record: SQSRecord) -> None:
         message = json.loads(record.body)
         if message.get("op") == web_calls.EXPIRE_OP:
             web_calls.expire_unconnected(message)
+        elif message.get("op") == whatsapp_outbound.EXPIRE_OP:
+            whatsapp_outbound.expire_unanswered(message)
         else:
             dialer.handle_sweep(message)
 

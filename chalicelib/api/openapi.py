@@ -59,10 +59,12 @@ def build_document(app: Any) -> dict[str, Any]:
             models.add(spec.body)
         if spec.form:
             models.add(spec.form)
+        if spec.signed_body:
+            models.add(spec.signed_body)
     ordered = sorted(models, key=lambda m: m.__name__)
     mode: JsonSchemaMode = "validation"
     keys: list[tuple[type[BaseModel], JsonSchemaMode]] = [
-        (m, mode) for m in ordered if m in {s.body or s.form for _, _, s in specs}]
+        (m, mode) for m in ordered if m in {s.body or s.form or s.signed_body for _, _, s in specs}]
     keys += [(m, "serialization") for m in ordered]
     refs, schema = models_json_schema(keys, ref_template="#/components/schemas/{model}")
     components = schema.get("$defs", {})
@@ -93,6 +95,11 @@ def build_document(app: Any) -> dict[str, Any]:
             operation["requestBody"] = {
                 "required": True,
                 "content": {"application/json": {"schema": refs[(spec.body, "validation")]}},
+            }
+        if spec.signed_body:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": refs[(spec.signed_body, "validation")]}},
             }
         if spec.form:
             operation["requestBody"] = {

@@ -1,10 +1,10 @@
-"""/phone_number: list, import (Twilio, SIP), attach, detach."""
+"""/phone_number: list, import (Twilio, SIP, WhatsApp), attach, detach."""
 from __future__ import annotations
 
 from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, RouteSpec, api_route
-from chalicelib.domain import phone_numbers
+from chalicelib.domain import phone_numbers, whatsapp_numbers
 from chalicelib.schemas.common import Page
 from chalicelib.schemas.phone_numbers import (
     Attach,
@@ -13,6 +13,7 @@ from chalicelib.schemas.phone_numbers import (
     PhoneNumberResult,
     SipImport,
     TwilioImport,
+    WhatsAppImport,
 )
 
 bp = Blueprint(__name__)
@@ -37,6 +38,13 @@ def import_twilio(req: ApiRequest) -> PhoneNumberResult:
     body=SipImport, responses={201: PhoneNumberResult}))
 def import_sip(req: ApiRequest) -> PhoneNumberResult:
     return PhoneNumberResult(phone_number=phone_numbers.import_sip(req.account_id, req.body))
+
+
+@api_route(bp, "/phone_number/import/whatsapp", "POST", RouteSpec(
+    "Import a WhatsApp Business number (Cloud API) to answer and place WhatsApp voice calls (the access token and "
+    "app secret are sealed and never returned)", TAG, body=WhatsAppImport, responses={201: PhoneNumberResult}))
+def import_whatsapp(req: ApiRequest) -> PhoneNumberResult:
+    return PhoneNumberResult(phone_number=whatsapp_numbers.import_whatsapp(req.account_id, req.body))
 
 
 @api_route(bp, "/phone_number/attach", "POST", RouteSpec(

@@ -35,6 +35,9 @@ class RouteSpec:
     """Error statuses this route answers beyond the common ones (the OpenAPI document lists them)."""
     text_response: str | None = None
     """The media type of a success answer that is not JSON (e.g. TwiML's ``application/xml``)."""
+    signed_body: type[BaseModel] | None = None
+    """A JSON body the handler gets raw (``raw_body``, bytes, size-checked only) because it must check a signature
+    over its exact bytes before parsing it; the model documents it."""
 
 
 @dataclass
@@ -87,6 +90,14 @@ def parse_body(model: type[BaseModel], raw: str | bytes | None) -> tuple[BaseMod
         raise describe_validation_error(error) from None
 
 
+def raw_bytes(raw: str | bytes | None) -> bytes:
+    """A body handed over unparsed, once its size is checked."""
+    data = raw.encode() if isinstance(raw, str) else (raw or b"")
+    if len(data) > Settings.from_env().max_body_bytes:
+        raise PayloadTooLarge(f"request body is larger than {Settings.from_env().max_body_bytes} bytes")
+    return data
+
+
 def parse_form(model: type[BaseModel], raw: str | bytes | None) -> tuple[BaseModel, dict[str, str]]:
     """An ``application/x-www-form-urlencoded`` body: the validated model and every field as sent."""
     from urllib.parse import parse_qsl
@@ -132,6 +143,8 @@ def api_route(bp: Blueprint, path: str, method: str, spec: RouteSpec) -> Callabl
                     body, raw = parse_body(spec.body, request.raw_body)
                 elif spec.form is not None:
                     body, raw = parse_form(spec.form, request.raw_body)
+                elif spec.signed_body is not None:
+                    raw = raw_bytes(request.raw_body)
                 query = parse_query(spec.query, request.query_params) if spec.query else None
                 context = request.context.get("authorizer") or {}
                 api_request = ApiRequest(

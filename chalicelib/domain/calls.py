@@ -57,7 +57,8 @@ def dispatch(account_id: int, body: Dispatch, telephony: TelephonyAdapter) -> Di
         raise Conflict(not_dialable_reason(number), field="from_number_id")
     call = Call(account_id, next_id("call"), agent_key=agent_key(account_id, body.agent_id),
                 agent_id=body.agent_id, to_number=body.to_number, from_number_id=number.phone_number_id,
-                status="queued", call_context=body.call_context, active_account=account_id)
+                status="queued", call_context=body.call_context, active_account=account_id,
+                channel="whatsapp" if number.provider == "whatsapp" else None)
     call.save(condition=Call.call_id.does_not_exist())
     monitoring.call_queued(call)
     dialer.place(call, telephony)

@@ -69,7 +69,7 @@ def _verified_number(account_id: int, phone_number_id: int, url: str, params: Ma
     return number
 
 
-def _answering_agent(number: PhoneNumber) -> Agent | None:
+def answering_agent(number: PhoneNumber) -> Agent | None:
     if number.agent_id is None:
         return None
     try:
@@ -88,7 +88,7 @@ def answer(account_id: int, phone_number_id: int, params: Mapping[str, str], sig
     # A SIP Domain's webhook carries To/From as SIP URIs: the numbers are their user parts.
     call_sid, caller, called = params.get("CallSid", ""), sip.number_in(params.get("From", "")), \
         sip.number_in(params.get("To", ""))
-    agent = _answering_agent(number)
+    agent = answering_agent(number)
     if agent is None or called != number.number:
         logger.info("inbound call not answered", extra={"phone_number_id": phone_number_id,
                                                         "reason": "no agent" if agent is None else "other number"})

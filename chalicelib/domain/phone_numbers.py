@@ -1,4 +1,4 @@
-"""Imported phone numbers (Twilio, SIP) and which agent answers them."""
+"""Imported phone numbers (Twilio, SIP, WhatsApp: ``whatsapp_numbers``) and which agent answers them."""
 from __future__ import annotations
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
@@ -21,11 +21,12 @@ from chalicelib.schemas.phone_numbers import (
 )
 from chalicelib.secrets_box import secret_box_from_settings
 from chalicelib.telephony import sip
+from chalicelib.whatsapp.config import webhook_url
 
 
 def is_dialable(item: PhoneNumber) -> bool:
-    """Twilio numbers; SIP numbers once they name the Twilio account whose SIP interface dials them."""
-    return item.provider == "twilio" or (item.provider == "sip" and bool((item.settings or {}).get(
+    """Twilio and WhatsApp numbers; SIP numbers once they name the Twilio account whose SIP interface dials them."""
+    return item.provider in ("twilio", "whatsapp") or (item.provider == "sip" and bool((item.settings or {}).get(
         "twilio_account_sid")))
 
 
@@ -37,8 +38,11 @@ def not_dialable_reason(item: PhoneNumber) -> str:
 
 
 def to_out(item: PhoneNumber) -> PhoneNumberOut:
+    settings = dict(item.settings or {})
+    if item.provider == "whatsapp":  # derived, not stored: it follows PARLEY_PUBLIC_API_URL
+        settings["webhook_url"] = webhook_url(item.account_id, item.phone_number_id)
     return PhoneNumberOut(id=item.phone_number_id, phone_number=item.number, provider=item.provider,
-                          name=item.name, agent_id=item.agent_id, settings=item.settings or {},
+                          name=item.name, agent_id=item.agent_id, settings=settings,
                           dialable=is_dialable(item), created_at=item.created_at)
 
 

@@ -28,20 +28,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
-
 from chalicelib import queues
 from chalicelib.db.models import Call
 from chalicelib.db.sequences import next_id
-from chalicelib.domain import call_completed, rate_limits, web_widget
+from chalicelib.domain import rate_limits, web_widget
 from chalicelib.domain.accounts import key_owner
 from chalicelib.domain.agent_settings import AgentSettings
 from chalicelib.domain.agents import agent_key, get_agent
 from chalicelib.domain.call_end import end_call
-from chalicelib.domain.call_state import TERMINAL
 from chalicelib.domain.errors import Forbidden, NotFound, Unauthenticated, Unavailable, ValidationFailed
 from chalicelib.domain.ice_servers import IceConfigError, IceServers
 from chalicelib.domain.origins import origin_of_request
+from chalicelib.domain.unconnected import end_unconnected
 from chalicelib.monitoring import publish as monitoring
 from chalicelib.observability import logger
 from chalicelib.schemas.web_calls import WebCallCreate, WebCallStarted
@@ -171,30 +169,12 @@ def expiry_message(call: Call) -> dict[str, Any]:
 
 
 def expire_unconnected(message: dict[str, Any]) -> bool:
-    """End a web call nobody connected to (failed, ``not_connected``); True when this ended it.
-
-    The call is first claimed for no stream (``media_stream_sid``, under the same condition as admission),
-    so a call that connected is left alone and one that did not can no longer be joined. No stream will
-    finalize it, so ``call.completed`` is announced here (once per call: a redelivered message whose
-    first try could not put it tries again).
-    """
+    """End a web call nobody connected to (failed, ``not_connected``); True when this ended it
+    (``unconnected.end_unconnected``)."""
     try:
         call = Call.get(int(message["account_id"]), int(message["call_id"]), consistent_read=True)
     except Call.DoesNotExist:
         return False
-    if call.media_stream_sid is None:
-        if call.status in TERMINAL:
-            return False
-        try:
-            call.update(actions=[Call.media_stream_sid.set(EXPIRED_STREAM)],
-                        condition=Call.media_stream_sid.does_not_exist())
-        except UpdateError as error:
-            if error.cause_response_code != "ConditionalCheckFailedException":
-                raise
-            return False  # the page's offer arrived meanwhile
-    elif call.media_stream_sid != EXPIRED_STREAM:
-        return False  # it connected: the streaming service ends it
-    outcome = end_call(call, "failed", {"reason": NOT_CONNECTED})
-    call_completed.announce(call)
-    logger.info("web call not connected", extra={"call_id": call.call_id, "ended": outcome.applied})
-    return outcome.applied
+    ended = end_unconnected(call, "failed", {"reason": NOT_CONNECTED}, EXPIRED_STREAM)
+    logger.info("web call not connected", extra={"call_id": call.call_id, "ended": ended})
+    return ended

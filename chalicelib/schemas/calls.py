@@ -9,7 +9,7 @@ from pydantic import ConfigDict, Field
 from chalicelib.schemas.common import CALL_STATUSES, E164, Id, Out, Page, Strict
 
 CallStatus = Literal["queued", "ringing", "in_progress", "completed", "failed", "busy", "no_answer"]
-Channel = Literal["phone", "web"]
+Channel = Literal["phone", "web", "whatsapp"]
 assert CallStatus.__args__ == CALL_STATUSES  # type: ignore[attr-defined]  # a Literal's members, read at run time
 
 
@@ -26,7 +26,7 @@ class LogsQuery(Page):
     model_config = ConfigDict(extra="ignore", strict=False)
     agentid: Annotated[int, Field(ge=1, le=2**53 - 1)] | None = None
     call_status: CallStatus | None = None
-    channel: Channel | None = Field(default=None, description="Only phone calls, or only web calls.")
+    channel: Channel | None = Field(default=None, description="Only phone calls, web calls or WhatsApp calls.")
     cursor: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$",
                                  description="next_cursor of the previous page (then pageno is ignored); "
                                  "reaches every call, however deep.")] | None = None
@@ -85,7 +85,8 @@ class CallOut(Out):
     from_number_id: int | None = None
     call_status: CallStatus
     channel: Channel = Field(default="phone", description="phone: through a carrier; web: WebRTC from a browser "
-                             "(to_number is empty).")
+                             "(to_number is empty); whatsapp: a WhatsApp voice call (details.whatsapp holds its "
+                             "wacid and direction).")
     call_type: Literal["Incoming", "Outgoing"] = Field(default="Outgoing", description=(
         "Outgoing: placed by Parley; Incoming: a caller rang one of your numbers (to_number is that number, "
         "the caller is call_context.caller_number)."))

@@ -1,4 +1,5 @@
-"""Phone number bodies (``phone_number.import_twilio`` / ``import_sip`` / ``attach`` / ``detach``)."""
+"""Phone number bodies (``phone_number.import_twilio`` / ``import_sip`` / ``import_whatsapp`` / ``attach`` /
+``detach``)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -47,6 +48,23 @@ class SipImport(Strict):
         default=None, description="That Twilio account's auth token (write-only); goes with twilio_account_sid.")
 
 
+class WhatsAppImport(Strict):
+    """A WhatsApp Business number on Meta's Cloud API, whose calls come through the Calling API
+    (docs/whatsapp-calls.md)."""
+
+    phone_number: E164
+    whatsapp_phone_number_id: Annotated[str, Field(pattern=r"^[0-9]{1,32}$", description=(
+        "Meta's phone number id (digits), from WhatsApp Manager or the app's API Setup page."))]
+    access_token: Annotated[str, Field(min_length=1, max_length=1024, description=(
+        "A system user token with whatsapp_business_messaging (write-only, sealed at rest)."))]
+    app_secret: Annotated[str, Field(min_length=1, max_length=256, description=(
+        "The Meta app's secret, which signs its webhooks (write-only, sealed at rest)."))]
+    verify_token: Annotated[str, Field(min_length=16, max_length=128, pattern=r"^[\x21-\x7e]+$", description=(
+        "What Meta sends back when the callback URL is verified (printable ASCII, no spaces); generated when "
+        "absent."))] | None = None
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+
+
 class Attach(ResellerScoped):
     phone_number_id: Id
     agent_id: Id
@@ -57,12 +75,14 @@ class Detach(ResellerScoped):
 
 
 class InboundSetupOut(Out):
-    """What Parley did to route the number's inbound calls to it (Twilio numbers, on import and attach)."""
+    """What Parley did to route the number's inbound calls to it (on import and attach)."""
 
     configured: bool = Field(description="The number's VoiceUrl and StatusCallback were set through Twilio's "
-                             "IncomingPhoneNumbers API.")
-    voice_url: str = Field(description="The webhook Twilio must POST inbound calls to.")
-    status_callback: str = Field(description="The webhook Twilio must POST call status changes to.")
+                             "IncomingPhoneNumbers API (never for SIP and WhatsApp numbers: see manual_steps).")
+    voice_url: str = Field(description="The webhook the carrier must POST inbound calls to (WhatsApp: the Meta "
+                           "app's Callback URL).")
+    status_callback: str = Field(description="The webhook the carrier must POST call status changes to (WhatsApp: "
+                                 "the same Callback URL).")
     manual_steps: str | None = Field(default=None, description="When not configured: why, and what to set by hand "
                                      "in the Twilio console.")
 

@@ -7,7 +7,8 @@ statements), ``gateway_responses`` (gateway-level error bodies), ``api`` (the Ch
 ``event_sources`` (the SQS consumers' event sources), ``streaming`` (the Fargate streaming service, its
 ALB, recordings bucket and calls bus), ``delivery`` (post-call delivery: the ``call.completed`` rule, the
 delivery settings' environment and email permissions), ``web_media`` (web calls: the ``/web/offer``
-route and the TURN relay; its settings in ``web_media_settings``), ``checks`` (Parley's synth-time
+route and the TURN relay; its settings in ``web_media_settings``), ``whatsapp_media`` (WhatsApp calls: the
+``/whatsapp`` endpoints' route and the task's hang-up grants), ``checks`` (Parley's synth-time
 template checks), ``nag`` (cdk-nag checks and acknowledgments), ``stack`` (the composition) and ``build``
 (one call that assembles an app).
 """

@@ -49,6 +49,10 @@ Web calls (``parley_infra.web_media``): the API handler gets the streaming servi
 (``PARLEY_WEB_OFFER_URL``) and, like the streaming task, the TURN relay configuration: the KVS signaling
 channel's ARN with ``kinesisvideo:GetSignalingChannelEndpoint`` and ``GetIceServerConfig`` on that channel
 only (``kvs-turn``), or the fixed ICE servers (``ice-servers``).
+
+WhatsApp calls (``parley_infra.whatsapp_media``): the API handler and the dialer get the streaming service's
+``/whatsapp`` base (``PARLEY_WHATSAPP_MEDIA_URL``); campaign operations (an unanswered call's expiry) and the
+task (any other end) open a number's access token to hang a call up on the Graph API.
 """
 from __future__ import annotations
 
@@ -105,6 +109,7 @@ from parley_infra.stream_secret import SECRET_ARN_VARIABLE, create_stream_token_
 from parley_infra.streaming import StreamingDataAccess, StreamingService
 from parley_infra.tables import ParleyTables, load_models
 from parley_infra.web_media import WebMedia
+from parley_infra.whatsapp_media import WhatsAppMedia
 
 API_HANDLER = "APIHandler"
 """Chalice's logical id for the function serving every REST route."""
@@ -156,6 +161,11 @@ class ParleyStack(Stack):
         )
         self.streaming_url = settings.streaming_url or self.streaming.url
         self.web_media = WebMedia(self, "WebMedia", settings=settings, streaming=self.streaming)
+        from chalicelib.db.models import PhoneNumber
+
+        self.whatsapp_media = WhatsAppMedia(self, "WhatsAppMedia", streaming=self.streaming, web_media=self.web_media,
+                                            secrets_key=self.keys.secrets,
+                                            phone_number_table_arns=self.tables.arns([PhoneNumber]))
         self.call_event_routing = CallEventRouting(
             self, "CallEventRouting", settings=settings, bus=self.streaming.bus, queues=self.queues
         )
@@ -202,21 +212,22 @@ class ParleyStack(Stack):
             API_HANDLER: FunctionSetup(
                 settings.resource_name("api-handler"),
                 self.roles[API_HANDLER],
-                {**places_calls, **delivers, **self.web_media.api_environment, **monitors,
+                {**places_calls, **delivers, **self.web_media.api_environment, **self.whatsapp_media.api_environment,
+                 **monitors,
                  "PARLEY_SEARCH_KMS_KEY_ID": self.keys.search_keys.key_arn},  # seals accounts' web search keys
             ),
             AUTHORIZER: FunctionSetup(settings.resource_name("api-key-auth"), self.roles[AUTHORIZER], {}),
             DIALER_WORKER: FunctionSetup(
                 settings.resource_name("dialer-worker"),
                 self.roles[DIALER_WORKER],
-                {**places_calls, **monitors},
+                {**places_calls, **self.whatsapp_media.api_environment, **monitors},
                 consumes=DIALER,
                 reserved_concurrency=throttling.dialer_concurrency,
             ),
             CAMPAIGN_OPS_WORKER: FunctionSetup(
                 settings.resource_name("campaign-ops-worker"),
                 self.roles[CAMPAIGN_OPS_WORKER],
-                {**telephony, **monitors},
+                {**telephony, **monitors, "PARLEY_KMS_KEY_ID": self.keys.secrets.key_arn},  # hangs up unanswered
                 consumes=CAMPAIGN_OPS,
                 reserved_concurrency=throttling.campaign_ops_concurrency,
             ),
@@ -328,6 +339,8 @@ class ParleyStack(Stack):
         allow_secret_sealing(self.roles[API_HANDLER], self.keys.secrets)
         allow_secret_sealing(self.roles[API_HANDLER], self.keys.search_keys)  # /web_search/credentials
         allow_secret_sealing(self.roles[DIALER_WORKER], self.keys.secrets, seal=False)
+        # An unanswered WhatsApp call's expiry asks Graph to terminate it with the number's access token.
+        allow_secret_sealing(self.roles[CAMPAIGN_OPS_WORKER], self.keys.secrets, seal=False)
         for logical_id in (API_HANDLER, DIALER_WORKER):
             allow_secret_read(self.roles[logical_id], self.stream_token_secret)
             allow_event_puts(self.roles[logical_id], self.streaming.bus.event_bus_arn)

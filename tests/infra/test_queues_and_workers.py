@@ -43,9 +43,9 @@ CALL_PLACERS = ("APIHandler", "DialerWorker")
 STREAM_TOKEN_READERS = (*CALL_PLACERS, "WebsocketConnect")
 """Functions that read the stream-token secret: call placers sign stream tokens (and the API handler monitor
 tokens); the monitoring WebSocket's $connect checks monitor and streaming-task tokens."""
-SECRET_OPENERS = (*CALL_PLACERS, "DeliveryWorker")
+SECRET_OPENERS = (*CALL_PLACERS, "DeliveryWorker", "CampaignOpsWorker")
 """Functions that get ``PARLEY_KMS_KEY_ID``: call placers (carrier credentials), the delivery worker
-(channel credentials)."""
+(channel credentials), campaign operations (an unanswered WhatsApp call's expiry hangs it up on Graph)."""
 
 QUEUE_SENDS: dict[str, tuple[QueueSpec, ...]] = {
     "APIHandler": (DIALER, CAMPAIGN_OPS, DELIVERIES),

@@ -251,12 +251,14 @@ def test_authorizer_only_reads_api_keys(synthesized: Synthesized) -> None:
 
 
 def test_secrets_key_use_requires_the_account_context(synthesized: Synthesized) -> None:
-    """The API handler seals and opens customer secrets; the dialer (carrier credentials) and the delivery
-    worker (channel credentials) only open them."""
+    """The API handler seals and opens customer secrets; the dialer (carrier credentials), campaign operations
+    (a WhatsApp number's token, to hang up an unanswered call) and the delivery worker (channel credentials)
+    only open them."""
     secrets_arn = {"Fn::GetAtt": [logical_id(synthesized.stack, synthesized.stack.keys.secrets), "Arn"]}
     expected_actions = {
         "APIHandler": ["kms:Decrypt", "kms:Encrypt"],
         "DialerWorker": ["kms:Decrypt"],
+        "CampaignOpsWorker": ["kms:Decrypt"],
         "DeliveryWorker": ["kms:Decrypt"],
     }
     for function, role_id in function_roles(synthesized).items():

@@ -165,11 +165,13 @@ def test_streaming_task_gets_the_channel(synthesized: Synthesized) -> None:
 
 
 def test_alb_forwards_the_web_offer_to_the_streaming_target_group(synthesized: Synthesized) -> None:
-    """``POST /web/offer`` (and its CORS preflight) reach the same tasks as ``/twilio``; only those two exact
-    paths are forwarded, so ``/stats`` and the rest stay answered 404 by the listener."""
+    """``POST /web/offer`` (and its CORS preflight) reach the same tasks as ``/twilio`` (and WhatsApp's two
+    endpoints, ``tests/infra/test_whatsapp_media.py``); only those exact paths are forwarded, so ``/stats`` and the
+    rest stay answered 404 by the listener."""
     (target_group_id,) = resources(synthesized, "AWS::ElasticLoadBalancingV2::TargetGroup")
     streaming = {"Ref": target_group_id}
-    assert forwarding_rules(synthesized) == {"/twilio": streaming, "/web/offer": streaming}
+    assert forwarding_rules(synthesized) == {"/twilio": streaming, "/web/offer": streaming,
+                                             "/whatsapp/answer": streaming, "/whatsapp/offer": streaming}
     (listener,) = resources(synthesized, "AWS::ElasticLoadBalancingV2::Listener").values()
     (default,) = listener["Properties"]["DefaultActions"]
     assert default["Type"] == "fixed-response" and default["FixedResponseConfig"]["StatusCode"] == "404"
@@ -235,7 +237,7 @@ def test_ice_servers_reach_the_api_handler_and_the_task(ice_servers: Synthesized
     assert task["PARLEY_ICE_SERVERS"] == COTURN_JSON
     assert "PARLEY_KVS_TURN_CHANNEL_ARN" not in task
     assert ice_servers.template_json["Outputs"]["WebOfferUrl"]["Value"] == f"https://{DOMAIN}/web/offer"
-    assert forwarding_rules(ice_servers).keys() == {"/twilio", "/web/offer"}
+    assert forwarding_rules(ice_servers).keys() == {"/twilio", "/web/offer", "/whatsapp/answer", "/whatsapp/offer"}
 
 
 def test_ice_servers_variant_passes_cdk_nag(ice_servers: Synthesized) -> None:
