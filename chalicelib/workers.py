@@ -27,6 +27,7 @@ from chalicelib.monitoring import publish as monitoring
 from chalicelib.observability import logger
 from chalicelib.telephony.adapter import TelephonyAdapter
 from chalicelib.telephony.carriers import adapter_from_settings
+from chalicelib.whatsapp import hang_up
 
 
 class HeldBack(Exception):
@@ -50,8 +51,8 @@ def dial_batch(event: dict[str, Any], telephony: TelephonyAdapter | None = None)
 
 
 def campaign_ops_batch(event: dict[str, Any]) -> PartialItemFailureResponse:
-    """Campaign sweeps, and the delayed checks that end a web call nobody connected to and a WhatsApp call
-    nobody answered."""
+    """Campaign sweeps, the delayed checks that end a web call nobody connected to and a WhatsApp call nobody
+    answered, and the hang-up of a WhatsApp call the streaming service ended."""
 
     def handle(record: SQSRecord) -> None:
         message = json.loads(record.body)
@@ -59,6 +60,8 @@ def campaign_ops_batch(event: dict[str, Any]) -> PartialItemFailureResponse:
             web_calls.expire_unconnected(message)
         elif message.get("op") == whatsapp_outbound.EXPIRE_OP:
             whatsapp_outbound.expire_unanswered(message)
+        elif message.get("op") == hang_up.HANG_UP_OP:
+            hang_up.handle(message)
         else:
             dialer.handle_sweep(message)
 

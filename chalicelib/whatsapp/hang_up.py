@@ -1,20 +1,34 @@
 """Hanging up a WhatsApp call from Parley's side: Graph ``terminate`` for the call's wacid.
 
-The streaming service calls :func:`terminate` when a call ends for any reason other than the user (the agent,
-a supervisor, max duration, idle, shutdown); the API calls it for a business call nobody answered. It needs
-read access to the call and its phone number and decrypt on the secrets key. It never raises: a failure is
-logged (safely: no token) and answered ``False``.
+When a call ends for any reason other than the user (the agent, a supervisor, max duration, idle, shutdown), the
+streaming service :func:`request`\\ s it: a ``whatsapp_hang_up`` message on the campaign-operations queue, whose
+worker (:func:`handle`) runs :func:`terminate`. So the streaming task never opens a number's sealed credentials;
+the worker, which already does for unanswered calls, does. :func:`terminate` needs read access to the call and
+its phone number and decrypt on the secrets key. It never raises: a failure is logged (safely: no token) and
+answered ``False``; it is not retried (a call the user already ended answers Graph 400 anyway).
 """
 from __future__ import annotations
 
+from typing import Any
+
+from chalicelib import queues
 from chalicelib.db.models import Call, PhoneNumber
 from chalicelib.observability import logger
 from chalicelib.whatsapp.config import graph_api_url
 from chalicelib.whatsapp.credentials import graph_for
 
 CHANNEL = "whatsapp"
-NUMBER_ATTRIBUTES = ("account_id", "phone_number_id", "provider", "settings", "sealed_credentials")
-"""All the streaming task's role may read of a number (``parley_infra.whatsapp_media``)."""
+HANG_UP_OP = "whatsapp_hang_up"
+
+
+def request(account_id: int, call_id: int) -> None:
+    """Queue the hang-up of a WhatsApp call (for the campaign-operations worker)."""
+    queues.send(queues.CAMPAIGN_OPS, {"op": HANG_UP_OP, "account_id": account_id, "call_id": call_id})
+
+
+def handle(message: dict[str, Any]) -> bool:
+    """A queued hang-up: terminate the call it names."""
+    return terminate(int(message["account_id"]), int(message["call_id"]))
 
 
 def terminate(account_id: int, call_id: int) -> bool:
@@ -24,7 +38,7 @@ def terminate(account_id: int, call_id: int) -> bool:
         if call.channel != CHANNEL or not call.carrier_sid or call.from_number_id is None:
             logger.warning("whatsapp terminate: not a placed WhatsApp call", extra={"call_id": call_id})
             return False
-        number = PhoneNumber.get(account_id, call.from_number_id, attributes_to_get=list(NUMBER_ATTRIBUTES))
+        number = PhoneNumber.get(account_id, call.from_number_id)
         graph_for(number, graph_api_url()).terminate(call.carrier_sid)
     except Exception as error:  # any failure (no such call, KMS, Graph) is the caller's "no", never an exception
         logger.warning("whatsapp terminate failed", extra={"call_id": call_id, "error": str(error)[:300],

@@ -157,15 +157,11 @@ class ParleyStack(Stack):
             "Streaming",
             settings=settings,
             data=StreamingDataAccess(tables=self.tables, keys=self.keys, stream_token_secret=self.stream_token_secret,
-                                     dial_queue_arns=tuple(self.queues.arns([DIALER]))),
+                                     dial_queue_arns=tuple(self.queues.arns([DIALER, CAMPAIGN_OPS]))),
         )
         self.streaming_url = settings.streaming_url or self.streaming.url
         self.web_media = WebMedia(self, "WebMedia", settings=settings, streaming=self.streaming)
-        from chalicelib.db.models import PhoneNumber
-
-        self.whatsapp_media = WhatsAppMedia(self, "WhatsAppMedia", streaming=self.streaming, web_media=self.web_media,
-                                            secrets_key=self.keys.secrets,
-                                            phone_number_table_arns=self.tables.arns([PhoneNumber]))
+        self.whatsapp_media = WhatsAppMedia(self, "WhatsAppMedia", streaming=self.streaming, web_media=self.web_media)
         self.call_event_routing = CallEventRouting(
             self, "CallEventRouting", settings=settings, bus=self.streaming.bus, queues=self.queues
         )

@@ -164,7 +164,8 @@ class StreamingDataAccess:
     keys: ParleyKeys
     stream_token_secret: secretsmanager.ISecret
     dial_queue_arns: tuple[str, ...] = ()
-    """Ending a campaign call (``call_end.end_call``) feeds the campaign's next contact into the dialer queue."""
+    """Ending a campaign call (``call_end.end_call``) feeds the campaign's next contact into the dialer queue; ending
+    a WhatsApp call queues its hang-up on the campaign-operations queue (``chalicelib.whatsapp.hang_up``)."""
 
 
 class StreamingService(Construct):
@@ -448,7 +449,9 @@ class StreamingService(Construct):
         # The agent to run (call_media.admit; its name in call.completed): one item by key.
         allow_tables(role, TABLE_GET_ITEM, data.tables.arns([Agent]), data.keys.data)
         allow_tables(role, TABLE_READ_WRITE, data.tables.arns([Call, Campaign, CampaignLine]), data.keys.data)
-        if data.dial_queue_arns:  # a finalized campaign call feeds the next contact (SSE-SQS: no key grant)
+        # A finalized campaign call feeds the next contact; an ended WhatsApp call asks the campaign-operations
+        # worker to hang it up on Graph (SSE-SQS: no key grant).
+        if data.dial_queue_arns:
             allow_queue_sends(role, data.dial_queue_arns)
         # Post-call actions' config (the variables to extract) and the caller id's digits (call.completed): those
         # attributes only, never the actions' sealed secrets or the numbers' sealed carrier credentials. There is

@@ -8,22 +8,17 @@ those two exact paths to the streaming target group (no wildcard: ``/stats`` and
 and the Lambdas that place or answer calls get their base URL (``PARLEY_WHATSAPP_MEDIA_URL``, derived from the
 web offer URL so an override of the front door applies to both).
 
-Hanging up (``chalicelib.whatsapp.hang_up.terminate``): when a call ends for a reason other than the user, the
-task asks Graph to terminate it with the number's access token. The task therefore reads a number's
-``provider``, ``settings`` and ``sealed_credentials`` (IAM attribute condition: nothing else) and may decrypt with
-the secrets key under the account-bound encryption context (``PARLEY_KMS_KEY_ID``). This widens the task's
-reach: it can open any number's sealed credentials, not only WhatsApp numbers' (the key's context names the
-account, not the provider).
+Hanging up: when a call ends for a reason other than the user, the task queues a ``whatsapp_hang_up`` message
+on the campaign-operations queue (``chalicelib.whatsapp.hang_up.request``; the task may send to that queue, see
+``parley_infra.stack``), and the campaign-operations worker, which already opens numbers' sealed credentials,
+asks Graph to terminate the call. The task itself still opens no sealed carrier credential.
 """
 from __future__ import annotations
 
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from chalicelib.whatsapp.config import media_url_from
-from parley_infra.permissions import allow_secret_sealing
 from parley_infra.streaming import StreamingService
 from parley_infra.web_media import WebMedia
 
@@ -32,15 +27,13 @@ WHATSAPP_PATHS = ("/whatsapp/answer", "/whatsapp/offer")
 WHATSAPP_RULE_PRIORITY = 30
 """After ``/twilio`` (10) and ``/web/offer`` (20)."""
 MEDIA_URL_VARIABLE = "PARLEY_WHATSAPP_MEDIA_URL"
-NUMBER_ATTRIBUTES_FOR_HANG_UP = ("provider", "settings", "sealed_credentials")
-"""What ``hang_up.terminate`` reads of a phone number (with its keys)."""
 
 
 class WhatsAppMedia(Construct):
-    """The ``/whatsapp/*`` route, the Lambdas' pointer to it, and the task's hang-up grants."""
+    """The ``/whatsapp/*`` route and the Lambdas' pointer to it."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, streaming: StreamingService, web_media: WebMedia,
-                 secrets_key: kms.IKey, phone_number_table_arns: list[str]) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, streaming: StreamingService,
+                 web_media: WebMedia) -> None:
         super().__init__(scope, construct_id)
         streaming.listener.add_target_groups(
             "WhatsApp",
@@ -54,17 +47,3 @@ class WhatsAppMedia(Construct):
         self.media_url = media_url
         self.api_environment = {MEDIA_URL_VARIABLE: media_url}
         """For the Lambdas that answer (API handler) and place (API handler, dialer) WhatsApp calls."""
-
-        streaming.container.add_environment("PARLEY_KMS_KEY_ID", secrets_key.key_arn)
-        allow_secret_sealing(streaming.task_role, secrets_key, seal=False)
-        from chalicelib.db.models import PhoneNumber
-
-        keys = [a.attr_name for a in PhoneNumber.get_attributes().values() if a.is_hash_key or a.is_range_key]
-        streaming.task_role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["dynamodb:GetItem"],
-            resources=phone_number_table_arns,
-            conditions={
-                "ForAllValues:StringEquals": {"dynamodb:Attributes": [*keys, *NUMBER_ATTRIBUTES_FOR_HANG_UP]},
-                "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
-            },
-        ))

@@ -233,8 +233,7 @@ def test_container_environment(synthesized: Synthesized) -> None:
     assert variables["PARLEY_TABLE_PREFIX"] == stack.settings.table_prefix
     assert variables["AWS_REGION"] == variables["AWS_DEFAULT_REGION"] == {"Ref": "AWS::Region"}
     assert variables["PARLEY_STREAM_TOKEN_SECRET_ARN"] == {"Ref": logical_id(stack, stack.stream_token_secret)}
-    # WhatsApp hang-up (parley_infra.whatsapp_media): a number's access token, sealed with the secrets key.
-    assert variables["PARLEY_KMS_KEY_ID"] == {"Fn::GetAtt": [logical_id(stack, stack.keys.secrets), "Arn"]}
+    assert "PARLEY_KMS_KEY_ID" not in variables  # the service opens no sealed secret but accounts' search keys
     assert variables["PARLEY_SEARCH_KMS_KEY_ID"] == {"Fn::GetAtt": [logical_id(stack, stack.keys.search_keys), "Arn"]}
     assert variables["PARLEY_RECORDINGS_BUCKET"] == {"Ref": logical_id(stack, stack.streaming.recordings)}
     assert variables["PARLEY_EVENT_BUS_NAME"] == {"Ref": logical_id(stack, stack.streaming.bus)}
@@ -345,54 +344,44 @@ def test_task_role_reads_agents_and_moves_calls_campaigns_and_lines(synthesized:
 
 def test_task_role_reads_only_the_attributes_it_uses_of_actions_and_numbers(synthesized: Synthesized) -> None:
     """Post-call actions hold sealed channel secrets and numbers sealed carrier credentials: the service reads
-    an action's config, a number's digits and, to hang up a WhatsApp call (``hang_up.terminate``), a number's
-    provider, settings and sealed credentials; nothing else (IAM attribute-level conditions)."""
+    an action's config and a number's digits, nothing else (IAM attribute-level conditions)."""
     from tests.infra.helpers import table_resource
 
     expected = {
-        PostCallAction: ("dynamodb:Query", [{"agent_key", "action_id", "config"}]),
-        PhoneNumber: ("dynamodb:GetItem", [{"account_id", "phone_number_id", "number"},
-                                           {"account_id", "phone_number_id", "provider", "settings",
-                                            "sealed_credentials"}]),
-        Account: ("dynamodb:GetItem", [{"account_id", "sealed_search_keys"}]),
+        PostCallAction: ("dynamodb:Query", {"agent_key", "action_id", "config"}),
+        PhoneNumber: ("dynamodb:GetItem", {"account_id", "phone_number_id", "number"}),
+        Account: ("dynamodb:GetItem", {"account_id", "sealed_search_keys"}),
     }
-    for model, (action, allowed_sets) in expected.items():
+    for model, (action, allowed) in expected.items():
         table_id, _ = table_resource(synthesized, model)
-        statements = [
+        (statement,) = [
             s
             for s in task_role_statements(synthesized.template_json)
             if {"Fn::GetAtt": [table_id, "Arn"]} in as_list(s["Resource"])
         ]
-        granted = []
-        for statement in statements:
-            assert as_list(statement["Action"]) == [action]
-            condition = statement["Condition"]
-            granted.append(set(condition["ForAllValues:StringEquals"]["dynamodb:Attributes"]))
-            assert condition["StringEqualsIfExists"] == {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"}
-        assert sorted(granted, key=sorted) == sorted(allowed_sets, key=sorted)
+        assert as_list(statement["Action"]) == [action]
+        condition = statement["Condition"]
+        assert set(condition["ForAllValues:StringEquals"]["dynamodb:Attributes"]) == allowed
+        assert condition["StringEqualsIfExists"] == {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"}
         sealed = {"sealed_secrets", "sealed_credentials", "sealed_search_keys"} & set(model.get_attributes())
-        assert sealed and (model is not PostCallAction or not sealed & set().union(*granted))
+        assert sealed and (not sealed & allowed or model is Account)  # an account holds only the search keys
 
 
-def test_task_role_decrypts_sealed_secrets_only_with_an_account_context(synthesized: Synthesized) -> None:
-    """The task opens two kinds of sealed secret, each only with an account-bound context and never seals: a
-    number's credentials (the secrets key: a WhatsApp number's access token, to hang up) and accounts' web search
-    keys (a key of their own). Its other decrypts are the ones S3 (recordings) and DynamoDB (tables) make on the
-    role's behalf; it reads no post-call action's sealed secrets (see the attribute test above)."""
+def test_task_role_cannot_decrypt_sealed_secrets(synthesized: Synthesized) -> None:
+    """No grant on the secrets key: the service never opens carrier tokens or channel credentials. The only
+    decrypts are the ones S3 (recordings) and DynamoDB (tables) make on the role's behalf, and accounts' web
+    search keys, sealed with a key of their own, opened only with an account-bound context."""
     stack = synthesized.stack
+    secrets_key = logical_id(stack, stack.keys.secrets)
+    search_key = {"Fn::GetAtt": [logical_id(stack, stack.keys.search_keys), "Arn"]}
     statements = task_role_statements(synthesized.template_json)
+    assert secrets_key not in json.dumps(statements)
     decrypts = [s for s in statements if "kms:Decrypt" in as_list(s["Action"])]
-    opened = []
-    for key in (stack.keys.secrets, stack.keys.search_keys):
-        (statement,) = [s for s in decrypts if s["Resource"] == {"Fn::GetAtt": [logical_id(stack, key), "Arn"]}]
-        assert as_list(statement["Action"]) == ["kms:Decrypt"]
-        assert statement["Condition"]["ForAllValues:StringEquals"] == {
-            "kms:EncryptionContextKeys": ["parley:account_id"]}
-        opened.append(statement)
-    sealing_keys = [statement["Resource"] for statement in opened]
-    assert not [s for s in statements if "kms:Encrypt" in as_list(s["Action"]) and s["Resource"] in sealing_keys]
+    (search,) = [s for s in decrypts if s["Resource"] == search_key]
+    assert as_list(search["Action"]) == ["kms:Decrypt"]
+    assert search["Condition"]["ForAllValues:StringEquals"] == {"kms:EncryptionContextKeys": ["parley:account_id"]}
     for statement in decrypts:
-        if statement in opened:
+        if statement is search:
             continue
         via = json.dumps(statement["Condition"]["StringEquals"]["kms:ViaService"])
         assert "s3." in via or "dynamodb." in via, statement

@@ -178,3 +178,13 @@ def test_hang_up_terminate_posts_graph_terminate_and_says_no_on_any_failure(tena
     assert hang_up.terminate(tenant.account_id, call["id"] + 1000) is False  # no such call
     wa.graph.rules.refuse["terminate"] = graph_error("Call not found", code=138006, status=404)
     assert hang_up.terminate(tenant.account_id, call["id"]) is False
+
+
+def test_a_hang_up_the_streaming_service_requests_is_posted_by_the_campaign_ops_worker(
+        tenant: Tenant, wa: WhatsApp) -> None:
+    _, call = _dispatch(tenant)
+    hang_up.request(tenant.account_id, call["id"])
+    [message] = _expiry_messages(1)
+    assert message == {"op": hang_up.HANG_UP_OP, "account_id": tenant.account_id, "call_id": call["id"]}
+    ended = wa.graph.requests[-1]
+    assert ended.body == {"messaging_product": "whatsapp", "call_id": WACID, "action": "terminate"}
