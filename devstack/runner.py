@@ -2,6 +2,7 @@
 invoking the same Chalice handlers AWS would, honouring their partial batch failure reports."""
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -148,13 +149,15 @@ class LocalRunner:
 
 
 def runner_for_app(app_module: Any, dial_workers: int = 4) -> LocalRunner:
-    """The runner for ``app.py``'s handlers, with the local schedule period shortened to 5 s."""
+    """The runner for ``app.py``'s handlers, with the campaign schedule's period shortened to 5 s and the status
+    probe's to ``PARLEY_STATUS_PROBE_SECONDS`` (60 by default, as deployed)."""
+    probe_seconds = float(os.environ.get("PARLEY_STATUS_PROBE_SECONDS") or 60)
     return LocalRunner(
         consumers=[QueueConsumer(queues.DIALER, app_module.dialer_worker, batch_size=10, workers=dial_workers),
                    QueueConsumer(queues.CAMPAIGN_OPS, app_module.campaign_ops_worker, batch_size=5),
                    QueueConsumer(queues.CALL_EVENTS, app_module.call_events_worker, batch_size=10),
                    QueueConsumer(queues.DELIVERIES, app_module.delivery_worker, batch_size=10, workers=2)],
-        schedules=[Schedule(5.0, app_module.campaign_scheduler)],
+        schedules=[Schedule(5.0, app_module.campaign_scheduler), Schedule(probe_seconds, app_module.status_probe)],
     )
 
 
