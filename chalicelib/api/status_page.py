@@ -16,11 +16,10 @@ from pydantic import BaseModel, Field
 
 from chalicelib.api.routing import ApiRequest, RouteSpec, api_route
 from chalicelib.status.monitors import MONITORS
-from chalicelib.status.page import CACHE_S, MonitorHistory, histories
+from chalicelib.status.page import MonitorHistory, cache_seconds, histories
 
 URL_PREFIX = "/api/status-page"
 TAG = "Status"
-CACHE_HEADERS = {"Cache-Control": f"public, max-age={int(CACHE_S)}", "Access-Control-Allow-Origin": "*"}
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 bp = Blueprint(__name__)
@@ -60,8 +59,9 @@ def heartbeat_page(found: list[MonitorHistory]) -> HeartbeatPage:
 
 
 def _cached_json(model: BaseModel) -> Response:
-    return Response(body=model.model_dump_json(), status_code=200,
-                    headers={"Content-Type": "application/json", **CACHE_HEADERS})
+    return Response(body=model.model_dump_json(), status_code=200, headers={
+        "Content-Type": "application/json", "Cache-Control": f"public, max-age={cache_seconds()}",
+        "Access-Control-Allow-Origin": "*"})  # status badges and pages read it from any origin
 
 
 @api_route(bp, "/heartbeat/all", "GET", RouteSpec(

@@ -1,10 +1,11 @@
 """The public heartbeat: each monitor's last beats and 24-hour uptime, computed at most once a minute per process.
 
-Reading is one query per monitor (``beats.window``); the answer is kept ``CACHE_S`` seconds in memory, as
-clients are told to cache it (``Cache-Control: public, max-age=60``).
+Reading is one query per monitor (``beats.window``); the answer is kept ``cache_seconds()`` (60) in memory, as
+long as clients are told to cache it (``Cache-Control: public, max-age=60``).
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -18,7 +19,12 @@ from chalicelib.observability import logger
 from chalicelib.status import beats
 from chalicelib.status.monitors import MONITORS, Monitor
 
-CACHE_S = 60.0
+CACHE_S = 60
+
+
+def cache_seconds() -> int:
+    """How long the answer is cached: 60 s, or ``PARLEY_STATUS_CACHE_SECONDS`` (the local stack's tests: 1)."""
+    return int(os.environ.get("PARLEY_STATUS_CACHE_SECONDS") or CACHE_S)
 
 
 @dataclass(frozen=True)
@@ -34,13 +40,13 @@ _cached: tuple[float, list[MonitorHistory]] | None = None  # (monotonic expiry, 
 
 
 def histories(monitors: Sequence[Monitor] = MONITORS) -> list[MonitorHistory]:
-    """Every monitor's history, from this process's cache when it is younger than ``CACHE_S``."""
+    """Every monitor's history, from this process's cache when it is younger than ``cache_seconds()``."""
     global _cached
     with _lock:
         if _cached is not None and time.monotonic() < _cached[0]:
             return _cached[1]
         answer = _read(monitors, datetime.now(UTC))
-        _cached = (time.monotonic() + CACHE_S, answer)
+        _cached = (time.monotonic() + cache_seconds(), answer)
         return answer
 
 
