@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         web_demo_url = create_demo_agent(issued.account_id, f"http://127.0.0.1:{args.api_port}")
         server = ApiGatewayServer(app_module.app, port=args.api_port)
         server.serve_in_thread()
-        runner = runner_for_app(app_module)
+        runner = runner_for_app(app_module, status_probe=True)
         runner.start()
         stack = {
             "api_url": f"{server.url}/api/v1",

@@ -304,6 +304,12 @@ class ParleyStack(Stack):
             value=self.stream_token_secret.secret_arn,
             description="Secret the streaming service checks stream tokens with",
         )
+        CfnOutput(
+            self,
+            "StatusProbeKeySecretArn",
+            value=self.status_key_secret.secret_arn,
+            description="Put the status probe's API key here (README, Service status)",
+        )
         CfnOutput(self, "StreamingUrl", value=self.streaming_url, description="PARLEY_STREAMING_URL (TwiML <Stream>)")
         CfnOutput(
             self,

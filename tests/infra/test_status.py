@@ -74,3 +74,9 @@ def test_only_the_probe_writes_beats_and_only_the_api_handler_reads_them(synthes
                     "APIHandler": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
                                    "dynamodb:DescribeTable"}}.get(function, set())
         assert actions == expected, function
+
+
+def test_the_stack_says_where_the_probes_key_goes(synthesized: Synthesized) -> None:
+    stack = synthesized.stack
+    output = synthesized.template_json["Outputs"]["StatusProbeKeySecretArn"]
+    assert references(output["Value"]) == {logical_id(stack, stack.status_key_secret)}
