@@ -151,15 +151,18 @@ def _depth(sqs: Any, name: str) -> int:
     return int(attributes["ApproximateNumberOfMessages"])
 
 
-def _queues_check(specs: tuple[queues.QueueSpec, ...], backlog_limit: int, dead_letter_limit: int) -> CheckResult:
-    """Down when a queue's backlog is over ``backlog_limit`` or its DLQ holds more than ``dead_letter_limit``.
+def _queues_check(specs: tuple[queues.QueueSpec, ...], backlog_limit: int, dead_letter_limit: int,
+                  dead_letter_specs: tuple[queues.QueueSpec, ...] | None = None) -> CheckResult:
+    """Down when the queues' backlog is over ``backlog_limit`` or the DLQs of ``dead_letter_specs`` (default: the
+    same queues) hold more than ``dead_letter_limit``.
 
     SQS has no queue attribute for the oldest message's age (that is a CloudWatch metric): the backlog stands in.
     """
     sqs = aws_clients.client("sqs", config=PROBE_AWS_CONFIG)
     started = time.monotonic()
     backlog = sum(_depth(sqs, queues.queue_name(spec)) for spec in specs)
-    dead = sum(_depth(sqs, queues.dlq_name(spec)) for spec in specs)
+    dead = sum(_depth(sqs, queues.dlq_name(spec)) for spec in (specs if dead_letter_specs is None
+                                                                  else dead_letter_specs))
     ping = _ms(started)
     if dead > dead_letter_limit:
         return CheckResult(Status.DOWN, ping, f"{dead} dead-lettered messages")
@@ -170,9 +173,13 @@ def _queues_check(specs: tuple[queues.QueueSpec, ...], backlog_limit: int, dead_
 
 @never_raises
 def post_call_delivery(settings: StatusSettings) -> CheckResult:
-    """The call-events and deliveries queues: their backlogs and dead letters."""
+    """The call-events and deliveries queues' backlogs, and the call-events dead letters.
+
+    The deliveries DLQ is not counted: a delivery lands there after its last retry when the customer's receiver
+    kept refusing it (kept for redrive), which is the receiver's outage, not Parley's.
+    """
     return _queues_check((queues.CALL_EVENTS, queues.DELIVERIES), settings.delivery_backlog_limit,
-                         settings.dead_letter_limit)
+                         settings.dead_letter_limit, dead_letter_specs=(queues.CALL_EVENTS,))
 
 
 @never_raises
@@ -203,7 +210,8 @@ MONITORS: tuple[Monitor, ...] = (
     Monitor(1, "REST API", "An authenticated request to the REST API, as a customer makes it.", rest_api),
     Monitor(2, "Streaming service", "The streaming service's health check (the voice pipeline's servers).",
             streaming_service),
-    Monitor(3, "Post-call delivery", "The post-call event and delivery queues: backlog and dead letters.",
+    Monitor(3, "Post-call delivery",
+            "The post-call event and delivery queues' backlog, and events that could not be processed.",
             post_call_delivery),
     Monitor(4, "Dialer", "The campaign dialer's queue: backlog and dead letters.", dialer),
     Monitor(5, "DynamoDB", "A strongly consistent read from the database.", dynamodb),
