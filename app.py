@@ -20,6 +20,7 @@ from chalicelib.api import (
     phone_numbers,
     post_call_actions,
     providers,
+    status_page,
     telephony,
     web_assets,
     web_calls,
@@ -44,6 +45,7 @@ for module in (agents, post_call_actions, phone_numbers, calls, deliveries, bulk
                inbound_voice, web_calls, web_search, whatsapp, monitoring, openapi):
     app.register_blueprint(module.bp, url_prefix=API)
 app.register_blueprint(web_assets.bp)  # /widget.js and /web-demo, at the root
+app.register_blueprint(status_page.bp, url_prefix=status_page.URL_PREFIX)  # public, Uptime Kuma's paths
 
 
 # The live-monitoring WebSocket API (docs/monitoring.md; the local stack's stand-in invokes these same handlers).
@@ -88,3 +90,8 @@ def delivery_worker(event: SQSEvent) -> PartialItemFailureResponse:
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def campaign_scheduler(event: CloudWatchEvent) -> dict[str, Any]:
     return workers.start_due_campaigns(event.to_dict())
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def status_probe(event: CloudWatchEvent) -> dict[str, Any]:
+    return workers.probe_status(event.to_dict())

@@ -25,6 +25,7 @@ from chalicelib.delivery import fanout, sender
 from chalicelib.domain import campaigns, dialer, web_calls, whatsapp_outbound
 from chalicelib.monitoring import publish as monitoring
 from chalicelib.observability import logger
+from chalicelib.status import probe as status_probe
 from chalicelib.telephony.adapter import TelephonyAdapter
 from chalicelib.telephony.carriers import adapter_from_settings
 from chalicelib.whatsapp import hang_up
@@ -72,6 +73,11 @@ def campaign_ops_batch(event: dict[str, Any]) -> PartialItemFailureResponse:
 
 def start_due_campaigns(_event: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"started": campaigns.start_due()}
+
+
+def probe_status(_event: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The service status probe (``chalicelib.status``): one beat per monitor."""
+    return {"beats": {beat.monitor_id: int(beat.status) for beat in status_probe.probe()}}
 
 
 def call_events_batch(event: dict[str, Any]) -> PartialItemFailureResponse:

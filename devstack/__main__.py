@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     recordings_dir = state_dir / "recordings" if _voice_enabled() else None
     carrier = CarrierProcess.start(args.carrier_port, recordings_dir=recordings_dir, log_path=state_dir / "carrier.log")
-    server = runner = streaming = monitor = search = None
+    server = runner = streaming = monitor = search = control = None
+    switch: StreamingSwitch | None = None
     try:
         from devstack.search_standin import SearchStandin
 
@@ -102,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         from devstack.api_gateway import ApiGatewayServer
         from devstack.demo_agent import create_demo_agent
         from devstack.runner import runner_for_app
+        from devstack.stack_control import StackControl, StreamingSwitch
         from devstack.websocket_gateway import WebSocketGateway
 
         local_resources.create_all()
@@ -110,11 +112,15 @@ def main(argv: list[str] | None = None) -> int:
         if _voice_enabled():
             print("Loading the speech and language models (streaming service)...", flush=True)
             streaming = StreamingProcess.start(args.streaming_port, log_path=state_dir / "streaming.log")
+            os.environ.setdefault("PARLEY_STREAMING_HEALTH_URL", f"{streaming.url}/healthz")  # the status probe's
+            switch = StreamingSwitch(
+                lambda: StreamingProcess.start(args.streaming_port, log_path=state_dir / "streaming.log"), streaming)
+            control = StackControl(switch).start()
         issued = create_account("Local development")
         web_demo_url = create_demo_agent(issued.account_id, f"http://127.0.0.1:{args.api_port}")
         server = ApiGatewayServer(app_module.app, port=args.api_port)
         server.serve_in_thread()
-        runner = runner_for_app(app_module)
+        runner = runner_for_app(app_module, status_probe=True)
         runner.start()
         stack = {
             "api_url": f"{server.url}/api/v1",
@@ -129,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
             "dashboard_url": f"{server.url}/dashboard",
             "streaming_url": os.environ["PARLEY_STREAMING_URL"] if streaming is not None else None,
             "streaming_health_url": f"{streaming.url}/healthz" if streaming is not None else None,
+            "status_url": f"{server.url}/api/status-page/heartbeat/all",
+            "control_url": control.url if control is not None else None,  # stop/start the streaming service
             "recordings_bucket": recordings.bucket_name(),
             "event_bus": event_bus.bus_name(),
             "monitor_url": os.environ["PARLEY_MONITOR_URL"],
@@ -157,7 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if runner is not None:
             runner.stop()
-        if streaming is not None:
+        if control is not None:
+            control.stop()
+        if switch is not None:
+            switch.stop()  # the streaming process it holds now (it may have restarted it)
+        elif streaming is not None:
             streaming.stop(timeout=30)
         if server is not None:
             server.shutdown()

@@ -2,6 +2,7 @@
 invoking the same Chalice handlers AWS would, honouring their partial batch failure reports."""
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -147,14 +148,17 @@ class LocalRunner:
                 logger.exception("local runner: schedule failed")
 
 
-def runner_for_app(app_module: Any, dial_workers: int = 4) -> LocalRunner:
-    """The runner for ``app.py``'s handlers, with the local schedule period shortened to 5 s."""
+def runner_for_app(app_module: Any, dial_workers: int = 4, status_probe: bool = False) -> LocalRunner:
+    """The runner for ``app.py``'s handlers, with the campaign schedule's period shortened to 5 s; with
+    ``status_probe`` (the local stack) also the status probe, every ``PARLEY_STATUS_PROBE_SECONDS`` (60 s by
+    default, as deployed)."""
+    schedules = [Schedule(5.0, app_module.campaign_scheduler)]
+    if status_probe:
+        schedules.append(Schedule(float(os.environ.get("PARLEY_STATUS_PROBE_SECONDS") or 60), app_module.status_probe))
     return LocalRunner(
         consumers=[QueueConsumer(queues.DIALER, app_module.dialer_worker, batch_size=10, workers=dial_workers),
                    QueueConsumer(queues.CAMPAIGN_OPS, app_module.campaign_ops_worker, batch_size=5),
                    QueueConsumer(queues.CALL_EVENTS, app_module.call_events_worker, batch_size=10),
                    QueueConsumer(queues.DELIVERIES, app_module.delivery_worker, batch_size=10, workers=2)],
-        schedules=[Schedule(5.0, app_module.campaign_scheduler)],
+        schedules=schedules,
     )
-
-

@@ -127,7 +127,7 @@ def build_document(app: Any) -> dict[str, Any]:
                                               "content": {"application/json": {"schema": error_ref}}}
         if spec.public:
             operation["security"] = []
-        paths.setdefault(API_PREFIX + path.removeprefix(API_PREFIX), {})[method.lower()] = operation
+        paths.setdefault(path, {})[method.lower()] = operation  # the app's full path (most under /api/v1)
     paths[API_PREFIX + "/openapi.json"] = {"get": {
         "summary": "This document", "tags": ["Meta"], "operationId": "get_openapi", "security": [],
         "responses": {"200": {"description": "The OpenAPI document",

@@ -365,6 +365,19 @@ class MonitorConnection(Model):
     by_account = ConnectionsByAccount()
 
 
+class StatusBeat(Model):
+    """One result of one status monitor (``chalicelib.status``): the probe writes one per monitor per run;
+    TTL removes it after 48 hours (the public heartbeat reads the last 24)."""
+
+    Meta = _meta("status-beats")
+    monitor_id = IntegerAttribute(hash_key=True)
+    beat_at = IntegerAttribute(range_key=True)  # epoch seconds (UTC)
+    status = IntegerAttribute()  # 0 down, 1 up, 2 pending, 3 maintenance (Uptime Kuma's codes)
+    ping_ms = IntegerAttribute(null=True)
+    msg = UnicodeAttribute(default="")
+    expires_at = TTLAttribute()
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     Account,
     ApiKey,
@@ -381,6 +394,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     RateCounter,
     WidgetKey,
     MonitorConnection,
+    StatusBeat,
 )
 
 

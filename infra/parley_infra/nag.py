@@ -13,6 +13,7 @@ from constructs import IConstruct
 from parley_infra.dashboard import Dashboard, deployment_handler
 from parley_infra.monitoring import ROUTES, WEBSOCKET_API
 from parley_infra.stack import MONITOR_PUBLISHERS, ParleyStack
+from parley_infra.status import STATUS_PROBE, TARGET_HEALTH
 from parley_infra.streaming import RECORDING_PREFIXES, StreamingService, bedrock_inference_profile
 
 
@@ -60,8 +61,29 @@ def acknowledge_findings(stack: ParleyStack) -> None:
         "CloudFormation create the plan after the stage (a plan naming a missing stage fails).",
     )
     acknowledge_streaming(stack.streaming)
+    acknowledge_status_probe(stack)
     acknowledge_monitoring(stack)
     acknowledge_dashboard(stack.dashboard)
+
+
+def acknowledge_status_probe(stack: ParleyStack) -> None:
+    """The status probe's two accepted findings: the target-health read and its key's secret."""
+    acknowledge(
+        stack.roles[STATUS_PROBE].node.find_child("DefaultPolicy"),
+        "AwsSolutions-IAM5[Resource::*]",
+        f"{TARGET_HEALTH} supports no resource-level permissions, so IAM only accepts '*'. It is read-only, "
+        "reveals the health of load balancer targets and nothing else, and is the one way the probe (outside the "
+        "VPC) learns whether the streaming tasks pass their /healthz checks. Every other grant of this role names "
+        "its resources.",
+    )
+    acknowledge(
+        stack.status_key_secret,
+        "AwsSolutions-SMG4",
+        "The secret holds an API key of an account with no data, issued by an operator with cli.accounts (the "
+        "only way keys are made); a rotation Lambda would need the right to issue keys, which no function has. "
+        "It is rotated by hand: issue a new key, put it in the secret, disable the old key (the probe re-reads "
+        "the secret every 5 minutes and at once when its key is refused).",
+    )
 
 
 def _logical_id(construct: IConstruct) -> str:

@@ -23,9 +23,15 @@ WebsocketMessage    read/update/delete    -            -                        
                     calls and campaigns
 WebsocketDisconnect DeleteItem            -            -                          -             -       -
                     connections
+StatusProbe         write status beats,   -            -                          -             -       -
+                    GetItem sequences
 ==================  ====================  ===========  =========================  ============  ======  ======
 
-(*) every table but the API keys': keys are issued by the CLI (``cli.accounts``) and read by the authorizer.
+(*) every table but the API keys': keys are issued by the CLI (``cli.accounts``) and read by the authorizer;
+the status beats are written by the status probe only (the API handler reads them, the workers never).
+
+The status probe (``parley_infra.status``, every minute) also reads the depths of the dialer, call-events and
+deliveries queues and their DLQs, its own API key's secret and the streaming target group's health.
 
 The API handler and the dialer place calls (Twilio credentials are sealed with the secrets key; the
 TwiML carries a stream token); the API handler also checks Twilio's signed status callbacks. Both put
@@ -105,6 +111,7 @@ from parley_infra.permissions import (
 )
 from parley_infra.queues import ParleyQueues
 from parley_infra.settings import SERVICE_NAME, StageSettings
+from parley_infra.status import PROBE_TIMEOUT_S, STATUS_PROBE, create_key_secret, grant_probe, probe_environment
 from parley_infra.stream_secret import SECRET_ARN_VARIABLE, create_stream_token_secret
 from parley_infra.streaming import StreamingDataAccess, StreamingService
 from parley_infra.tables import ParleyTables, load_models
@@ -152,6 +159,7 @@ class ParleyStack(Stack):
             self, "Queues", prefix=settings.queue_prefix, specs=ALL_QUEUES, alarm_topic_arn=settings.alarm_topic_arn
         )
         self.stream_token_secret = create_stream_token_secret(self, settings)
+        self.status_key_secret = create_key_secret(self, settings)
         self.streaming = StreamingService(
             self,
             "Streaming",
@@ -203,6 +211,7 @@ class ParleyStack(Stack):
             WEBSOCKET_CONNECT: lambda_role(self, "MonitorConnectRole", "Parley monitoring WebSocket $connect"),
             WEBSOCKET_MESSAGE: lambda_role(self, "MonitorMessageRole", "Parley monitoring WebSocket $default"),
             WEBSOCKET_DISCONNECT: lambda_role(self, "MonitorDisconnectRole", "Parley monitoring WebSocket $disconnect"),
+            STATUS_PROBE: lambda_role(self, "StatusProbeRole", "Parley service status probe (every minute)"),
         }
         self.setups = {
             API_HANDLER: FunctionSetup(
@@ -257,6 +266,13 @@ class ParleyStack(Stack):
             WEBSOCKET_DISCONNECT: FunctionSetup(
                 settings.resource_name("monitor-disconnect"), self.roles[WEBSOCKET_DISCONNECT], {}
             ),
+            STATUS_PROBE: FunctionSetup(
+                settings.resource_name("status-probe"),
+                self.roles[STATUS_PROBE],
+                {"PARLEY_PUBLIC_API_URL": self.public_api_url, "PARLEY_TWILIO_API_URL": settings.twilio_api_url,
+                 **probe_environment(self.status_key_secret, self.streaming.target_group.target_group_arn)},
+                timeout=PROBE_TIMEOUT_S,
+            ),
         }
         self._grant(ApiKey)
 
@@ -295,6 +311,12 @@ class ParleyStack(Stack):
             value=self.stream_token_secret.secret_arn,
             description="Secret the streaming service checks stream tokens with",
         )
+        CfnOutput(
+            self,
+            "StatusProbeKeySecretArn",
+            value=self.status_key_secret.secret_arn,
+            description="Put the status probe's API key here (README, Service status)",
+        )
         CfnOutput(self, "StreamingUrl", value=self.streaming_url, description="PARLEY_STREAMING_URL (TwiML <Stream>)")
         CfnOutput(
             self,
@@ -321,16 +343,21 @@ class ParleyStack(Stack):
 
     def _grant(self, api_key_model: type) -> None:
         """Each role's permissions (see the module's table)."""
-        from chalicelib.db.models import Delivery, PostCallAction, RateCounter
+        from chalicelib.db.models import Delivery, PostCallAction, RateCounter, StatusBeat
 
-        # API keys are issued by the CLI (operator credentials) and read by the authorizer only.
-        app_tables = self.tables.arns([model for model in self.tables.tables if model is not api_key_model])
+        # API keys are issued by the CLI (operator credentials) and read by the authorizer only; status beats
+        # are the probe's (the API handler reads them for the public heartbeat).
+        app_tables = self.tables.arns(
+            [model for model in self.tables.tables if model not in (api_key_model, StatusBeat)])
         for logical_id in (API_HANDLER, DIALER_WORKER, CAMPAIGN_OPS_WORKER, CAMPAIGN_SCHEDULER):
             role = self.roles[logical_id]
             allow_tables(role, TABLE_READ_WRITE, app_tables, self.keys.data)
             sends = (*CAMPAIGN_QUEUES, DELIVERIES) if logical_id == API_HANDLER else CAMPAIGN_QUEUES  # replays
             allow_queue_sends(role, self.queues.arns(sends))
         allow_tables(self.roles[AUTHORIZER], TABLE_GET_ITEM, self.tables.arns([api_key_model]), self.keys.data)
+        allow_tables(self.roles[API_HANDLER], TABLE_READ, self.tables.arns([StatusBeat]), self.keys.data)
+        grant_probe(self.roles[STATUS_PROBE], tables=self.tables, queues=self.queues,
+                    key_secret=self.status_key_secret, data_key=self.keys.data)
 
         allow_secret_sealing(self.roles[API_HANDLER], self.keys.secrets)
         allow_secret_sealing(self.roles[API_HANDLER], self.keys.search_keys)  # /web_search/credentials

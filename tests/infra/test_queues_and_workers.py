@@ -17,6 +17,7 @@ from chalicelib.telephony.twilio import TwilioConfig, status_callback_url
 from parley_infra.permissions import QUEUE_CONSUME, QUEUE_SEND
 from parley_infra.queues import queue_names
 from parley_infra.settings import DEFAULT_TWILIO_API_URL
+from parley_infra.status import QUEUE_ATTRIBUTES
 from tests.infra.conftest import Synthesized
 from tests.infra.helpers import (
     SAM_FUNCTION,
@@ -58,6 +59,7 @@ QUEUE_SENDS: dict[str, tuple[QueueSpec, ...]] = {
     "WebsocketConnect": (),
     "WebsocketMessage": (),
     "WebsocketDisconnect": (),
+    "StatusProbe": (),  # it reads queue depths only (tests/infra/test_status.py)
 }
 """Function -> the (non-dead-letter) queues it may send to. call-events is fed by the bus's rule only."""
 
@@ -182,9 +184,11 @@ def test_scheduler_runs_every_minute(synthesized: Synthesized) -> None:
         for event in (function["Properties"].get("Events") or {}).values()
         if event["Type"] == "Schedule"
     }
-    assert schedules == {("CampaignScheduler", json.dumps({"Schedule": "rate(1 minute)"}))}
+    every_minute = json.dumps({"Schedule": "rate(1 minute)"})
+    assert schedules == {("CampaignScheduler", every_minute), ("StatusProbe", every_minute)}
     handler = resources(synthesized, SAM_FUNCTION)["CampaignScheduler"]["Properties"]["Handler"]
     assert handler == "app.campaign_scheduler"
+    assert resources(synthesized, SAM_FUNCTION)["StatusProbe"]["Properties"]["Handler"] == "app.status_probe"
 
 
 def test_sam_transform_makes_mappings_with_item_failures_and_the_rule(synthesized: Synthesized) -> None:
@@ -204,13 +208,14 @@ def test_sam_transform_makes_mappings_with_item_failures_and_the_rule(synthesize
     for mapping in mappings:
         assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         assert mapping["EventSourceArn"] == queue_arn(synthesized, CONSUMERS[mapping["FunctionName"]["Ref"]][0])
-    (rule,) = [
+    rules = [
         r["Properties"]
         for r in deployed.values()
         if r["Type"] == "AWS::Events::Rule" and "ScheduleExpression" in r["Properties"]
     ]
-    assert rule["ScheduleExpression"] == "rate(1 minute)"
-    assert [t["Arn"] for t in rule["Targets"]] == [{"Fn::GetAtt": ["CampaignScheduler", "Arn"]}]
+    assert {rule["ScheduleExpression"] for rule in rules} == {"rate(1 minute)"}
+    assert sorted(json.dumps(t["Arn"]) for rule in rules for t in rule["Targets"]) == sorted(
+        json.dumps({"Fn::GetAtt": [function, "Arn"]}) for function in ("CampaignScheduler", "StatusProbe"))
 
 
 # --- environment and the stream-token secret ---------------------------------------------------------
@@ -245,7 +250,7 @@ def test_public_api_url_is_the_stage_url_the_status_route_hangs_off(synthesized:
 
 def test_stream_token_secret_is_generated_and_only_its_arn_is_passed(synthesized: Synthesized) -> None:
     secret_id = logical_id(synthesized.stack, synthesized.stack.stream_token_secret)
-    (secret,) = resources(synthesized, "AWS::SecretsManager::Secret").values()
+    secret = resources(synthesized, "AWS::SecretsManager::Secret")[secret_id]
     assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
     assert "SecretString" not in secret["Properties"]
     for function_id in resources(synthesized, SAM_FUNCTION):
@@ -262,7 +267,7 @@ def test_only_call_placers_may_read_the_stream_token_secret(synthesized: Synthes
     secret = {"Ref": logical_id(synthesized.stack, synthesized.stack.stream_token_secret)}
     for function, role_id in function_roles(synthesized).items():
         statements = [s for s in role_policies(synthesized, role_id)
-                      if any(a.startswith("secretsmanager:") for a in as_list(s["Action"]))]
+                      if any(a.startswith("secretsmanager:") for a in as_list(s["Action"])) and s["Resource"] == secret]
         expected = [{"Action": "secretsmanager:GetSecretValue", "Effect": "Allow", "Resource": secret}]
         assert statements == (expected if function in STREAM_TOKEN_READERS else []), function
 
@@ -293,7 +298,10 @@ def test_sqs_permissions_name_only_the_apps_queues(synthesized: Synthesized) -> 
         expected = [queue_arn(synthesized, spec) for spec in QUEUE_SENDS[function]]
         assert [r for s in sends for r in as_list(s["Resource"])] == expected, function
         assert len(sends) <= 1, function
-        consumes = [s for s in statements if s not in sends and as_list(s["Resource"])[0] not in dlqs]
+        reads = [s for s in statements if sorted(as_list(s["Action"])) == sorted(QUEUE_ATTRIBUTES)]
+        assert bool(reads) == (function == "StatusProbe"), function  # queue depths (tests/infra/test_status.py)
+        consumes = [s for s in statements
+                    if s not in sends and s not in reads and as_list(s["Resource"])[0] not in dlqs]
         if function in CONSUMERS:
             (statement,) = consumes
             assert sorted(as_list(statement["Action"])) == sorted(QUEUE_CONSUME)
@@ -303,6 +311,7 @@ def test_sqs_permissions_name_only_the_apps_queues(synthesized: Synthesized) -> 
 
 
 def test_only_the_delivery_worker_touches_a_dlq_and_only_sends_to_its_own(synthesized: Synthesized) -> None:
+    """(The status probe reads DLQs' depths: ``sqs:GetQueueAttributes``, nothing else.)"""
     dlqs = {spec.key: queue_by_name(synthesized, names(synthesized, spec)[1])[0] for spec in ALL_QUEUES}
     for function, role_id in function_roles(synthesized).items():
         touching = [
@@ -310,6 +319,7 @@ def test_only_the_delivery_worker_touches_a_dlq_and_only_sends_to_its_own(synthe
             for statement in role_policies(synthesized, role_id)
             for resource in as_list(statement["Resource"])
             if isinstance(resource, dict) and resource.get("Fn::GetAtt", [None])[0] in dlqs.values()
+            and sorted(as_list(statement["Action"])) != sorted(QUEUE_ATTRIBUTES)
         ]
         if function != "DeliveryWorker":
             assert touching == [], function

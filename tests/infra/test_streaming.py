@@ -195,7 +195,7 @@ def test_lambdas_get_the_streaming_url(synthesized: Synthesized) -> None:
     for name, function in resources(synthesized, SAM_FUNCTION).items():
         variables = function["Properties"]["Environment"]["Variables"]
         if name in ("ApiKeyAuth", "CallEventsWorker", "DeliveryWorker",  # they place no calls
-                    "WebsocketConnect", "WebsocketMessage", "WebsocketDisconnect"):
+                    "WebsocketConnect", "WebsocketMessage", "WebsocketDisconnect", "StatusProbe"):
             assert "PARLEY_STREAMING_URL" not in variables
         else:
             assert variables["PARLEY_STREAMING_URL"] == url, name

@@ -1,0 +1,11 @@
+"""How long any one status check may take (the probe bounds all of them together as well)."""
+from __future__ import annotations
+
+from botocore.config import Config
+
+CHECK_TIMEOUT_S = 3.0
+"""Each check's own bound: HTTP connect and read, each AWS call (one attempt, no retries)."""
+PROBE_AWS_CONFIG = Config(connect_timeout=CHECK_TIMEOUT_S, read_timeout=CHECK_TIMEOUT_S,
+                          retries={"max_attempts": 1, "mode": "standard"})
+PROBE_DEADLINE_S = 8.0
+"""The whole probe's bound: a check still running then counts as down ("timed out")."""
