@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
@@ -33,3 +34,16 @@ def error_text(result: CallToolResult) -> str:
 def resource_json(contents: Any) -> Any:
     [content] = contents.contents
     return json.loads(content.text)
+
+
+TERMINAL = {"completed", "failed", "busy", "no_answer"}
+
+
+async def wait_for_end(client: Client, call_id: int, timeout_s: float) -> dict[str, Any]:
+    """The call's log once the carrier has ended it (or as it is at the deadline), read with get_call_log."""
+    deadline = anyio.current_time() + timeout_s
+    while True:
+        log = structured(await client.call_tool("get_call_log", {"call_log_id": call_id}))
+        if log["call_status"] in TERMINAL or anyio.current_time() > deadline:
+            return log
+        await anyio.sleep(0.1)

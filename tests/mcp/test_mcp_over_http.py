@@ -6,9 +6,7 @@ import anyio
 import requests
 
 from tests.conftest import AGENT, TWILIO_SID, Tenant
-from tests.mcp.client import connected, error_text, resource_json, structured
-
-TERMINAL = {"completed", "failed", "busy", "no_answer"}
+from tests.mcp.client import connected, error_text, resource_json, structured, wait_for_end
 
 
 def _mcp(tenant: Tenant) -> str:
@@ -54,14 +52,7 @@ def test_an_agent_made_with_create_assistant_dispatches_a_call_whose_log_is_read
             dispatched = structured(await client.call_tool("dispatch_a_call", {
                 "assistant_id": agent["id"], "to_number": "+14155550123", "call_context": {"customer_name": "Ada"}}))
             call_id = dispatched["call_id"]
-
-            async def status() -> str:
-                return str(structured(await client.call_tool("get_call_log", {"call_log_id": call_id}))["call_status"])
-
-            deadline = anyio.current_time() + 30
-            while (await status()) not in TERMINAL and anyio.current_time() < deadline:
-                await anyio.sleep(0.1)
-            log = structured(await client.call_tool("get_call_log", {"call_log_id": call_id}))
+            log = await wait_for_end(client, call_id, timeout_s=30)
             assert log["call_status"] == "completed" and log["from_number_id"] == number
             assert log["call_context"] == {"customer_name": "Ada"}
             listed = structured(await client.call_tool("list_call_logs", {"agentid": agent["id"]}))
