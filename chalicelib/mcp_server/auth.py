@@ -26,6 +26,7 @@ UNAUTHORIZED = {
     "error": "unauthorized",
     "error_description": "send your Parley API key as 'Authorization: Bearer <api key>'",
 }
+UNAVAILABLE = {"error": "unavailable", "error_description": "could not check the API key right now; try again"}
 
 
 def bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -48,19 +49,23 @@ class BearerAccount:
             await self.app(scope, receive, send)
             return
         token = bearer_token(scope.get("headers") or [])
-        account = await anyio.to_thread.run_sync(self.owner_of, token) if token else None
+        try:
+            account = await anyio.to_thread.run_sync(self.owner_of, token) if token else None
+        except Exception:  # the key store failing is a 503 to retry, never a 500
+            logger.exception("mcp api key lookup failed")
+            await _json(send, 503, UNAVAILABLE, [(b"retry-after", b"1")])
+            return
         if account is None:
             logger.info("mcp request without a valid api key", extra={"had_bearer_token": token is not None})
-            await _unauthorized(send)
+            await _json(send, 401, UNAUTHORIZED, [(b"www-authenticate", b'Bearer realm="parley"')])
             return
         with acting_for(account):
             await self.app(scope, receive, send)
 
 
-async def _unauthorized(send: Send) -> None:
-    body = json.dumps(UNAUTHORIZED).encode()
-    await send({"type": "http.response.start", "status": 401, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        (b"www-authenticate", b'Bearer realm="parley"'),
+async def _json(send: Send, status: int, payload: dict[str, str], headers: list[tuple[bytes, bytes]]) -> None:
+    body = json.dumps(payload).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers,
     ]})
     await send({"type": "http.response.body", "body": body})

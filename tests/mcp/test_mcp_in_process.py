@@ -124,3 +124,22 @@ def test_create_assistant_takes_create_agents_fields_with_their_schemas() -> Non
     assistant = CreateAssistant.model_json_schema()
     for name in ("name", "context_breakdown", "welcome_message"):
         assert assistant["properties"][name] == agent["properties"][name], name
+
+
+def test_a_failing_key_lookup_is_a_503_to_retry_not_a_500() -> None:
+    from chalicelib.mcp_server.auth import BearerAccount
+
+    def broken(_key: str) -> int | None:
+        raise RuntimeError("DynamoDB is down")
+
+    async def inner(scope: object, receive: object, send: object) -> None:
+        raise AssertionError("never reached")
+
+    async def scenario() -> httpx2.Response:
+        app = BearerAccount(inner, owner_of=broken)  # type: ignore[arg-type]  # a stand-in app that must not run
+        async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=BASE) as http:
+            return await http.post(MCP_PATH, json={}, headers={"Authorization": "Bearer pk_x"})
+
+    response = anyio.run(scenario)
+    assert response.status_code == 503 and response.json()["error"] == "unavailable"
+    assert "DynamoDB" not in response.text
