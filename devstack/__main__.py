@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             "carrier_sim_url": carrier.url,
             "table_prefix": os.environ["PARLEY_TABLE_PREFIX"],
             "openapi_url": f"{server.url}/api/v1/openapi.json",
+            "mcp_url": f"{server.url}/api/v1/mcp",  # the MCP server (streamable HTTP, Bearer api_key)
             "web_demo_url": web_demo_url if streaming is not None else None,
             "dashboard_url": f"{server.url}/dashboard",
             "streaming_url": os.environ["PARLEY_STREAMING_URL"] if streaming is not None else None,

@@ -2,7 +2,8 @@
 
 ``chalice.local.LocalGateway`` does the routing and runs the built-in authorizer; this module adds
 what API Gateway's GatewayResponses do in our deployment (see ``infra/``): gateway-level errors
-(missing route, missing or rejected key) come back in Parley's JSON error shape.
+(missing route, missing or rejected key) come back in Parley's JSON error shape. Routes with a Lambda of their
+own (the MCP server at ``/api/v1/mcp``) are invoked through ``devstack.lambda_proxy``, as API Gateway would.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from chalice.local import ForbiddenError, LocalGateway, LocalGatewayException, N
 
 from chalicelib.api.gateway_errors import gateway_error
 from chalicelib.observability import logger
+from devstack import lambda_proxy
 
 
 class ApiGatewayHandler(BaseHTTPRequestHandler):
@@ -85,6 +87,14 @@ class ApiGatewayServer(ThreadingHTTPServer):
 
     def dispatch(self, method: str, path: str, headers: dict[str, str],
                  body: bytes) -> tuple[int, dict[str, str], bytes]:
+        own_lambda = lambda_proxy.handler_for(path)
+        if own_lambda is not None:  # a route with its own Lambda (the MCP server), not the Chalice app's
+            try:
+                with self._containers:
+                    return lambda_proxy.invoke(own_lambda, method, path, headers, body)
+            except Exception:  # a Lambda that fails is API Gateway's 502/5xx
+                logger.exception("lambda failure")
+                return (*_error("DEFAULT_5XX"),)
         try:
             with self._containers:
                 response = self._gateway.handle_request(method=method, path=path, headers=headers, body=body)

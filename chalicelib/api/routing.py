@@ -16,6 +16,7 @@ from chalicelib.api.errors import InvalidJson, PayloadTooLarge, error_body, erro
 from chalicelib.config import Settings
 from chalicelib.domain.errors import DomainError, ValidationFailed
 from chalicelib.observability import logger
+from chalicelib.schemas.validation import describe_validation_error
 
 
 @dataclass(frozen=True)
@@ -58,18 +59,6 @@ def json_response(body: Any, status_code: int = 200, headers: dict[str, str] | N
 
 def error_response(error: DomainError) -> Response:
     return json_response(error_body(error), status_for(error), error_headers(error))
-
-
-def describe_validation_error(error: ValidationError, prefix: str = "") -> ValidationFailed:
-    first = error.errors()[0]
-    location = ".".join(str(part) for part in first["loc"] if part != "__root__")
-    name = prefix + location if location else (prefix.rstrip(".") or "body")
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        message = "unknown field"
-    elif first["type"] == "missing":
-        message = "field required"
-    return ValidationFailed(f"{name}: {message}", field=name)
 
 
 def parse_body(model: type[BaseModel], raw: str | bytes | None) -> tuple[BaseModel, Any]:

@@ -12,7 +12,7 @@ from constructs import IConstruct
 
 from parley_infra.dashboard import Dashboard, deployment_handler
 from parley_infra.monitoring import ROUTES, WEBSOCKET_API
-from parley_infra.stack import MONITOR_PUBLISHERS, ParleyStack
+from parley_infra.stack import MCP_HANDLER, MONITOR_PUBLISHERS, ParleyStack
 from parley_infra.status import STATUS_PROBE, TARGET_HEALTH
 from parley_infra.streaming import RECORDING_PREFIXES, StreamingService, bedrock_inference_profile
 
@@ -59,6 +59,13 @@ def acknowledge_findings(stack: ParleyStack) -> None:
         "transform resolves to the stage it generates (RestAPI<stage>Stage) at deploy time; the check reads "
         "the template before the transform, where that resource does not exist yet. The reference also makes "
         "CloudFormation create the plan after the stage (a plan naming a missing stage fails).",
+    )
+    acknowledge(
+        stack.mcp.function,
+        "AwsSolutions-L1",
+        "The MCP server's function runs the Chalice package (deployment.zip) with the Chalice functions' runtime: "
+        "chalice package builds that package's wheels for the Python it runs on, so this function cannot move "
+        "to a newer runtime alone; it moves with the Chalice app's Python.",
     )
     acknowledge_streaming(stack.streaming)
     acknowledge_status_probe(stack)
@@ -177,7 +184,7 @@ def acknowledge_monitoring(stack: ParleyStack) -> None:
         "only: API Gateway makes a new connection id at every connect, so the ids cannot be listed in advance. "
         "The grant allows post_to_connection (no GET or DELETE of connections) and no other API or stage."
     )
-    for logical_id in MONITOR_PUBLISHERS:
+    for logical_id in (*MONITOR_PUBLISHERS, MCP_HANDLER):
         acknowledge(stack.roles[logical_id].node.find_child("DefaultPolicy"), connections, reason)
     acknowledge(stack.streaming.task_role.node.find_child("DefaultPolicy"), connections, reason)
 

@@ -33,6 +33,12 @@ the status beats are written by the status probe only (the API handler reads the
 The status probe (``parley_infra.status``, every minute) also reads the depths of the dialer, call-events and
 deliveries queues and their DLQs, its own API key's secret and the streaming target group's health.
 
+The MCP server (``parley_infra.mcp``, ``ANY /api/v1/mcp``; not a Chalice function) runs the REST API's agent, call,
+bulk call and number operations as MCP tools: ``McpHandler`` reads/writes the tables, sends to the campaign queues,
+opens (never seals) carrier credentials, reads the stream-token secret, puts ``call.completed`` and posts to
+monitoring connections, as the dialer does to place calls; and, as the authorizer, it ``GetItem``s API keys (it
+checks the bearer key itself).
+
 The API handler and the dialer place calls (Twilio credentials are sealed with the secrets key; the
 TwiML carries a stream token); the API handler also checks Twilio's signed status callbacks. Both put
 ``call.completed`` for calls that end without media; the call-events queue is fed by a rule on the bus
@@ -65,7 +71,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack, Tags
+from aws_cdk import Aws, CfnOutput, Stack, Tags
 from constructs import Construct
 
 from chalicelib.queues import ALL_QUEUES, CALL_EVENTS, CAMPAIGN_OPS, DELIVERIES, DIALER
@@ -91,6 +97,7 @@ from parley_infra.delivery import (
 )
 from parley_infra.event_sources import connect_queue_consumers
 from parley_infra.keys import create_keys
+from parley_infra.mcp import MCP_PATH, McpServerFunction
 from parley_infra.monitoring import WEBSOCKET_CONNECT, WEBSOCKET_DISCONNECT, WEBSOCKET_MESSAGE, MonitoringApi
 from parley_infra.permissions import (
     TABLE_DELETE,
@@ -133,6 +140,9 @@ DELIVERY_WORKER = "DeliveryWorker"
 
 CAMPAIGN_QUEUES = (DIALER, CAMPAIGN_OPS)
 """The queues the campaign machinery (API, dialer, campaign operations, scheduler) sends to."""
+
+MCP_HANDLER = "McpHandler"
+"""The MCP server's function (``parley_infra.mcp``), added next to Chalice's."""
 
 MONITOR_PUBLISHERS = (API_HANDLER, DIALER_WORKER, CAMPAIGN_OPS_WORKER, CAMPAIGN_SCHEDULER, WEBSOCKET_MESSAGE)
 """The functions that post to monitoring connections: calls' statuses while no conversation holds them,
@@ -212,6 +222,7 @@ class ParleyStack(Stack):
             WEBSOCKET_MESSAGE: lambda_role(self, "MonitorMessageRole", "Parley monitoring WebSocket $default"),
             WEBSOCKET_DISCONNECT: lambda_role(self, "MonitorDisconnectRole", "Parley monitoring WebSocket $disconnect"),
             STATUS_PROBE: lambda_role(self, "StatusProbeRole", "Parley service status probe (every minute)"),
+            MCP_HANDLER: lambda_role(self, "McpHandlerRole", "Parley MCP server (/api/v1/mcp)"),
         }
         self.setups = {
             API_HANDLER: FunctionSetup(
@@ -283,6 +294,13 @@ class ParleyStack(Stack):
         invoke_functions_by_name(self.api, template, {API_HANDLER: self.setups[API_HANDLER].name})
         self.access_logs = configure_rest_api(self.api, settings)
         self.usage_plan = meter_accounts(self.api, template, settings, authorizer="api_key_auth")
+        # The MCP server: its Host check accepts the public API URL's host and the REST API's own.
+        execute_api_host = f"{self.api.get_resource(REST_API).ref}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}"
+        self.mcp = McpServerFunction(
+            self.api, template, name=settings.resource_name("mcp-handler"), role=self.roles[MCP_HANDLER],
+            environment={**places_calls, **self.whatsapp_media.api_environment, **monitors,
+                         "PARLEY_MCP_ALLOWED_HOSTS": execute_api_host},
+        )
 
         # The streaming task publishes everything of the calls it holds and keeps a link for supervisor controls.
         for name, value in monitors.items():
@@ -305,6 +323,8 @@ class ParleyStack(Stack):
             description="PARLEY_USAGE_PLAN_ID for python -m cli.accounts (registers each account's throttle key)",
         )
         CfnOutput(self, "PublicApiUrl", value=self.public_api_url, description="PARLEY_PUBLIC_API_URL")
+        CfnOutput(self, "McpUrl", value=f"{self.public_api_url}{MCP_PATH}",
+                  description="The MCP server (streamable HTTP, Authorization: Bearer <api key>)")
         CfnOutput(
             self,
             "StreamTokenSecretArn",
@@ -349,12 +369,13 @@ class ParleyStack(Stack):
         # are the probe's (the API handler reads them for the public heartbeat).
         app_tables = self.tables.arns(
             [model for model in self.tables.tables if model not in (api_key_model, StatusBeat)])
-        for logical_id in (API_HANDLER, DIALER_WORKER, CAMPAIGN_OPS_WORKER, CAMPAIGN_SCHEDULER):
+        for logical_id in (API_HANDLER, DIALER_WORKER, CAMPAIGN_OPS_WORKER, CAMPAIGN_SCHEDULER, MCP_HANDLER):
             role = self.roles[logical_id]
             allow_tables(role, TABLE_READ_WRITE, app_tables, self.keys.data)
             sends = (*CAMPAIGN_QUEUES, DELIVERIES) if logical_id == API_HANDLER else CAMPAIGN_QUEUES  # replays
             allow_queue_sends(role, self.queues.arns(sends))
-        allow_tables(self.roles[AUTHORIZER], TABLE_GET_ITEM, self.tables.arns([api_key_model]), self.keys.data)
+        for logical_id in (AUTHORIZER, MCP_HANDLER):  # the MCP server checks bearer keys itself
+            allow_tables(self.roles[logical_id], TABLE_GET_ITEM, self.tables.arns([api_key_model]), self.keys.data)
         allow_tables(self.roles[API_HANDLER], TABLE_READ, self.tables.arns([StatusBeat]), self.keys.data)
         grant_probe(self.roles[STATUS_PROBE], tables=self.tables, queues=self.queues,
                     key_secret=self.status_key_secret, data_key=self.keys.data)
@@ -362,9 +383,11 @@ class ParleyStack(Stack):
         allow_secret_sealing(self.roles[API_HANDLER], self.keys.secrets)
         allow_secret_sealing(self.roles[API_HANDLER], self.keys.search_keys)  # /web_search/credentials
         allow_secret_sealing(self.roles[DIALER_WORKER], self.keys.secrets, seal=False)
-        # An unanswered WhatsApp call's expiry asks Graph to terminate it with the number's access token.
+        # An unanswered WhatsApp call's expiry (and a hang-up the streaming service queued) asks Graph to terminate
+        # it with the number's access token.
         allow_secret_sealing(self.roles[CAMPAIGN_OPS_WORKER], self.keys.secrets, seal=False)
-        for logical_id in (API_HANDLER, DIALER_WORKER):
+        allow_secret_sealing(self.roles[MCP_HANDLER], self.keys.secrets, seal=False)  # dispatch opens credentials
+        for logical_id in (API_HANDLER, DIALER_WORKER, MCP_HANDLER):
             allow_secret_read(self.roles[logical_id], self.stream_token_secret)
             allow_event_puts(self.roles[logical_id], self.streaming.bus.event_bus_arn)
         # Web calls: the handler hands the browser its TURN credentials (kvs-turn mode).
@@ -409,7 +432,7 @@ class ParleyStack(Stack):
         allow_tables(message, (*TABLE_READ_UPDATE, *TABLE_DELETE), connections, data_key)
         allow_tables(message, TABLE_READ, self.tables.arns([Call, Campaign]), data_key)
         allow_tables(self.roles[WEBSOCKET_DISCONNECT], TABLE_DELETE, connections, data_key)
-        for logical_id in MONITOR_PUBLISHERS:
+        for logical_id in (*MONITOR_PUBLISHERS, MCP_HANDLER):  # the MCP server's dispatches publish call.status
             self.monitoring.allow_posts(self.roles[logical_id])
         # The streaming task reads its calls' watchers and deletes the connections that are gone.
         allow_tables(self.streaming.task_role, (*TABLE_READ, *TABLE_DELETE), connections, data_key)

@@ -385,9 +385,12 @@ def test_api_integrations_invoke_the_handler_by_name(synthesized: Synthesized) -
         "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/"
         f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{handler}/invocations"
     )
+    from parley_infra.mcp import MCP_PATH
+
     integrations = [
         operation["x-amazon-apigateway-integration"]
-        for operations in rest_api["Properties"]["DefinitionBody"]["paths"].values()
+        for path, operations in rest_api["Properties"]["DefinitionBody"]["paths"].items()
+        if path != MCP_PATH  # the MCP server's own function (tests/infra/test_mcp.py)
         for operation in operations.values()
         if "x-amazon-apigateway-integration" in operation
     ]
