@@ -4,7 +4,9 @@ It is not a Chalice route (Chalice serves its own WSGI-like handler; the MCP SDK
 Mangum), so it is added next to the Chalice app: the same code package (``chalice package``'s
 ``deployment.zip``, which carries ``requirements.txt``'s ``mcp`` and ``mangum``), the same runtime, memory and
 timeout as the API handler, and an ``ANY`` method on the REST API with an ``AWS_PROXY`` integration. The method
-has no authorizer: the function checks the bearer key itself (``chalicelib.mcp_server.auth``) and answers 401.
+is guarded like the REST routes: the API-key authorizer, and the account's usage key (the per-account throttle
+of ``parley_infra.api.meter_accounts``); the function checks the bearer key again itself
+(``chalicelib.mcp_server.auth``: the same check the local stack relies on).
 
 As for the Chalice routes (``parley_infra.api.invoke_functions_by_name``), the integration names the function's
 ARN from its fixed name, so the function may refer to the API (its URL, for DNS-rebinding protection and Twilio
@@ -22,22 +24,26 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as assets
 from aws_cdk import aws_sam as sam
 
-from parley_infra.api import LOG_RETENTION, REST_API, PackagedChalice
+from parley_infra.api import LOG_RETENTION, REST_API, USAGE_KEY, PackagedChalice
 from parley_infra.permissions import allow_logging
 
 MCP_PATH = "/api/v1/mcp"
 HANDLER = "chalicelib.mcp_server.aws_lambda.handler"
 API_HANDLER = "APIHandler"
+AUTHORIZER = "api_key_auth"
+"""The security definition of Chalice's API-key authorizer (``chalicelib.api.auth.api_key_auth``)."""
 
 
-def integration(function_name: str) -> dict[str, Any]:
-    """The OpenAPI path item: any method, proxied to the function named ``function_name``."""
+def integration(function_name: str, authorizer: str = AUTHORIZER) -> dict[str, Any]:
+    """The OpenAPI path item: any method, behind ``authorizer`` and the usage key, proxied to the function named
+    ``function_name``."""
     function_arn = f"arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{function_name}"
     return {
         "x-amazon-apigateway-any-method": {
             "consumes": ["application/json"],
             "produces": ["application/json"],
             "responses": {},
+            "security": [{authorizer: []}, {USAGE_KEY: []}],
             "x-amazon-apigateway-integration": {
                 "type": "aws_proxy",
                 "httpMethod": "POST",

@@ -28,7 +28,7 @@ def test_the_function_runs_the_chalice_package_with_the_mcp_handler(synthesized:
     assert mcp["FunctionName"] == synthesized.stack.settings.resource_name("mcp-handler")
 
 
-def test_any_method_on_the_mcp_path_is_proxied_to_the_function_by_name(synthesized: Synthesized) -> None:
+def test_any_method_on_the_mcp_path_is_metered_and_proxied_to_the_function_by_name(synthesized: Synthesized) -> None:
     (rest_api,) = resources(synthesized, "AWS::Serverless::Api").values()
     item = rest_api["Properties"]["DefinitionBody"]["paths"][MCP_PATH]
     (method,) = item.values()
@@ -37,7 +37,10 @@ def test_any_method_on_the_mcp_path_is_proxied_to_the_function_by_name(synthesiz
     name = _function(synthesized)["FunctionName"]
     assert integration["type"] == "aws_proxy" and integration["httpMethod"] == "POST"
     assert integration["uri"]["Fn::Sub"].endswith(f":function:{name}/invocations")
-    assert "security" not in method  # the function checks the bearer key itself (401 JSON)
+    # Guarded like the REST routes: the API-key authorizer and the account's usage key (per-account throttle);
+    # the function checks the bearer key again itself.
+    assert method["security"] == [{"api_key_auth": []}, {"api_key": []}]
+    assert {"api_key_auth", "api_key"} <= set(rest_api["Properties"]["DefinitionBody"]["securityDefinitions"])
     (permission,) = [p["Properties"] for p in resources(synthesized, "AWS::Lambda::Permission").values()
                      if "Mcp" in str(p["Properties"]["FunctionName"])]
     assert permission["Principal"] == "apigateway.amazonaws.com"
