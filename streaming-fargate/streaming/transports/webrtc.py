@@ -220,6 +220,7 @@ class WebRtcCall:
         self._caller_ended = False
         self._last_audio_at = time.monotonic()
         self._gone = asyncio.Event()  # the peer connection failed or closed
+        self._closing: asyncio.Future[None] | None = None  # the peer connection's close, once started
         self.pc.on("track", self._on_track)
         self.pc.on("datachannel", self._on_datachannel)
         self.pc.on("connectionstatechange", self._on_connection_state)
@@ -331,8 +332,18 @@ class WebRtcCall:
             self._gone.set()
 
     async def _close_peer(self) -> None:
+        """Close the peer connection once, to the end, whoever asks and whenever they are cancelled.
+
+        The agent's hang-up closes it from a task of the session, which the session's own close cancels as soon as
+        the media loop returns; aiortc's ``close`` cancelled halfway never completes, and every later ``close``
+        waits for it forever (the call would never be finalized). So the close runs in a task of its own."""
         self._sink.close()
         self._gone.set()
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close_pc())
+        await asyncio.shield(self._closing)
+
+    async def _close_pc(self) -> None:
         with contextlib.suppress(Exception):
             await self.pc.close()
 
