@@ -201,13 +201,16 @@ def made(monkeypatch: pytest.MonkeyPatch) -> Made:
     return seen
 
 
+@pytest.mark.parametrize("rings_s", [0.0, 1.5])
 def test_a_business_call_offers_sha256_opus_audio_rings_and_runs_once_the_answer_arrives_as_a_control(
-        made: Made) -> None:
+        rings_s: float, made: Made) -> None:
     recorder = WhatsAppLifecycle(agent_config={"welcome_message": "Hello there."})
     monitor = hub()
+    settings = dataclasses.replace(INSTANT, idle_timeout_s=1.0)  # a ring longer than it is not the call being idle
 
     async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
-        async with running_server(recorder, monitor=monitor) as (url, app), aiohttp.ClientSession() as http:
+        async with running_server(recorder, settings=settings, monitor=monitor) as (url, app), \
+                aiohttp.ClientSession() as http:
             status, offer, _ = await post(http, url, "/whatsapp/offer", {"call_id": 51, "token": token(51)})
             assert status == 200, offer
             assert (ACCOUNT, 51) in monitor.controls and (ACCOUNT, 51) in app[STATE].ringing
@@ -215,7 +218,9 @@ def test_a_business_call_offers_sha256_opus_audio_rings_and_runs_once_the_answer
             async with http.get(http_url(url, "/stats")) as response:
                 ringing_stats = await response.json()
             media = WhatsAppMedia()
-            control(monitor, 51, {"type": "whatsapp_answer", "sdp": await media.answer(offer["sdp"])})
+            answer = await media.answer(offer["sdp"])
+            await asyncio.sleep(rings_s)  # the scenario: the user lets the phone ring this long
+            control(monitor, 51, {"type": "whatsapp_answer", "sdp": answer})
             await converse(media)
             control(monitor, 51, {"type": "caller_hung_up"})
             await wait_for(lambda: recorder.finalized)

@@ -121,6 +121,7 @@ class WebRtcCall:
         One reader task does the per-frame work; this waits once for whichever ends the call first (no
         futures made per frame)."""
         self._session = session
+        self._last_audio_at = time.monotonic()  # the idle clock starts with the call (an offer may ring a while first)
         reader = asyncio.ensure_future(self._read(session))
         gone = asyncio.ensure_future(self._gone.wait())
         idle = asyncio.ensure_future(self._idle(self.state.settings.idle_timeout_s))
