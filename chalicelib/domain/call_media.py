@@ -108,7 +108,13 @@ def started(admission: Admission, clients: AwsClients | None = None) -> None:
 
 def held(admission: Admission, task_id: str) -> None:
     """The streaming task ``task_id`` holds the call's conversation: supervisor controls go to it."""
-    Call(admission.account_id, admission.call_id).update(actions=[Call.media_task.set(task_id)])
+    hold(admission.account_id, admission.call_id, task_id)
+
+
+def hold(account_id: int, call_id: int, task_id: str) -> None:
+    """The streaming task ``task_id`` holds the call, admitted or not yet (a WhatsApp offer ringing the user):
+    controls for the call go to it."""
+    Call(account_id, call_id).update(actions=[Call.media_task.set(task_id)])
 
 
 def record_live(admission: Admission, live: dict[str, Any]) -> None:

@@ -52,7 +52,8 @@ class WhatsAppAdapter:
         graph = graph_for(from_number, config.graph_api_url, self._box)
         if not graph.call_permissions(call.to_number).granted:
             raise NoPermission(NO_PERMISSION)
-        offer = MediaClient(config.media_url, config.stream_token_secret).offer(call.account_id, call.call_id)
+        media = MediaClient(config.media_url, config.stream_token_secret)
+        offer = media.offer(call.account_id, call.call_id, config.ring_timeout_s)
         try:
             wacid = graph.connect(call.to_number, offer, callback_data=str(call.call_id))
         except Exception:

@@ -2,7 +2,9 @@
 
 ``POST {media_url}/answer`` ``{"call_id", "token", "sdp"}`` -> ``{"type": "answer", "sdp"}`` (a user calls), and
 ``POST {media_url}/offer`` ``{"call_id", "token"}`` -> ``{"type": "offer", "sdp"}`` (the business calls). The
-token is the call's stream token (``stream_tokens.issue``, :data:`TOKEN_TTL_S`), which only the API can mint.
+token is the call's stream token (``stream_tokens.issue``), which only the API can mint: :data:`TOKEN_TTL_S` for an
+answer; for an offer, the ring timeout plus :data:`OFFER_TOKEN_MARGIN_S`, as the task checks it again when the
+user's answer comes.
 Any refusal (the service's ``{"error", "error_description"}``), a malformed answer or a network failure raises
 :class:`MediaError`, whose message is safe to log and store (the token is never in it).
 """
@@ -16,6 +18,7 @@ import requests
 from chalicelib.telephony import stream_tokens
 
 TOKEN_TTL_S = 60
+OFFER_TOKEN_MARGIN_S = 30
 CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 10.0  # the task gathers its ICE candidates before it answers
 MAX_DETAIL = 200
@@ -38,12 +41,14 @@ class MediaClient:
         return self._sdp("answer", {"call_id": call_id, "token": self._token(account_id, call_id),
                                     "sdp": offer_sdp})
 
-    def offer(self, account_id: int, call_id: int) -> str:
-        """A streaming task's SDP offer for a call the business places (the task waits for the answer)."""
-        return self._sdp("offer", {"call_id": call_id, "token": self._token(account_id, call_id)})
+    def offer(self, account_id: int, call_id: int, ring_timeout_s: int) -> str:
+        """A streaming task's SDP offer for a call the business places (the task waits up to ``ring_timeout_s`` for
+        the answer, and admits the call with this token then)."""
+        token = self._token(account_id, call_id, ttl_s=ring_timeout_s + OFFER_TOKEN_MARGIN_S)
+        return self._sdp("offer", {"call_id": call_id, "token": token})
 
-    def _token(self, account_id: int, call_id: int) -> str:
-        return stream_tokens.issue(self._secret, account_id, call_id, ttl_seconds=TOKEN_TTL_S, now=time.time())
+    def _token(self, account_id: int, call_id: int, ttl_s: int = TOKEN_TTL_S) -> str:
+        return stream_tokens.issue(self._secret, account_id, call_id, ttl_seconds=ttl_s, now=time.time())
 
     def _sdp(self, kind: str, body: dict[str, Any]) -> str:
         try:

@@ -1,6 +1,7 @@
 """The call core: one admitted call's life, whatever wire its media travels on.
 
-A transport (``transports.twilio_stream`` for Twilio Media Streams, ``transports.webrtc`` for browsers)
+A transport (``transports.twilio_stream`` for Twilio Media Streams, ``transports.webrtc`` for browsers,
+``transports.whatsapp`` for WhatsApp calls)
 authenticates and admits its stream, then hands the call to :class:`LiveCall` with its media loop. The
 core owns everything else: the engines and the :class:`~streaming.pipeline.session.VoiceSession`
 (turn taking, replies, barge-in, recording, per-turn metrics, live events), the call's registration in
@@ -26,7 +27,7 @@ from typing import Any, Protocol
 from chalicelib.domain import call_media
 from chalicelib.domain.agent_settings import AgentSettings
 from chalicelib.domain.call_media import Admission, MediaResult
-from streaming import engine_choice, post_call_analysis
+from streaming import carrier_hooks, engine_choice, post_call_analysis
 from streaming.engines.base import LlmOptions
 from streaming.engines.registry import EngineRegistry
 from streaming.monitoring.call_feed import CallFeed
@@ -53,6 +54,11 @@ class Lifecycle:
     # Live monitoring (None: not recorded): which task holds the call, and the transcript so far.
     held: Callable[[Admission, str], None] | None = None
     record_live: Callable[[Admission, dict[str, Any]], None] | None = None
+    # WhatsApp (docs/whatsapp-calls.md section 5). ``hold(account_id, call_id, task_id)``: a call not admitted yet
+    # (an offer waiting for the user's answer) is held by this task, so its controls reach it. ``hang_up_carrier``:
+    # ask WhatsApp to end a call this side ended. None: not recorded / nobody asked.
+    hold: Callable[[int, int, str], None] | None = None
+    hang_up_carrier: Callable[[Admission], None] | None = None
 
     @classmethod
     def aws(cls) -> Lifecycle:
@@ -62,7 +68,8 @@ class Lifecycle:
                    finalize=functools.partial(call_media.finalize, clients=clients),
                    variables=call_media.variables_to_extract,
                    complete=functools.partial(call_media.complete, clients=clients),
-                   held=call_media.held, record_live=call_media.record_live)
+                   held=call_media.held, record_live=call_media.record_live,
+                   hold=call_media.hold, hang_up_carrier=carrier_hooks.hang_up_whatsapp)
 
 
 @dataclass
@@ -81,6 +88,9 @@ class ServiceState:
     draining: bool = False
     streams: int = 0  # open media connections, admitted or not (``settings.max_streams`` caps them)
     web_calls: int = 0  # of which WebRTC peers (``settings.max_web_calls`` caps them)
+    whatsapp_calls: int = 0  # of which WhatsApp calls (ringing ones included)
+    # WhatsApp offers waiting for the user's answer, by (account_id, call_id): calling one drops its offer.
+    ringing: dict[tuple[int, int], Callable[[], None]] = field(default_factory=dict)
     background: set[asyncio.Task[Any]] = field(default_factory=set)  # calls run outside a request (WebRTC)
     monitor: MonitorHub | None = None  # live monitoring (None: not configured)
 
@@ -88,7 +98,7 @@ class ServiceState:
 class Transport(Protocol):
     """What the core needs of a way in."""
 
-    channel: str  # "phone" | "web"
+    channel: str  # "phone" | "web" | "whatsapp"
     media_rate: int  # PCM16 sample rate of the audio it gives and takes
 
     def sink(self) -> OutputSink:
@@ -131,6 +141,7 @@ class LiveCall:
         self._voicemail = False
         self._agent_hung_up = False
         self._shutdown = False
+        self._carrier_ended = False  # the carrier said the caller hung up (``caller_hung_up``)
         self._background: set[asyncio.Task[Any]] = set()
 
     @staticmethod
@@ -179,7 +190,7 @@ class LiveCall:
             reason = await asyncio.wait_for(media(self.session), timeout=self.state.settings.max_call_s)
         except TimeoutError:
             reason = "max_duration"
-        self.ended_by = reason or (self._who_hung_up() if self._agent_hung_up
+        self.ended_by = reason or ("caller" if self._carrier_ended else self._who_hung_up() if self._agent_hung_up
                                    else "shutdown" if self._shutdown else "stream_dropped")
 
     def _who_hung_up(self) -> str:
@@ -199,9 +210,14 @@ class LiveCall:
             self._spawn(asyncio.to_thread(lifecycle.held, admission, hub.task_id))
 
     async def _control(self, note: dict[str, Any]) -> None:
-        """A supervisor control from the monitoring API (docs/monitoring.md)."""
+        """A supervisor control from the monitoring API (docs/monitoring.md), or the carrier's word on the call."""
         session, control = self.session, note.get("control") or {}
-        if session is None or session.closed or control.get("type") not in ("say", "end_call", "voicemail"):
+        kinds = ("say", "end_call", "voicemail", "caller_hung_up")
+        if session is None or session.closed or not isinstance(control, dict) or control.get("type") not in kinds:
+            return
+        if control["type"] == "caller_hung_up":  # the carrier (WhatsApp) says the user hung up
+            self._carrier_ended = True
+            await self.transport.hang_up()
             return
         if control["type"] == "voicemail":  # from the carrier's machine detection, not a supervisor
             self._voicemail = True

@@ -1,13 +1,14 @@
 """The streaming service's HTTP server: ``/twilio`` media streams, ``/web/offer`` WebRTC signaling,
-``/healthz``, ``/stats``.
+``/whatsapp/answer`` and ``/whatsapp/offer`` (WhatsApp calls' SDP, for the API), ``/healthz``, ``/stats``.
 
-Only ``/twilio`` and ``/web/*`` are reachable through the public load balancer; ``/healthz`` is for the
-load balancer's health checks, ``/stats`` for operators inside the VPC. Each task takes at most
-``max_streams`` calls (Twilio sockets and WebRTC peers together): past it, a stream is answered 503 before
-the WebSocket upgrade or the SDP answer, so it costs no session.
+Only ``/twilio``, ``/web/*`` and ``/whatsapp/*`` are reachable through the public load balancer; ``/healthz``
+is for the load balancer's health checks, ``/stats`` for operators inside the VPC. Each task takes at most
+``max_streams`` calls (Twilio sockets and WebRTC peers together; WhatsApp calls are WebRTC peers): past it, a
+stream is answered 503 before the WebSocket upgrade or the SDP answer, so it costs no session.
 
 SIGTERM drains: health turns 503 (the load balancer stops sending calls), new streams are refused,
-live calls get ``drain_timeout_s`` to end on their own, then are hung up and finalized.
+live calls get ``drain_timeout_s`` to end on their own (a WhatsApp offer still ringing may yet be answered),
+then are hung up and finalized; offers still ringing then are dropped.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from streaming.monitoring.hub import MonitorHub
 from streaming.search import describe_config as describe_search_config
 from streaming.search import warm_up as search_warm_up
 from streaming.settings import StreamingSettings, stream_token_secret
+from streaming.transports import whatsapp_signaling
 from streaming.transports.twilio_stream import TwilioMediaStream
 from streaming.transports.webrtc_signaling import IceServers, offer_handler, preflight
 
@@ -73,7 +75,8 @@ async def healthz(request: web.Request) -> web.Response:
 async def stats(request: web.Request) -> web.Response:
     state = request.app[STATE]
     return web.json_response({"active_calls": len(state.active), "open_streams": state.streams,
-                              "web_calls": state.web_calls,
+                              "web_calls": state.web_calls, "whatsapp_calls": state.whatsapp_calls,
+                              "whatsapp_ringing": len(state.ringing),
                               "finalizing": len(state.finalizing),
                               "draining": state.draining, "counters": dict(state.counters),
                               "pacing": state.pacing.to_json(),
@@ -92,8 +95,11 @@ def create_app(settings: StreamingSettings | None = None, registry: EngineRegist
     app = web.Application()
     app[STATE] = state
     app.router.add_get("/twilio", twilio_stream)
-    app.router.add_post("/web/offer", offer_handler(STATE, ice_servers or _configured_ice_servers()))
+    ice_servers = ice_servers or _configured_ice_servers()
+    app.router.add_post("/web/offer", offer_handler(STATE, ice_servers))
     app.router.add_route("OPTIONS", "/web/offer", preflight)
+    app.router.add_post("/whatsapp/answer", whatsapp_signaling.answer_handler(STATE, ice_servers))
+    app.router.add_post("/whatsapp/offer", whatsapp_signaling.offer_handler(STATE, ice_servers))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/stats", stats)
     app.on_startup.append(_start_metrics)
@@ -119,7 +125,7 @@ async def drain(app: web.Application) -> None:
     state = app[STATE]
     state.draining = True
     deadline = time.monotonic() + state.settings.drain_timeout_s
-    while state.active and time.monotonic() < deadline:
+    while (state.active or state.ringing) and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
     await _hang_up_all(app)
 
@@ -127,6 +133,8 @@ async def drain(app: web.Application) -> None:
 async def _hang_up_all(app: web.Application) -> None:
     state = app[STATE]
     state.draining = True
+    for drop_offer in list(state.ringing.values()):
+        drop_offer()
     for call in list(state.active.values()):
         await call.hang_up_for_shutdown()
     deadline = time.monotonic() + 30

@@ -28,6 +28,9 @@ class StreamingSettings:
     max_web_calls: int = 16  # WebRTC calls per task (each costs ~4x a Twilio stream's CPU: Opus, SRTP in Python)
     web_playout_delay_s: float = 0.1  # WebRTC: sent audio is heard about this much later (network + jitter buffer)
     web_negotiation_timeout_s: float = 10.0  # WebRTC: an offer must be answered (ICE gathered) within this
+    # WhatsApp, PARLEY_WHATSAPP_RING_TIMEOUT_S: an offer made to WhatsApp (a business-initiated call) waits this long
+    # for the user's answer, then is dropped (docs/whatsapp-calls.md section 5). WhatsApp calls count as web calls.
+    whatsapp_ring_timeout_s: float = 60.0
 
     @classmethod
     def from_env(cls) -> StreamingSettings:
@@ -47,6 +50,7 @@ class StreamingSettings:
             audio_rate_window_s=float(env("PARLEY_AUDIO_RATE_WINDOW_S", str(cls.audio_rate_window_s))),
             max_web_calls=int(env("PARLEY_MAX_WEB_CALLS", str(cls.max_web_calls))),
             web_playout_delay_s=float(env("PARLEY_WEB_PLAYOUT_DELAY_S", str(cls.web_playout_delay_s))),
+            whatsapp_ring_timeout_s=float(env("PARLEY_WHATSAPP_RING_TIMEOUT_S", str(cls.whatsapp_ring_timeout_s))),
         )
 
 

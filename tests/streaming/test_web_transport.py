@@ -15,6 +15,8 @@ import pytest
 from chalicelib.domain.call_media import Admission, Rejected
 from chalicelib.telephony import stream_tokens
 from devstack.web_peer import OfferRefused, WebPeer
+from streaming.monitoring.hub import MonitorHub
+from streaming.monitoring.publisher import MonitorPublisher
 from streaming.server import STATE
 from tests.streaming.harness import INSTANT, SECRET, RecordingLifecycle, running_server, tone
 
@@ -210,3 +212,24 @@ def test_an_offer_that_cannot_be_admitted_for_an_outage_gets_a_json_503_not_a_50
 
     refused = run(scenario())
     assert refused.status == 503 and refused.body["error"] == "unavailable"
+
+
+def test_a_supervisor_ending_a_web_call_hangs_up_the_peer_and_the_call_is_finalized() -> None:
+    """The agent's hang-up closes the peer connection from a task the session cancels when the media ends; the
+    close must still complete (a close cancelled halfway used to leave every later close waiting forever)."""
+    recorder = OneUseLifecycle(agent_config={"welcome_message": "Hello there."})
+    monitor = MonitorHub(publisher=MonitorPublisher(object(), load=lambda _account: [], post=lambda *_a: True),
+                         task_id="task-test")
+
+    async def scenario() -> None:
+        async with running_server(recorder, monitor=monitor) as (url, app), aiohttp.ClientSession() as http:
+            peer = await WebPeer.connect(offer_url(url), 28, token(28), http)
+            await peer.wait_for(lambda: peer.first_speech_after(0) is not None)
+            monitor.on_note({"type": "control", "account_id": 3, "call_id": 28, "control": {"type": "end_call"}})
+            await peer.wait_for(lambda: recorder.finalized)
+            await peer.wait_for(lambda: app[STATE].streams == 0)
+            await peer.close()
+
+    run(scenario())
+    [(_, result)] = recorder.finalized
+    assert result.ended_by == "supervisor"

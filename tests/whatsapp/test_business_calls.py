@@ -13,10 +13,12 @@ import pytest
 from chalicelib import queues
 from chalicelib.db.models import Call, UniqueClaim
 from chalicelib.domain import whatsapp_outbound
+from chalicelib.telephony import stream_tokens
 from chalicelib.whatsapp import hang_up
 from tests.conftest import AGENT, Tenant
 from tests.whatsapp.conftest import (
     ACCESS_TOKEN,
+    SECRET,
     USER,
     WhatsApp,
     calls_change,
@@ -77,6 +79,8 @@ def test_a_granted_call_is_offered_connected_and_claimed(tenant: Tenant, wa: Wha
     assert UniqueClaim.get(f"whatsapp-call#{WACID}").owner == f"{tenant.account_id}#{call['id']}"
     [offer] = wa.media.requests
     assert offer.path == "/whatsapp/offer" and offer.body["call_id"] == call["id"]
+    # The task admits the call with this token when the user answers: it outlives the 60 s ring.
+    assert stream_tokens.verify(SECRET, offer.body["token"], call["id"], now=time.time() + 85) is not None
     assert wa.graph.actions() == ["call_permissions", "connect"]
     connect = wa.graph.requests[1].body
     assert connect == {"messaging_product": "whatsapp", "to": USER, "action": "connect",

@@ -46,6 +46,6 @@ def test_graph_failures_are_graph_errors_that_never_name_the_token(odd_server: F
 
 def test_media_failures_are_media_errors(odd_server: FakeServer) -> None:
     with pytest.raises(MediaError, match="unreachable"):
-        MediaClient(UNREACHABLE + "/whatsapp", SECRET).offer(1, 2)
+        MediaClient(UNREACHABLE + "/whatsapp", SECRET).offer(1, 2, ring_timeout_s=60)
     with pytest.raises(MediaError, match="holds no SDP answer"):
         MediaClient(odd_server.url + "/whatsapp", SECRET).answer(1, 2, "v=0")

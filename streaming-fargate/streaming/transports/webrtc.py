@@ -2,19 +2,8 @@
 
 Media is Opus at 48 kHz both ways; the core's format here is PCM16 mono at 16 kHz (:data:`MEDIA_RATE`):
 caller audio is decoded by aiortc and resampled with libswresample (stateful, so 20 ms frames join
-without clicks); agent audio is tripled to 48 kHz on its way to aiortc's Opus encoder (:class:`AgentAudioTrack`).
-
-Pacing: the outbound track (:class:`AgentAudioTrack`) is pulled by aiortc's RTP sender; it hands out
-one 20 ms frame per 20 ms of wall clock (silence when the agent is quiet, or the agent's background track,
-which the sink mixes under every frame it hands out: :meth:`WebRtcSink.play_under`). The core's output pushes
-frames into :class:`WebRtcSink`, which holds at most ``BUFFER_FRAMES`` of them: it paces itself, so
-barge-in drops at most that much queued audio and playback stops within one frame.
-
-What the caller heard: WebRTC has no marks, so the sink makes its own. A phrase's mark travels in the
-buffer behind its last frame; when the track hands that frame to the encoder, the mark is echoed
-``playout_delay_s`` later (network and the browser's jitter buffer, 100 ms by default, configurable):
-the phrase is then counted as heard. A phrase cut short counts the frames handed out, which is at most
-``BUFFER_FRAMES`` frames plus the playout delay ahead of what the caller really heard.
+without clicks); agent audio goes out through :mod:`streaming.transports.webrtc_audio` (pacing, and the marks
+WebRTC does not have).
 
 Live events (captions, state) go to the page as JSON on the data channel ``parley`` (buffered until it
 opens). The page's ``{"type": "end"}`` or closing the peer connection is the caller hanging up.
@@ -23,175 +12,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fractions
 import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
 from typing import Any
 
 import av
-import numpy as np
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 from chalicelib.domain.call_media import Admission
 from streaming.call_core import LiveCall, ServiceState
-from streaming.pipeline.background import Ambience
 from streaming.pipeline.live_events import Listener
-from streaming.pipeline.output import FRAME_S, OutputSink, frame_bytes
+from streaming.pipeline.output import OutputSink
 from streaming.pipeline.session import VoiceSession
 from streaming.transports.aiortc_receive import release_frames_at_once
 from streaming.transports.limits import AudioRateLimit
+from streaming.transports.webrtc_audio import AgentAudioTrack, WebRtcSink
+from streaming.transports.webrtc_audio import PacedAudioTrack as PacedAudioTrack  # where callers have imported it
 
 log = logging.getLogger("parley.streaming.webrtc")
 MEDIA_RATE = 16000
-OPUS_RATE = 48000
-BUFFER_FRAMES = 2
 MAX_PENDING_EVENTS = 200  # live events kept while the data channel is not open yet
 CHANNEL_LABEL = "parley"
-
-
-class WebRtcSink:
-    """Agent audio waiting for the outbound track, with the phrase marks between the frames."""
-
-    paces_itself = True
-
-    def __init__(self, on_mark: Callable[[str], None], playout_delay_s: float,
-                 buffer_frames: int = BUFFER_FRAMES) -> None:
-        self._items: deque[bytes | str] = deque()  # bytes: a frame; str: a mark
-        self._frames = 0
-        self._room = asyncio.Event()
-        self._room.set()
-        self._on_mark = on_mark
-        self._playout_delay_s = playout_delay_s
-        self._buffer_frames = buffer_frames
-        self._ambience: Ambience | None = None
-        self.closed = False
-
-    def play_under(self, ambience: Ambience) -> None:
-        """Play ``ambience`` under the agent's frames, and alone when there are none (never silence)."""
-        self._ambience = ambience
-
-    async def send_audio(self, pcm16: bytes) -> None:
-        while self._frames >= self._buffer_frames and not self.closed:
-            self._room.clear()
-            await self._room.wait()
-        if self.closed:
-            return
-        self._items.append(pcm16)
-        self._frames += 1
-
-    async def send_mark(self, name: str) -> None:
-        self._items.append(name)
-
-    async def send_clear(self) -> None:
-        self._items.clear()  # unplayed frames and their marks: never heard
-        self._frames = 0
-        self._room.set()
-
-    def next_frame(self) -> bytes | None:
-        """The frame to play now (None: silence); echoes the marks of what was played. With an ambience, the
-        agent's frame mixed over it, or the ambience alone."""
-        loop = asyncio.get_running_loop()
-        frame = None
-        while self._items:
-            item = self._items[0]
-            if isinstance(item, str):
-                self._items.popleft()
-                loop.call_later(self._playout_delay_s, self._on_mark, item)
-                continue
-            if frame is not None:
-                break  # the marks right behind this frame were echoed; the next frame waits its turn
-            frame = item
-            self._items.popleft()
-            self._frames -= 1
-            self._room.set()
-        return frame if self._ambience is None else self._ambience.next(frame)
-
-    def close(self) -> None:
-        self.closed = True
-        self._room.set()
-
-
-class PacedAudioTrack(MediaStreamTrack):
-    """An outbound audio track of 20 ms PCM16 mono frames at ``rate``, one per 20 ms of wall clock.
-
-    aiortc's RTP sender pulls frames as fast as ``recv`` returns them: the pacing is the track's. Subclasses
-    say what to play next (:meth:`next_pcm`); nothing to play is silence.
-    """
-
-    kind = "audio"
-
-    def __init__(self, rate: int) -> None:
-        super().__init__()
-        self._rate = rate
-        self._samples = int(rate * FRAME_S)
-        self._silence = bytes(frame_bytes(rate))
-        self._time_base = fractions.Fraction(1, rate)
-        self._start: float | None = None
-        self._pts = 0
-
-    def next_pcm(self) -> bytes | None:
-        raise NotImplementedError
-
-    async def recv(self) -> av.AudioFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            self._pts += self._samples
-            wait = self._start + self._pts / self._rate - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-        frame = av.AudioFrame(format="s16", layout="mono", samples=self._samples)
-        frame.planes[0].update(self.next_pcm() or self._silence)
-        frame.pts = self._pts
-        frame.sample_rate = self._rate
-        frame.time_base = self._time_base
-        return frame
-
-
-class AgentAudioTrack(PacedAudioTrack):
-    """The agent's voice at 48 kHz: the sink's 16 kHz frames, tripled, or silence.
-
-    Opus codes 48 kHz; handing aiortc's encoder anything else makes its resampler hold each frame until the
-    next one completes a 960-sample block (20 ms more latency, and a resampler pass per frame).
-    """
-
-    def __init__(self, sink: WebRtcSink) -> None:
-        super().__init__(OPUS_RATE)
-        self._sink = sink
-        self._upsample = Upsampler3x()
-
-    def next_pcm(self) -> bytes | None:
-        frame = self._sink.next_frame()
-        if frame is None:
-            self._upsample.reset()
-            return None
-        return self._upsample(frame)
-
-
-class Upsampler3x:
-    """16 -> 48 kHz PCM16 by linear interpolation, continuous across frames (one sample of delay)."""
-
-    def __init__(self) -> None:
-        self._last = 0.0
-        self._steps = np.array([1 / 3, 2 / 3, 1.0], dtype=np.float32)
-
-    def reset(self) -> None:
-        self._last = 0.0
-
-    def __call__(self, pcm16: bytes) -> bytes:
-        samples = np.frombuffer(pcm16, dtype="<i2").astype(np.float32)
-        previous = np.empty_like(samples)
-        previous[0] = self._last
-        previous[1:] = samples[:-1]
-        self._last = float(samples[-1])
-        out = previous[:, None] + (samples - previous)[:, None] * self._steps
-        return out.reshape(-1).astype("<i2").tobytes()
 
 
 def ice_configuration(servers: list[dict[str, Any]]) -> RTCConfiguration:
@@ -206,10 +50,12 @@ class WebRtcCall:
 
     channel = "web"
     media_rate = MEDIA_RATE
+    data_channel = True  # live events go to the peer on the ``parley`` data channel
 
     def __init__(self, state: ServiceState, call_id: int, ice_servers: list[dict[str, Any]]) -> None:
         self.state = state
         self.call_id = call_id
+        self.live: LiveCall | None = None  # the call, once admitted and running
         release_frames_at_once()  # caller audio goes to VAD and STT, not a speaker: no playout prefetch
         self.pc = RTCPeerConnection(ice_configuration(ice_servers))
         self._session: VoiceSession | None = None
@@ -220,8 +66,10 @@ class WebRtcCall:
         self._caller_ended = False
         self._last_audio_at = time.monotonic()
         self._gone = asyncio.Event()  # the peer connection failed or closed
+        self._closing: asyncio.Future[None] | None = None  # the peer connection's close, once started
         self.pc.on("track", self._on_track)
-        self.pc.on("datachannel", self._on_datachannel)
+        if self.data_channel:
+            self.pc.on("datachannel", self._on_datachannel)
         self.pc.on("connectionstatechange", self._on_connection_state)
 
     # ---------------------------------------------------------------- signaling
@@ -244,7 +92,8 @@ class WebRtcCall:
             self.state.counters["rejected_duplicate"] += 1
             await self.close()
             return
-        await LiveCall(self.state, admission, self).run(self._pump)
+        self.live = LiveCall(self.state, admission, self)
+        await self.live.run(self._pump)
 
     # ---------------------------------------------------------------- what the core asks of a transport
 
@@ -252,7 +101,7 @@ class WebRtcCall:
         return self._sink
 
     def live_events(self) -> Listener | None:
-        return self._send_event
+        return self._send_event if self.data_channel else None
 
     async def hang_up(self) -> None:
         await self._close_peer()
@@ -272,6 +121,7 @@ class WebRtcCall:
         One reader task does the per-frame work; this waits once for whichever ends the call first (no
         futures made per frame)."""
         self._session = session
+        self._last_audio_at = time.monotonic()  # the idle clock starts with the call (an offer may ring a while first)
         reader = asyncio.ensure_future(self._read(session))
         gone = asyncio.ensure_future(self._gone.wait())
         idle = asyncio.ensure_future(self._idle(self.state.settings.idle_timeout_s))
@@ -331,8 +181,18 @@ class WebRtcCall:
             self._gone.set()
 
     async def _close_peer(self) -> None:
+        """Close the peer connection once, to the end, whoever asks and whenever they are cancelled.
+
+        The agent's hang-up closes it from a task of the session, which the session's own close cancels as soon as
+        the media loop returns; aiortc's ``close`` cancelled halfway never completes, and every later ``close``
+        waits for it forever (the call would never be finalized). So the close runs in a task of its own."""
         self._sink.close()
         self._gone.set()
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close_pc())
+        await asyncio.shield(self._closing)
+
+    async def _close_pc(self) -> None:
         with contextlib.suppress(Exception):
             await self.pc.close()
 
