@@ -31,6 +31,7 @@ def connect(sim: WhatsAppSimulator, number: Number, body: CallActionBody) -> dic
     call = SimCall("BUSINESS_INITIATED", number, user_wa_id, user.script, user.name,
                    biz_opaque_callback_data=body.biz_opaque_callback_data)
     sim.calls[call.id] = call
+    call.graph_event("connect", 200)
     sim.spawn(_ring(sim, call, user, body.session.sdp))
     sim.spawn(sim.watch_ring(call))
     return {"messaging_product": "whatsapp", "calls": [{"id": call.id}]}

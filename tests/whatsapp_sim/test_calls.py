@@ -161,6 +161,8 @@ def test_a_business_call_to_a_user_who_accepts_rings_connects_and_ends_on_graph_
     assert terminate["status"] == "COMPLETED" and "duration" in terminate
     call = sim_call(sim, call_id)
     assert (call["status"], call["ended_by"]) == ("completed", "business")
+    assert [(e["action"], e["status_code"]) for e in call["events"] if e["kind"] == "graph"] == [
+        ("connect", 200), ("terminate", 200)]
     assert call["agent_speech_segments"]
 
 
