@@ -1,7 +1,8 @@
 """``python -m devstack`` (``make dev``): the whole local stack on 127.0.0.1.
 
 Starts the embedded AWS (moto server), creates the tables and queues from the same definitions
-infra/ deploys, starts the carrier simulator (Twilio's REST API and signed status callbacks),
+infra/ deploys, starts the carrier simulator (Twilio's REST API and signed status callbacks) and the WhatsApp Cloud
+API simulator (Graph calling API, signed ``calls`` webhooks, a WebRTC WhatsApp user: ``devstack/whatsapp_sim``),
 creates a development account and key, serves the API and the monitoring WebSocket API (a local stand-in
 for API Gateway WebSocket APIs), serves a SearXNG stand-in for agents' web searches (a test double over a small
 corpus: ``devstack/search_standin.py``), runs the local stand-in for Lambda's event sources (SQS consumers,
@@ -19,7 +20,14 @@ import sys
 import threading
 from pathlib import Path
 
-from devstack.embedded_aws import LOCAL_CREDENTIALS, CarrierProcess, EmbeddedAws, StreamingProcess, port_is_free
+from devstack.embedded_aws import (
+    LOCAL_CREDENTIALS,
+    CarrierProcess,
+    EmbeddedAws,
+    StreamingProcess,
+    WhatsAppSimProcess,
+    port_is_free,
+)
 
 STATE_DIR = Path(".dev")
 
@@ -30,7 +38,7 @@ def _voice_enabled() -> bool:
 
 
 def _configure_environment(aws: EmbeddedAws, api_url: str, carrier_url: str, streaming_port: int,
-                           monitor_port: int, search_url: str) -> None:
+                           monitor_port: int, search_url: str, whatsapp_sim: WhatsAppSimProcess) -> None:
     os.environ.update(LOCAL_CREDENTIALS)
     os.environ["AWS_ENDPOINT_URL"] = aws.endpoint_url
     os.environ.setdefault("PARLEY_TABLE_PREFIX", "parley-local")
@@ -39,6 +47,10 @@ def _configure_environment(aws: EmbeddedAws, api_url: str, carrier_url: str, str
     os.environ["PARLEY_PUBLIC_API_URL"] = api_url
     os.environ.setdefault("PARLEY_STREAMING_URL", f"ws://127.0.0.1:{streaming_port}/twilio")
     os.environ.setdefault("PARLEY_WEB_OFFER_URL", f"http://127.0.0.1:{streaming_port}/web/offer")
+    # WhatsApp: Graph API calls (calling and post-call messages) go to the simulator unless PARLEY_GRAPH_API_URL
+    # points elsewhere (the real https://graph.facebook.com/v21.0); the API asks the streaming service for media.
+    os.environ.setdefault("PARLEY_GRAPH_API_URL", whatsapp_sim.graph_api_url)
+    os.environ.setdefault("PARLEY_WHATSAPP_MEDIA_URL", f"http://127.0.0.1:{streaming_port}/whatsapp")
     # Live monitoring: what clients connect to, and the management API (post_to_connection) behind it.
     os.environ.setdefault("PARLEY_MONITOR_URL", f"ws://127.0.0.1:{monitor_port}/")
     os.environ.setdefault("PARLEY_MONITOR_MANAGEMENT_URL", f"http://127.0.0.1:{monitor_port}")
@@ -69,11 +81,14 @@ def main(argv: list[str] | None = None) -> int:
                         default=int(os.environ.get("PARLEY_STREAMING_PORT", "8700")))
     parser.add_argument("--monitor-port", type=int, default=int(os.environ.get("PARLEY_MONITOR_PORT", "8602")))
     parser.add_argument("--search-port", type=int, default=int(os.environ.get("PARLEY_SEARCH_PORT", "8604")))
+    parser.add_argument("--whatsapp-sim-port", type=int,
+                        default=int(os.environ.get("PARLEY_WHATSAPP_SIM_PORT", "8606")))
     parser.add_argument("--state-file", type=Path, default=STATE_DIR / "stack.json")
     args = parser.parse_args(argv)
     for name, port in (("--api-port", args.api_port), ("--aws-port", args.aws_port),
                        ("--carrier-port", args.carrier_port), ("--streaming-port", args.streaming_port),
-                       ("--monitor-port", args.monitor_port), ("--search-port", args.search_port)):
+                       ("--monitor-port", args.monitor_port), ("--search-port", args.search_port),
+                       ("--whatsapp-sim-port", args.whatsapp_sim_port)):
         if not port_is_free(port):
             print(f"port {port} is in use; pick another with {name}", file=sys.stderr)
             return 2
@@ -87,14 +102,15 @@ def main(argv: list[str] | None = None) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     recordings_dir = state_dir / "recordings" if _voice_enabled() else None
     carrier = CarrierProcess.start(args.carrier_port, recordings_dir=recordings_dir, log_path=state_dir / "carrier.log")
-    server = runner = streaming = monitor = search = control = None
+    server = runner = streaming = monitor = search = control = whatsapp = None
     switch: StreamingSwitch | None = None
     try:
+        whatsapp = WhatsAppSimProcess.start(args.whatsapp_sim_port, log_path=state_dir / "whatsapp_sim.log")
         from devstack.search_standin import SearchStandin
 
         search = SearchStandin(args.search_port).start()
         _configure_environment(aws, f"http://127.0.0.1:{args.api_port}", carrier.url, args.streaming_port,
-                               args.monitor_port, search.url)
+                               args.monitor_port, search.url, whatsapp)
         # Imported only now: the models read their table names from the environment.
         import app as app_module
         from chalicelib import event_bus, recordings
@@ -143,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
             "monitor_url": os.environ["PARLEY_MONITOR_URL"],
             "searxng_url": os.environ["PARLEY_SEARXNG_URL"],  # where "SearXNG" searches go (the stand-in by default)
             "search_standin_url": search.url,
+            "graph_api_url": os.environ["PARLEY_GRAPH_API_URL"],  # where WhatsApp Graph calls go (the sim by default)
+            "whatsapp_sim_url": whatsapp.url,
         }
         args.state_file.parent.mkdir(parents=True, exist_ok=True)
         # Written whole, then renamed: a reader polling for the file never sees half of it.
@@ -179,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
             monitor.stop()
         if search is not None:
             search.stop()
+        if whatsapp is not None:
+            whatsapp.stop()
         carrier.stop()
         aws.stop()
         args.state_file.unlink(missing_ok=True)

@@ -1,5 +1,5 @@
-"""Child processes of the local stack: the embedded AWS (moto server) and the carrier simulator,
-each bound to 127.0.0.1 and stopped with the stack."""
+"""Child processes of the local stack: the embedded AWS (moto server), the carrier simulator and the WhatsApp
+Cloud API simulator, each bound to 127.0.0.1 and stopped with the stack."""
 from __future__ import annotations
 
 import secrets
@@ -124,6 +124,19 @@ class CarrierProcess(ChildServer):
         return cls.launch(["devstack.carrier_sim", "--host", "127.0.0.1", "--port", str(port),
                            "--answer-delay", str(answer_delay), "--talk-time", talk_time, *voice], port,
                           "/sim/stats", log_path=log_path)
+
+
+class WhatsAppSimProcess(ChildServer):
+    """The WhatsApp Cloud API simulator (Graph calling API + signed ``calls`` webhooks + a WebRTC user)."""
+
+    @property
+    def graph_api_url(self) -> str:
+        return f"{self.url}/v21.0"
+
+    @classmethod
+    def start(cls, port: int, log_path: Path | None = None) -> WhatsAppSimProcess:
+        return cls.launch(["devstack.whatsapp_sim", "--host", "127.0.0.1", "--port", str(port)], port,
+                          "/sim/whatsapp/calls", log_path=log_path)
 
 
 class StreamingProcess(ChildServer):

@@ -61,6 +61,7 @@ def _start(state_file: Path, log_path: Path, env: dict[str, str]) -> subprocess.
             [sys.executable, "-m", "devstack", "--api-port", str(free_port()), "--aws-port", str(free_port()),
              "--carrier-port", str(free_port()), "--streaming-port", str(free_port()),
              "--monitor-port", str(free_port()), "--search-port", str(free_port()),
+             "--whatsapp-sim-port", str(free_port()),
              "--state-file", str(state_file)],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
         )
