@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pynamodb.exceptions import UpdateError
+
 from chalicelib.db.models import Call, PhoneNumber, UniqueClaim
 from chalicelib.db.sequences import next_id
 from chalicelib.domain import call_state
@@ -137,13 +139,26 @@ def whatsapp_details(call: Call, **fields: Any) -> dict[str, Any]:
     return {"whatsapp": {**current, **{k: v for k, v in fields.items() if v is not None}}}
 
 
+def _note_on_ended_call(call: Call, details: dict[str, Any]) -> None:
+    """WhatsApp's own end of a call that already ended here (the media went first): its status and duration join
+    the log, unless the call changed since it was read (then the note is left out: nothing is overwritten)."""
+    try:
+        call.update(actions=[Call.details.set({**(call.details or {}), **details})],
+                    condition=Call.updated_at == call.updated_at)
+    except UpdateError:
+        logger.info("whatsapp terminate note skipped: the call changed", extra={"call_id": call.call_id})
+
+
 def terminated(number: PhoneNumber, event: CallEvent) -> None:
     """WhatsApp ended the call (the user hung up, rejected it, or it failed): see the module docstring."""
     call = find_call(number, event.id)
-    if call is None or call.status in call_state.TERMINAL:
-        logger.info("whatsapp terminate without a live call", extra={"phone_number_id": number.phone_number_id})
+    if call is None:
+        logger.info("whatsapp terminate without a call", extra={"phone_number_id": number.phone_number_id})
         return
     details = whatsapp_details(call, status=event.status, duration=event.duration)
+    if call.status in call_state.TERMINAL:
+        _note_on_ended_call(call, details)
+        return
     call.update(actions=[Call.details.set({**(call.details or {}), **details})])
     call.refresh(consistent_read=True)
     held = drop_media(call)

@@ -23,6 +23,7 @@ from chalicelib.domain.errors import NotFound
 from chalicelib.domain.unconnected import end_unconnected
 from chalicelib.domain.whatsapp_calls import drop_media, find_call, whatsapp_details
 from chalicelib.monitoring import controls
+from chalicelib.monitoring import publish as monitoring
 from chalicelib.observability import logger
 from chalicelib.schemas.whatsapp import CallEvent, CallStatus
 from chalicelib.whatsapp import hang_up
@@ -49,7 +50,8 @@ def status_changed(number: PhoneNumber, status: CallStatus) -> None:
         return
     upper = status.status.upper()
     if upper == "RINGING":
-        call_state.transition(call, "ringing", details={"carrier_status": "ringing"})
+        if call_state.transition(call, "ringing", details={"carrier_status": "ringing"}).applied:
+            monitoring.call_progressed(call, "ringing")
     elif upper == "REJECTED" and call.media_stream_sid is None:
         drop_media(call)
         end_call(call, "busy", {**whatsapp_details(call, status="REJECTED"), "reason": "the user rejected the call"})

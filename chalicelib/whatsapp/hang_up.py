@@ -19,11 +19,15 @@ from chalicelib.whatsapp.credentials import graph_for
 
 CHANNEL = "whatsapp"
 HANG_UP_OP = "whatsapp_hang_up"
+HANG_UP_DELAY_S = 2
+"""The queued hang-up waits this long, so a call the user ended (WhatsApp's ``terminate`` webhook, which often comes
+just after the media closed) is seen as ended and not terminated again."""
 
 
 def request(account_id: int, call_id: int) -> None:
     """Queue the hang-up of a WhatsApp call (for the campaign-operations worker)."""
-    queues.send(queues.CAMPAIGN_OPS, {"op": HANG_UP_OP, "account_id": account_id, "call_id": call_id})
+    queues.send(queues.CAMPAIGN_OPS, {"op": HANG_UP_OP, "account_id": account_id, "call_id": call_id},
+                delay_seconds=HANG_UP_DELAY_S)
 
 
 def handle(message: dict[str, Any]) -> bool:
@@ -38,6 +42,9 @@ def terminate(account_id: int, call_id: int) -> bool:
         if call.channel != CHANNEL or not call.carrier_sid or call.from_number_id is None:
             logger.warning("whatsapp terminate: not a placed WhatsApp call", extra={"call_id": call_id})
             return False
+        if ((call.details or {}).get("whatsapp") or {}).get("status"):
+            logger.info("whatsapp call already ended by WhatsApp", extra={"call_id": call_id})
+            return True
         number = PhoneNumber.get(account_id, call.from_number_id)
         graph_for(number, graph_api_url()).terminate(call.carrier_sid)
     except Exception as error:  # any failure (no such call, KMS, Graph) is the caller's "no", never an exception

@@ -11,8 +11,11 @@ import pytest
 import requests
 from omnidimension import Client
 
+from devstack.monitor_client import MonitorClient
 from tests.e2e.test_voice_call_on_local_stack import WELCOME, bakery_agent, finished_log, words
+from tests.monitoring.event_schemas import check
 from tests.post_call.pipeline import wait_until
+from tests.post_call.receivers import Receiver, serve
 
 pytestmark = pytest.mark.slow
 
@@ -67,6 +70,7 @@ def assert_spoken_conversation(log: dict[str, Any]) -> None:
     assert {"open", "tomorrow"} <= set(words(heard)), turns
     assert any(t["role"] == "agent" and t.get("source") != "welcome" and t["text"] for t in turns), turns
     assert log["turn_metrics"] and log["turn_metrics"][0]["first_audio_out_ms"] is not None
+    assert requests.get(log["recording_url"], timeout=10).status_code == 200
 
 
 def test_a_whatsapp_user_calling_the_business_talks_to_the_attached_agent(local_stack: dict) -> None:
@@ -79,17 +83,27 @@ def test_a_whatsapp_user_calling_the_business_talks_to_the_attached_agent(local_
                              json={"phone_number_id": number["id"], "agent_id": agent["id"]})
     assert attached.status_code == 200, attached.text
 
-    placed = requests.post(f"{sim}/sim/whatsapp/calls", timeout=30, json={
-        "phone_number_id": "106540352242922", "from": USER, "name": "Ada", "script": SCRIPT})
-    assert placed.status_code == 201, placed.text
-    wacid = placed.json()["call_id"]
+    with serve(Receiver()) as receiver:
+        action = client.agent.add_post_call_action(
+            agent["id"], "webhook", url=receiver.url, trigger_call_statuses=["completed"],
+            payload_template={"call": "{{call_id}}", "caller": "{{call_context.caller_number}}"})["json"]
+        placed = requests.post(f"{sim}/sim/whatsapp/calls", timeout=30, json={
+            "phone_number_id": "106540352242922", "from": USER, "name": "Ada", "script": SCRIPT})
+        assert placed.status_code == 201, placed.text
+        wacid = placed.json()["call_id"]
 
-    def logs() -> list[dict]:
-        return requests.get(f"{api}/calls/logs", headers=headers, timeout=10).json()["call_log_data"]
+        def logs() -> list[dict]:
+            return requests.get(f"{api}/calls/logs", headers=headers, timeout=10).json()["call_log_data"]
 
-    assert wait_until(lambda: bool(logs()), 60)
-    [call] = logs()
-    log = finished_log(client, call["id"], timeout=240)
+        assert wait_until(lambda: bool(logs()), 60)
+        [call] = logs()
+        log = finished_log(client, call["id"], timeout=240)
+        assert wait_until(lambda: bool(receiver.received), 60)
+
+    [request] = receiver.received  # the post-call delivery, as for any call
+    assert request.json == {"call": call["id"], "caller": log["call_context"]["caller_number"]}
+    deliveries = requests.get(f"{api}/calls/logs/{call['id']}/deliveries", headers=headers, timeout=10).json()
+    assert [(d["action_id"], d["status"]) for d in deliveries["deliveries"]] == [(action["id"], "succeeded")]
     assert wait_until(lambda: sim_call(local_stack, wacid)["status"] in ("completed", "failed", "rejected"), 60)
     whatsapp = sim_call(local_stack, wacid)
 
@@ -114,10 +128,22 @@ def test_a_business_call_to_a_whatsapp_user_with_permission_is_a_spoken_conversa
     requests.put(f"{sim}/sim/whatsapp/users/{USER}", timeout=10, json={
         "answer": "accept", "answer_after_s": 1.0, "name": "Ada", "script": SCRIPT}).raise_for_status()
 
-    call_id = client.call.dispatch_call(agent["id"], f"+{USER}", from_number_id=number["id"])["json"]["call_id"]
-    log = finished_log(client, call_id, timeout=240)
+    with MonitorClient(local_stack["monitor_url"], api_key=local_stack["api_key"]) as watcher:
+        watcher.send({"action": "subscribe"})
+        watcher.wait_for(lambda e: e["type"] == "snapshot", timeout=20)
+        call_id = client.call.dispatch_call(agent["id"], f"+{USER}",
+                                            from_number_id=number["id"])["json"]["call_id"]
+        log = finished_log(client, call_id, timeout=240)
+        watcher.wait_for(lambda e: e["type"] == "call.ended" and e["call_id"] == call_id, timeout=120)
+        events = watcher.of_call(call_id)
 
     assert_spoken_conversation(log)
+    for event in events:  # live monitoring saw it like any call: every event fits its schema
+        check(event)
+    statuses = [e["status"] for e in events if e["type"] == "call.status"]
+    assert statuses[0] == "queued" and "ringing" in statuses and "in_progress" in statuses, statuses
+    assert statuses.index("ringing") < statuses.index("in_progress") < statuses.index("ended"), statuses
+    assert any(e["type"] == "transcript.final" and e.get("role") == "user" for e in events), events
     wacid = log["details"]["whatsapp"]["wacid"]
     assert wait_until(lambda: sim_call(local_stack, wacid)["status"] in ("completed", "failed", "rejected"), 60)
     whatsapp = sim_call(local_stack, wacid)

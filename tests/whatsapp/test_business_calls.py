@@ -13,6 +13,7 @@ import pytest
 from chalicelib import queues
 from chalicelib.db.models import Call, UniqueClaim
 from chalicelib.domain import whatsapp_outbound
+from chalicelib.domain.call_end import end_call
 from chalicelib.telephony import stream_tokens
 from chalicelib.whatsapp import hang_up
 from tests.conftest import AGENT, Tenant
@@ -192,3 +193,18 @@ def test_a_hang_up_the_streaming_service_requests_is_posted_by_the_campaign_ops_
     assert message == {"op": hang_up.HANG_UP_OP, "account_id": tenant.account_id, "call_id": call["id"]}
     ended = wa.graph.requests[-1]
     assert ended.body == {"messaging_product": "whatsapp", "call_id": WACID, "action": "terminate"}
+
+
+def test_a_call_whatsapp_already_ended_is_not_terminated_again_and_keeps_its_end(tenant: Tenant,
+                                                                                 wa: WhatsApp) -> None:
+    url, call = _dispatch(tenant)
+    Call(tenant.account_id, call["id"]).update(actions=[Call.media_stream_sid.set("whatsapp-abc")])
+    call_record = Call.get(tenant.account_id, call["id"])
+    end_call(call_record, "completed", {"ended_by": "stream_dropped"})  # the media closed first, here
+    assert post_webhook(url, terminate(WACID)).status_code == 200  # then WhatsApp's own end arrives
+    ended = _log(tenant, call["id"])
+    assert ended["call_status"] == "completed"
+    assert (ended["details"]["whatsapp"]["status"], ended["details"]["whatsapp"]["duration"]) == ("COMPLETED", 42)
+    before = len(wa.graph.requests)
+    assert hang_up.terminate(tenant.account_id, call["id"]) is True
+    assert len(wa.graph.requests) == before  # nothing posted: WhatsApp already ended it
