@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from typing import Any
 
@@ -20,6 +21,19 @@ from chalicelib import aws_clients, queues
 from chalicelib.observability import logger
 from chalicelib.status import credentials
 from chalicelib.status.timeouts import CHECK_TIMEOUT_S, PROBE_AWS_CONFIG
+
+DELIVERY_AGE_LIMIT_S = 900
+"""The post-call queues' oldest message may be this old (seconds) before the monitor is down.
+
+A delivery that failed is retried by holding the same message back on its queue (``queues.hold_back``,
+``delivery/retry.py``), so a healthy retry schedule keeps a message for up to ~33 h (the default schedule's
+27.6 h, +20% jitter). SQS's age metric leaves a message out once it has been received three times (it "moves to
+the back of the queue"), so a retried delivery counts only until its third attempt: its first two delays (5 s and
+300 s, at most 366 s with jitter) plus two attempts (10 s timeout each) and the consumer's polling, about 400 s.
+900 s is over twice that; only a receiver's ``Retry-After`` beyond the schedule (Slack's and HubSpot's are
+seconds) could hold one longer. Call events are never held back: any age is waiting."""
+AGE_METRIC_WINDOW_S = 300
+"""How far back the age datapoints are read (one a minute while the queue is active)."""
 
 
 class Status(IntEnum):
@@ -49,6 +63,7 @@ class StatusSettings:
     delivery_backlog_limit: int
     dialer_backlog_limit: int
     dead_letter_limit: int
+    delivery_age_limit_s: int
 
     @classmethod
     def from_env(cls) -> StatusSettings:
@@ -61,6 +76,7 @@ class StatusSettings:
             delivery_backlog_limit=int(env("PARLEY_STATUS_DELIVERY_BACKLOG_LIMIT") or 1000),
             dialer_backlog_limit=int(env("PARLEY_STATUS_DIALER_BACKLOG_LIMIT") or 20000),
             dead_letter_limit=int(env("PARLEY_STATUS_DEAD_LETTER_LIMIT") or 0),
+            delivery_age_limit_s=int(env("PARLEY_STATUS_DELIVERY_AGE_LIMIT_S") or DELIVERY_AGE_LIMIT_S),
         )
 
 
@@ -151,21 +167,48 @@ def _depth(sqs: Any, name: str) -> int:
     return int(attributes["ApproximateNumberOfMessages"])
 
 
-def _queues_check(specs: tuple[queues.QueueSpec, ...], backlog_limit: int, dead_letter_limit: int,
-                  dead_letter_specs: tuple[queues.QueueSpec, ...] | None = None) -> CheckResult:
-    """Down when the queues' backlog is over ``backlog_limit`` or the DLQs of ``dead_letter_specs`` (default: the
-    same queues) hold more than ``dead_letter_limit``.
+def _oldest_age_s(specs: tuple[queues.QueueSpec, ...]) -> int | None:
+    """The oldest message's age over ``specs`` (seconds): each queue's newest ``ApproximateAgeOfOldestMessage``
+    datapoint (the minute's maximum), read in one ``GetMetricData`` call; None when no queue has one."""
+    now = datetime.now(UTC)
+    answer = aws_clients.client("cloudwatch", config=PROBE_AWS_CONFIG).get_metric_data(
+        MetricDataQueries=[{
+            "Id": f"q{index}",
+            "MetricStat": {
+                "Metric": {"Namespace": "AWS/SQS", "MetricName": "ApproximateAgeOfOldestMessage",
+                           "Dimensions": [{"Name": "QueueName", "Value": queues.queue_name(spec)}]},
+                "Period": 60,
+                "Stat": "Maximum",
+            },
+        } for index, spec in enumerate(specs)],
+        StartTime=now - timedelta(seconds=AGE_METRIC_WINDOW_S), EndTime=now)
+    newest = [max(zip(result["Timestamps"], result["Values"], strict=True))[1]
+              for result in answer["MetricDataResults"] if result["Values"]]
+    return round(max(newest)) if newest else None
 
-    SQS has no queue attribute for the oldest message's age (that is a CloudWatch metric): the backlog stands in.
+
+def _queues_check(specs: tuple[queues.QueueSpec, ...], backlog_limit: int, dead_letter_limit: int,
+                  dead_letter_specs: tuple[queues.QueueSpec, ...] | None = None,
+                  age_limit_s: int | None = None) -> CheckResult:
+    """Down when the DLQs of ``dead_letter_specs`` (default: the same queues) hold more than
+    ``dead_letter_limit``, the oldest message of ``specs`` is older than ``age_limit_s`` (when given), or their
+    backlog is over ``backlog_limit``.
+
+    The age is a CloudWatch metric (not a queue attribute), published only while a queue is active: with no
+    datapoint in the last 5 minutes (an idle queue; the local stack's moto has none), the age is not checked and
+    the other rules decide.
     """
     sqs = aws_clients.client("sqs", config=PROBE_AWS_CONFIG)
     started = time.monotonic()
     backlog = sum(_depth(sqs, queues.queue_name(spec)) for spec in specs)
     dead = sum(_depth(sqs, queues.dlq_name(spec)) for spec in (specs if dead_letter_specs is None
                                                                   else dead_letter_specs))
+    age = _oldest_age_s(specs) if age_limit_s is not None else None
     ping = _ms(started)
     if dead > dead_letter_limit:
         return CheckResult(Status.DOWN, ping, f"{dead} dead-lettered messages")
+    if age is not None and age_limit_s is not None and age > age_limit_s:
+        return CheckResult(Status.DOWN, ping, f"oldest message {age:,} s old")
     if backlog > backlog_limit:
         return CheckResult(Status.DOWN, ping, f"backlog of {backlog} messages")
     return CheckResult(Status.UP, ping, "")
@@ -173,18 +216,25 @@ def _queues_check(specs: tuple[queues.QueueSpec, ...], backlog_limit: int, dead_
 
 @never_raises
 def post_call_delivery(settings: StatusSettings) -> CheckResult:
-    """The call-events and deliveries queues' backlogs, and the call-events dead letters.
+    """The call-events and deliveries queues' oldest message age (``delivery_age_limit_s``; skipped without a
+    datapoint, see ``_queues_check``) and backlogs, and the call-events dead letters.
 
     The deliveries DLQ is not counted: a delivery lands there after its last retry when the customer's receiver
     kept refusing it (kept for redrive), which is the receiver's outage, not Parley's.
     """
     return _queues_check((queues.CALL_EVENTS, queues.DELIVERIES), settings.delivery_backlog_limit,
-                         settings.dead_letter_limit, dead_letter_specs=(queues.CALL_EVENTS,))
+                         settings.dead_letter_limit, dead_letter_specs=(queues.CALL_EVENTS,),
+                         age_limit_s=settings.delivery_age_limit_s)
 
 
 @never_raises
 def dialer(settings: StatusSettings) -> CheckResult:
-    """The dialer queue: its backlog (contacts waiting to be dialled) and dead letters."""
+    """The dialer queue: its backlog (contacts waiting to be dialled) and dead letters.
+
+    Not its oldest message's age: the dialer holds contacts back on its queue on purpose (while the campaign's
+    call slots are full, outside its daily calling window, until a retry is due), so an old message there is the
+    schedule working, not a stall.
+    """
     return _queues_check((queues.DIALER,), settings.dialer_backlog_limit, settings.dead_letter_limit)
 
 
@@ -211,7 +261,8 @@ MONITORS: tuple[Monitor, ...] = (
     Monitor(2, "Streaming service", "The streaming service's health check (the voice pipeline's servers).",
             streaming_service),
     Monitor(3, "Post-call delivery",
-            "The post-call event and delivery queues' backlog, and events that could not be processed.",
+            "The post-call event and delivery queues' oldest message and backlog, and events that could not be "
+            "processed.",
             post_call_delivery),
     Monitor(4, "Dialer", "The campaign dialer's queue: backlog and dead letters.", dialer),
     Monitor(5, "DynamoDB", "A strongly consistent read from the database.", dynamodb),

@@ -13,7 +13,7 @@ from constructs import IConstruct
 from parley_infra.dashboard import Dashboard, deployment_handler
 from parley_infra.monitoring import ROUTES, WEBSOCKET_API
 from parley_infra.stack import MCP_HANDLER, MONITOR_PUBLISHERS, ParleyStack
-from parley_infra.status import STATUS_PROBE, TARGET_HEALTH
+from parley_infra.status import METRIC_DATA, STATUS_PROBE, TARGET_HEALTH
 from parley_infra.streaming import RECORDING_PREFIXES, StreamingService, bedrock_inference_profile
 
 
@@ -74,14 +74,16 @@ def acknowledge_findings(stack: ParleyStack) -> None:
 
 
 def acknowledge_status_probe(stack: ParleyStack) -> None:
-    """The status probe's two accepted findings: the target-health read and its key's secret."""
+    """The status probe's accepted findings: the target-health and metric reads, and its key's secret."""
     acknowledge(
         stack.roles[STATUS_PROBE].node.find_child("DefaultPolicy"),
         "AwsSolutions-IAM5[Resource::*]",
-        f"{TARGET_HEALTH} supports no resource-level permissions, so IAM only accepts '*'. It is read-only, "
-        "reveals the health of load balancer targets and nothing else, and is the one way the probe (outside the "
-        "VPC) learns whether the streaming tasks pass their /healthz checks. Every other grant of this role names "
-        "its resources.",
+        f"{TARGET_HEALTH} and {METRIC_DATA} support no resource-level permissions, so IAM only accepts '*'. "
+        f"Both are read-only. {TARGET_HEALTH} reveals the health of load balancer targets and nothing else, and is "
+        "the one way the probe (outside the VPC) learns whether the streaming tasks pass their /healthz checks. "
+        f"{METRIC_DATA} reads metrics (no logs, no data), and is the one way to learn the age of a queue's oldest "
+        "message (ApproximateAgeOfOldestMessage is a CloudWatch metric, not a queue attribute). Every other grant "
+        "of this role names its resources.",
     )
     acknowledge(
         stack.status_key_secret,

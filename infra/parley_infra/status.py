@@ -10,8 +10,10 @@ The probe (``StatusProbe``, every minute) checks:
   Lambdas outside the VPC, and the public listener forwards only ``/twilio`` and ``/web/offer``, so the probe
   cannot reach ``/healthz`` itself; the load balancer checks every task's ``/healthz`` every 10 s and the probe
   reads the result. ``elasticloadbalancing:DescribeTargetHealth`` has no resource-level permissions (``*``).
-- the post-call and dialer queues' depths (``sqs:GetQueueAttributes`` on those queues and their DLQs), a
-  consistent read of the sequences table, and the carrier API over the internet.
+- the post-call and dialer queues' depths (``sqs:GetQueueAttributes`` on those queues and their DLQs), and the
+  post-call queues' oldest message age, a CloudWatch metric (``cloudwatch:GetMetricData``, which has no
+  resource-level permissions either: ``*``);
+- a consistent read of the sequences table, and the carrier API over the internet.
 
 It writes its beats to the ``StatusBeat`` table, which the API handler reads for the public heartbeat.
 """
@@ -41,6 +43,7 @@ PROBED_QUEUES = (DIALER, CALL_EVENTS, DELIVERIES)
 QUEUE_ATTRIBUTES: tuple[str, ...] = ("sqs:GetQueueAttributes", "sqs:GetQueueUrl")
 BEAT_WRITES: tuple[str, ...] = ("dynamodb:PutItem", "dynamodb:BatchWriteItem")
 TARGET_HEALTH = "elasticloadbalancing:DescribeTargetHealth"
+METRIC_DATA = "cloudwatch:GetMetricData"
 
 
 def create_key_secret(scope: Construct, settings: StageSettings) -> secretsmanager.Secret:
@@ -74,3 +77,4 @@ def grant_probe(role: iam.IRole, *, tables: ParleyTables, queues: ParleyQueues,
         resources=[arn for q in probed for arn in (q.queue.queue_arn, q.dead_letters.queue_arn)]))
     allow_secret_read(role, key_secret)
     role.add_to_principal_policy(iam.PolicyStatement(actions=[TARGET_HEALTH], resources=["*"]))
+    role.add_to_principal_policy(iam.PolicyStatement(actions=[METRIC_DATA], resources=["*"]))

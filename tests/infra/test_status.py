@@ -62,6 +62,8 @@ def test_the_probe_role_reads_its_checks_and_writes_only_beats(synthesized: Synt
     assert grants["secretsmanager:GetSecretValue"] == {frozenset({logical_id(stack, stack.status_key_secret)})}
     assert grants["elasticloadbalancing:DescribeTargetHealth"] == {"*"}
     assert [a for a in grants if a.startswith("elasticloadbalancing:")] == ["elasticloadbalancing:DescribeTargetHealth"]
+    assert grants["cloudwatch:GetMetricData"] == {"*"}  # the queues' oldest message age
+    assert [a for a in grants if a.startswith("cloudwatch:")] == ["cloudwatch:GetMetricData"]
 
 
 def test_only_the_probe_writes_beats_and_only_the_api_handler_reads_them(synthesized: Synthesized) -> None:

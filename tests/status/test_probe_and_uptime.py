@@ -11,7 +11,7 @@ from chalicelib.status.monitors import CheckResult, Monitor, Status, StatusSetti
 
 SETTINGS = StatusSettings(public_api_url=None, streaming_health_url=None, streaming_target_group_arn=None,
                           carrier_api_url="http://127.0.0.1:9", delivery_backlog_limit=10, dialer_backlog_limit=10,
-                          dead_letter_limit=0)
+                          dead_letter_limit=0, delivery_age_limit_s=900)
 
 
 def _beats(*statuses: Status) -> list:
@@ -104,3 +104,12 @@ def test_in_aws_the_streaming_monitor_reads_the_load_balancers_target_health(aws
     elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": "10.0.0.7", "Port": 8080}])
     up = streaming_service(settings)
     assert (up.status, up.msg) == (Status.UP, "1 healthy of 1 tasks")
+
+
+def test_the_probes_aws_calls_make_one_attempt_through_one_client_per_service(aws: None) -> None:
+    from chalicelib import aws_clients
+    from chalicelib.status.timeouts import PROBE_AWS_CONFIG
+
+    first = aws_clients.client("cloudwatch", config=PROBE_AWS_CONFIG)
+    assert aws_clients.client("cloudwatch", config=PROBE_AWS_CONFIG) is first
+    assert first.meta.config.retries["total_max_attempts"] == 1
