@@ -12,6 +12,7 @@ import contextlib
 import json
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,18 +140,28 @@ class WebPeer:
             self._reader = asyncio.ensure_future(self._read(track))
 
     async def _read(self, track: MediaStreamTrack) -> None:
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                frame = await track.recv()
-                if not isinstance(frame, av.AudioFrame):
-                    continue
-                now = time.monotonic()
-                for piece in resampler.resample(frame):
-                    samples = piece.to_ndarray().reshape(-1).astype(np.float32)
-                    self.frames.append(ReceivedFrame(now, float(np.sqrt(np.mean(samples * samples)))))
-                    if self.keep_audio:
-                        self.audio += samples.astype("<i2").tobytes()
+        await receive_audio(track, self._heard)
+
+    def _heard(self, at: float, rms: float, pcm: bytes) -> None:
+        self.frames.append(ReceivedFrame(at, rms))
+        if self.keep_audio:
+            self.audio += pcm
+
+
+async def receive_audio(track: MediaStreamTrack, heard: Callable[[float, float, bytes], None]) -> None:
+    """Receive an audio track until it ends: each piece, resampled to 48 kHz mono PCM16, goes to
+    ``heard(arrived_at, rms, pcm)`` (``arrived_at`` on the monotonic clock)."""
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
+    with contextlib.suppress(MediaStreamError):
+        while True:
+            frame = await track.recv()
+            if not isinstance(frame, av.AudioFrame):
+                continue
+            now = time.monotonic()
+            for piece in resampler.resample(frame):
+                samples = piece.to_ndarray().reshape(-1)
+                level = samples.astype(np.float32)
+                heard(now, float(np.sqrt(np.mean(level * level))), samples.astype("<i2").tobytes())
 
 
 class OfferRefused(Exception):

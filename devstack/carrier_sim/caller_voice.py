@@ -80,14 +80,16 @@ class MediaLoop:
 
 
 class CallerVoice:
-    """Sentences as the caller says them: PCM16 at 8 kHz, synthesized once per text and cached.
+    """Sentences as the caller says them: PCM16 at ``rate`` (8 kHz, a phone line's, by default), synthesized once
+    per text and cached.
 
     Uses Piper (``streaming.engines.piper_tts``); with ``engine="tone"`` (or when Piper cannot be
     loaded) a speech-like buzz of the sentence's length stands in, enough for VAD and turn taking.
     """
 
-    def __init__(self, engine: str = "piper") -> None:
+    def __init__(self, engine: str = "piper", rate: int | None = None) -> None:
         self.engine = engine
+        self.rate = rate
         self._cache: dict[str, asyncio.Future[bytes]] = {}
         self._tts: asyncio.Future[Any] | None = None
 
@@ -100,6 +102,7 @@ class CallerVoice:
     async def _synthesize(self, text: str) -> bytes:
         from devstack.media_client import SAMPLE_RATE, resample
 
+        rate = self.rate or SAMPLE_RATE
         if self.engine == "piper":
             try:
                 from streaming.engines.piper_tts import PiperTts
@@ -108,11 +111,11 @@ class CallerVoice:
                     self._tts = asyncio.ensure_future(asyncio.to_thread(PiperTts))
                 tts = await asyncio.shield(self._tts)
                 chunks = [chunk async for chunk in tts.synthesize(text)]
-                return resample(b"".join(chunks), tts.sample_rate, SAMPLE_RATE)
+                return resample(b"".join(chunks), tts.sample_rate, rate)
             except ImportError as exc:
                 log.warning("piper unavailable (%s): the simulated caller speaks in tones", exc)
                 self.engine = "tone"
-        return tone_speech(text, SAMPLE_RATE)
+        return tone_speech(text, rate)
 
 
 def tone_speech(text: str, sample_rate: int = 8000) -> bytes:

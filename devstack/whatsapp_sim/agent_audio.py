@@ -3,19 +3,15 @@ arrival times), its speech segments, and waits on them for the caller script."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import time
 import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import av
-import numpy as np
 from aiortc import MediaStreamTrack
-from aiortc.mediastreams import MediaStreamError
 
-from devstack.web_peer import RATE, SPEECH_RMS, ReceivedFrame
+from devstack.web_peer import RATE, SPEECH_RMS, ReceivedFrame, receive_audio
 
 SEGMENT_GAP_S = 0.3  # unvoiced time that ends a speech segment
 POLL_S = 0.02
@@ -58,17 +54,7 @@ class AgentListener:
 
     async def read(self, track: MediaStreamTrack) -> None:
         """Receive the agent's track until it ends."""
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                frame = await track.recv()
-                if not isinstance(frame, av.AudioFrame):
-                    continue
-                now = time.monotonic()
-                for piece in resampler.resample(frame):
-                    samples = piece.to_ndarray().reshape(-1)
-                    level = samples.astype(np.float32)
-                    self.heard(now, float(np.sqrt(np.mean(level * level))), samples.astype("<i2").tobytes())
+        await receive_audio(track, self.heard)
 
     def talking(self, now: float) -> bool:
         return self.last_voiced_at is not None and now - self.last_voiced_at <= SEGMENT_GAP_S

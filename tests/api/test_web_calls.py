@@ -6,12 +6,12 @@ import json
 import time
 from datetime import datetime
 
-import boto3
 import pytest
 import requests
 
 from chalicelib.domain import rate_limits, web_calls
 from chalicelib.telephony import stream_tokens
+from tests.campaign_ops import run_campaign_ops
 from tests.conftest import AGENT, Tenant
 
 PAGE = "http://127.0.0.1:8600"
@@ -233,29 +233,6 @@ def test_the_token_admits_one_media_stream(tenant: Tenant) -> None:
 
 # -- a web call nobody connects to ----------------------------------------------------------------------
 
-def _run_expiry_messages(count: int, deadline_s: float = 10.0) -> list[dict]:
-    """Wait for ``count`` delayed messages on the campaign-ops queue and hand them to its consumer, as Lambda does."""
-    from app import campaign_ops_worker
-    from chalicelib import queues
-
-    sqs = boto3.client("sqs")
-    url = queues.queue_url(queues.queue_name(queues.CAMPAIGN_OPS))
-    handled: list[dict] = []
-    deadline = time.monotonic() + deadline_s
-    while len(handled) < count and time.monotonic() < deadline:
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
-        if not messages:
-            continue
-        event = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                              "attributes": {}, "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
-                              "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
-                              "awsRegion": "us-east-1"} for m in messages]}
-        assert campaign_ops_worker(event, None) == {"batchItemFailures": []}
-        handled += [json.loads(m["Body"]) for m in messages]
-    assert len(handled) == count, handled
-    return handled
-
-
 def test_a_web_call_nobody_connects_to_ends_failed_after_its_token_expires(
         tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
     from chalicelib.domain import call_media
@@ -267,7 +244,7 @@ def test_a_web_call_nobody_connects_to_ends_failed_after_its_token_expires(
     connected = browser_post(tenant, key, {"agent_id": agent_id}).json()
     call_media.admit(str(connected["call_id"]), connected["token"], "web:peer-1", SECRET)
 
-    messages = _run_expiry_messages(2)
+    messages = run_campaign_ops(2)
     assert sorted(m["call_id"] for m in messages) == sorted([abandoned["call_id"], connected["call_id"]])
     assert all(m["op"] == web_calls.EXPIRE_OP for m in messages)
 

@@ -8,17 +8,13 @@ notes when each frame of the agent's audio arrived and how loud it was.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import av
-import numpy as np
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError
 
-from devstack.web_peer import RATE, SPEECH_RMS, MicrophoneTrack, ReceivedFrame
+from devstack.web_peer import SPEECH_RMS, MicrophoneTrack, ReceivedFrame, receive_audio
 from streaming.transports.whatsapp import opus_codecs
 
 
@@ -78,16 +74,7 @@ class WhatsAppMedia:
             self._reader = asyncio.ensure_future(self._read(track))
 
     async def _read(self, track: MediaStreamTrack) -> None:
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                frame = await track.recv()
-                if not isinstance(frame, av.AudioFrame):
-                    continue
-                now = time.monotonic()
-                for piece in resampler.resample(frame):
-                    samples = piece.to_ndarray().reshape(-1).astype(np.float32)
-                    self.frames.append(ReceivedFrame(now, float(np.sqrt(np.mean(samples * samples)))))
+        await receive_audio(track, lambda at, rms, _pcm: self.frames.append(ReceivedFrame(at, rms)))
 
 
 async def wait_for(predicate: Callable[[], object], timeout: float = 20.0) -> None:

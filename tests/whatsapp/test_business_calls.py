@@ -3,19 +3,17 @@
 move the call; the expiry ends it when nobody answers; ``hang_up.terminate`` asks Graph to end it."""
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
-import boto3
 import pytest
 
-from chalicelib import queues
 from chalicelib.db.models import Call, UniqueClaim
 from chalicelib.domain import whatsapp_outbound
 from chalicelib.domain.call_end import end_call
 from chalicelib.telephony import stream_tokens
 from chalicelib.whatsapp import hang_up
+from tests.campaign_ops import run_campaign_ops
 from tests.conftest import AGENT, Tenant
 from tests.whatsapp.conftest import (
     ACCESS_TOKEN,
@@ -132,34 +130,12 @@ def test_a_rejected_call_ends_busy_and_a_hang_up_before_the_answer_ends_no_answe
     assert _log(tenant, placed["call_id"])["call_status"] == "no_answer"
 
 
-def _expiry_messages(count: int, deadline_s: float = 10.0) -> list[dict[str, Any]]:
-    """Wait for ``count`` delayed messages on the campaign-ops queue and hand them to its consumer, as Lambda does."""
-    from app import campaign_ops_worker
-
-    sqs = boto3.client("sqs")
-    url = queues.queue_url(queues.queue_name(queues.CAMPAIGN_OPS))
-    handled: list[dict[str, Any]] = []
-    deadline = time.monotonic() + deadline_s
-    while len(handled) < count and time.monotonic() < deadline:
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
-        if not messages:
-            continue
-        event = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                              "attributes": {}, "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
-                              "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
-                              "awsRegion": "us-east-1"} for m in messages]}
-        assert campaign_ops_worker(event, None) == {"batchItemFailures": []}
-        handled += [json.loads(m["Body"]) for m in messages]
-    assert len(handled) == count, handled
-    return handled
-
-
 def test_a_call_nobody_answers_ends_no_answer_when_its_expiry_comes(tenant: Tenant, wa: WhatsApp,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PARLEY_WHATSAPP_RING_TIMEOUT_S", "1")
     monkeypatch.setattr(whatsapp_outbound, "EXPIRY_MARGIN_S", 0)  # the test's 75 s: 1 s
     _, call = _dispatch(tenant)
-    [message] = _expiry_messages(1)
+    [message] = run_campaign_ops(1)
     assert message == {"op": "expire_whatsapp_call", "account_id": tenant.account_id, "call_id": call["id"]}
     ended = _log(tenant, call["id"])
     assert ended["call_status"] == "no_answer" and ended["details"]["reason"] == "not answered"
@@ -189,7 +165,7 @@ def test_a_hang_up_the_streaming_service_requests_is_posted_by_the_campaign_ops_
         tenant: Tenant, wa: WhatsApp) -> None:
     _, call = _dispatch(tenant)
     hang_up.request(tenant.account_id, call["id"])
-    [message] = _expiry_messages(1)
+    [message] = run_campaign_ops(1)
     assert message == {"op": hang_up.HANG_UP_OP, "account_id": tenant.account_id, "call_id": call["id"]}
     ended = wa.graph.requests[-1]
     assert ended.body == {"messaging_product": "whatsapp", "call_id": WACID, "action": "terminate"}
