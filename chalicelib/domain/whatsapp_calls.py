@@ -18,11 +18,14 @@ Invariants:
   (``completed`` if it was in progress, else ``failed``). Ending goes through ``call_end.end_call`` only, so a
   repeated or reordered event changes nothing.
 * ``details.whatsapp`` holds the wacid and direction, then WhatsApp's terminate ``status`` and ``duration``.
-* Race (accepted): an event about a business call that arrives before its claim is written (Graph answered
-  ``connect`` but the claim is not stored yet) finds no call and is skipped.
+* Race: an event about a business call can arrive before its claim is written (WhatsApp rings the user and
+  reports ``RINGING`` before Parley has stored Graph's answer to ``connect``). An event about a call Parley does
+  not know that is less than ``RECENT_S`` old raises :class:`NotKnownYet`: the webhook answers 503 and Meta
+  delivers it again, by when the claim is there. An older one is skipped (not Parley's call).
 """
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
@@ -53,6 +56,23 @@ MAX_REASON = 300
 
 def call_claim(wacid: str) -> str:
     return f"whatsapp-call#{wacid}"
+
+
+RECENT_S = 60
+
+
+class NotKnownYet(Exception):
+    """A recent event about a call whose claim is not written yet: to be delivered again."""
+
+
+def unknown_call(event_timestamp: int | str | None, what: str, now: float | None = None) -> None:
+    """An event found no call: raise :class:`NotKnownYet` when it is recent (see the module docstring)."""
+    try:
+        age = (time.time() if now is None else now) - int(event_timestamp or 0)
+    except ValueError:
+        return
+    if 0 <= age < RECENT_S:
+        raise NotKnownYet(f"{what} for a call not known yet")
 
 
 def find_call(number: PhoneNumber, wacid: str) -> Call | None:
@@ -153,6 +173,7 @@ def terminated(number: PhoneNumber, event: CallEvent) -> None:
     """WhatsApp ended the call (the user hung up, rejected it, or it failed): see the module docstring."""
     call = find_call(number, event.id)
     if call is None:
+        unknown_call(event.timestamp, "terminate")
         logger.info("whatsapp terminate without a call", extra={"phone_number_id": number.phone_number_id})
         return
     details = whatsapp_details(call, status=event.status, duration=event.duration)

@@ -21,7 +21,7 @@ from chalicelib.domain import call_state
 from chalicelib.domain.call_end import end_call
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.unconnected import end_unconnected
-from chalicelib.domain.whatsapp_calls import drop_media, find_call, whatsapp_details
+from chalicelib.domain.whatsapp_calls import drop_media, find_call, unknown_call, whatsapp_details
 from chalicelib.monitoring import controls
 from chalicelib.monitoring import publish as monitoring
 from chalicelib.observability import logger
@@ -46,6 +46,7 @@ def expiry_delay(config: WhatsAppConfig) -> int:
 def status_changed(number: PhoneNumber, status: CallStatus) -> None:
     call = find_call(number, status.id)
     if call is None:
+        unknown_call(status.timestamp, f"status {status.status}")
         logger.info("whatsapp status without a call", extra={"phone_number_id": number.phone_number_id})
         return
     upper = status.status.upper()
@@ -62,6 +63,8 @@ def status_changed(number: PhoneNumber, status: CallStatus) -> None:
 def user_answered(number: PhoneNumber, event: CallEvent, config: WhatsAppConfig) -> None:
     """The user picked up a business call: their SDP answer goes to the task holding our offer."""
     call = find_call(number, event.id)
+    if call is None and event.session is not None:
+        unknown_call(event.timestamp, "answer")
     if event.session is None or call is None or call.status in call_state.TERMINAL:
         logger.info("whatsapp answer without a live call", extra={"phone_number_id": number.phone_number_id})
         return

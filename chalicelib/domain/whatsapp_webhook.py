@@ -10,7 +10,8 @@ Invariants:
 * A change about another Meta number is applied only when that number is registered in the same account and its
   own app secret verifies the same signature (one Meta app, one callback URL); otherwise it is skipped.
 * Every event is handled on its own: one that fails unexpectedly is logged and the others still run; the answer
-  is then 503, so Meta delivers the body again (every handler is idempotent: see ``whatsapp_calls``).
+  is then 503, so Meta delivers the body again (every handler is idempotent: see ``whatsapp_calls``). So does a
+  recent event about a call whose claim is not written yet (``whatsapp_calls.NotKnownYet``).
 """
 from __future__ import annotations
 
@@ -143,6 +144,9 @@ def _apply(number: PhoneNumber, value: CallsValue, config: WhatsAppConfig) -> in
                 whatsapp_calls.terminated(number, event)
             else:
                 logger.info("whatsapp call event ignored", extra={"event": event.event})
+        except whatsapp_calls.NotKnownYet as early:
+            logger.info("whatsapp call event early", extra={"event": event.event, "why": str(early)})
+            failed += 1
         except Exception:
             logger.exception("whatsapp call event failed", extra={"event": event.event})
             failed += 1
@@ -151,6 +155,9 @@ def _apply(number: PhoneNumber, value: CallsValue, config: WhatsAppConfig) -> in
             continue
         try:
             whatsapp_outbound.status_changed(number, status)
+        except whatsapp_calls.NotKnownYet as early:
+            logger.info("whatsapp call status early", extra={"status": status.status, "why": str(early)})
+            failed += 1
         except Exception:
             logger.exception("whatsapp call status failed", extra={"status": status.status})
             failed += 1

@@ -18,6 +18,10 @@ class Meta(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+Timestamp = int | Annotated[str, Field(max_length=16)] | None
+"""Meta's event time: epoch seconds, as a string in the webhook."""
+
+
 class CallSession(Meta):
     sdp_type: Literal["offer", "answer"]
     sdp: Annotated[str, Field(min_length=1, max_length=MAX_SDP)]
@@ -31,6 +35,7 @@ class CallEvent(Meta):
     from_: WaId | None = Field(default=None, alias="from")
     to: WaId | None = None
     direction: Annotated[str, Field(max_length=32)] | None = None
+    timestamp: Timestamp = None
     session: CallSession | None = None
     status: Annotated[str, Field(max_length=32)] | None = None
     duration: int | Annotated[str, Field(max_length=16)] | None = None
@@ -44,6 +49,7 @@ class CallStatus(Meta):
     id: Annotated[str, Field(min_length=1, max_length=256)]
     type: Annotated[str, Field(max_length=32)] | None = None
     status: Annotated[str, Field(min_length=1, max_length=32)]
+    timestamp: Timestamp = None
     recipient_id: WaId | None = None
 
 

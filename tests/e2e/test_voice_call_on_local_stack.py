@@ -50,6 +50,24 @@ def bakery_agent(client: Client, **extra: object) -> dict:
     )["json"]
 
 
+def without_long_silences(pcm: bytes, rate: int = 8000, keep_s: float = 0.4) -> bytes:
+    """The audio with every silence cut to ``keep_s``: a slow reply (a loaded machine) leaves long silences between
+    the greeting and the reply, which Whisper, given the whole call at once, may decode past."""
+    import numpy as np
+
+    frame = rate // 50  # 20 ms
+    samples = np.frombuffer(pcm, dtype="<i2")
+    kept: list[np.ndarray] = []
+    quiet = 0
+    for start in range(0, len(samples), frame):
+        chunk = samples[start:start + frame]
+        loud = float(np.sqrt(np.mean(chunk.astype(np.float32) ** 2))) > 100.0 if len(chunk) else False
+        quiet = 0 if loud else quiet + 1
+        if loud or quiet * 0.02 <= keep_s:
+            kept.append(chunk)
+    return b"".join(c.tobytes() for c in kept)
+
+
 def transcribe_8k_wav(path: str) -> str:
     import asyncio
 
@@ -66,7 +84,7 @@ def transcribe_8k_wav(path: str) -> str:
 
     async def run() -> str:
         stream = WhisperStt().open("en-US")
-        stream.feed(resample(pcm, 8000, 16000))
+        stream.feed(resample(without_long_silences(pcm), 8000, 16000))
         try:
             return await stream.transcript()
         finally:

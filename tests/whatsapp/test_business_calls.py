@@ -184,3 +184,17 @@ def test_a_call_whatsapp_already_ended_is_not_terminated_again_and_keeps_its_end
     before = len(wa.graph.requests)
     assert hang_up.terminate(tenant.account_id, call["id"]) is True
     assert len(wa.graph.requests) == before  # nothing posted: WhatsApp already ended it
+
+
+def test_a_fresh_status_for_a_call_not_known_yet_is_asked_again_and_an_old_one_is_skipped(tenant: Tenant,
+                                                                                          wa: WhatsApp) -> None:
+    url, call = _dispatch(tenant)
+    early = calls_change(statuses=[{"id": "wacid.NOT_STORED_YET", "type": "call", "status": "RINGING",
+                                    "recipient_id": USER, "timestamp": str(int(time.time()))}])
+    answer = post_webhook(url, early)
+    assert answer.status_code == 503, answer.text  # WhatsApp delivers it again, once the claim is written
+    assert answer.json()["error"] == "unavailable"
+    stale = calls_change(statuses=[{"id": "wacid.NOT_OURS", "type": "call", "status": "RINGING",
+                                    "recipient_id": USER, "timestamp": str(int(time.time()) - 3600)}])
+    assert post_webhook(url, stale).status_code == 200
+    assert _log(tenant, call["id"])["call_status"] == "queued"  # neither touched the call placed
