@@ -48,8 +48,9 @@ def local_stack(
                 stack.update(process=process, state_file=state_file, log_file=log_path)
                 yield stack
                 return
-            output = log_path.read_text()
-            if attempt == ATTEMPTS or not any(sign in output for sign in PORT_TAKEN):
+            # The stack's log, and its processes' own (the carrier simulator writes its bind error to carrier.log).
+            output = "".join(path.read_text(errors="replace") for path in sorted(workdir.glob("*.log")))
+            if attempt == ATTEMPTS or not any(sign in output.lower() for sign in PORT_TAKEN):
                 raise RuntimeError(f"local stack did not start:\n{output}")
         finally:
             _stop(process)
