@@ -18,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
+from functools import partial
 
 from pydantic import ValidationError
 
@@ -27,7 +29,7 @@ from chalicelib.domain.carrier_tokens import OpenedTokens
 from chalicelib.domain.errors import DomainError, Forbidden, Unavailable
 from chalicelib.domain.whatsapp_numbers import number_claim
 from chalicelib.observability import logger
-from chalicelib.schemas.whatsapp import CallsValue, WhatsAppWebhook
+from chalicelib.schemas.whatsapp import CallEvent, CallsValue, WhatsAppWebhook
 from chalicelib.whatsapp.config import WhatsAppConfig
 from chalicelib.whatsapp.credentials import app_secret, meta_id
 
@@ -135,30 +137,32 @@ def _apply(number: PhoneNumber, value: CallsValue, config: WhatsAppConfig) -> in
     """Handle each event of one change on its own; returns how many failed."""
     failed = 0
     for event in value.calls:
-        try:
-            if event.event == "connect" and event.session is not None and event.session.sdp_type == "offer":
-                whatsapp_calls.answer_user_call(number, event, value.caller_name(event.from_), config)
-            elif event.event == "connect" and event.session is not None:
-                whatsapp_outbound.user_answered(number, event, config)
-            elif event.event == "terminate":
-                whatsapp_calls.terminated(number, event)
-            else:
-                logger.info("whatsapp call event ignored", extra={"event": event.event})
-        except whatsapp_calls.NotKnownYet as early:
-            logger.info("whatsapp call event early", extra={"event": event.event, "why": str(early)})
-            failed += 1
-        except Exception:
-            logger.exception("whatsapp call event failed", extra={"event": event.event})
-            failed += 1
+        failed += not _handled(partial(_call_event, number, value, event, config), event=event.event)
     for status in value.statuses:
-        if status.type not in (None, "call"):
-            continue
-        try:
-            whatsapp_outbound.status_changed(number, status)
-        except whatsapp_calls.NotKnownYet as early:
-            logger.info("whatsapp call status early", extra={"status": status.status, "why": str(early)})
-            failed += 1
-        except Exception:
-            logger.exception("whatsapp call status failed", extra={"status": status.status})
-            failed += 1
+        if status.type in (None, "call"):
+            failed += not _handled(partial(whatsapp_outbound.status_changed, number, status), status=status.status)
     return failed
+
+
+def _call_event(number: PhoneNumber, value: CallsValue, event: CallEvent, config: WhatsAppConfig) -> None:
+    if event.event == "connect" and event.session is not None and event.session.sdp_type == "offer":
+        whatsapp_calls.answer_user_call(number, event, value.caller_name(event.from_), config)
+    elif event.event == "connect" and event.session is not None:
+        whatsapp_outbound.user_answered(number, event, config)
+    elif event.event == "terminate":
+        whatsapp_calls.terminated(number, event)
+    else:
+        logger.info("whatsapp call event ignored", extra={"event": event.event})
+
+
+def _handled(handle: Callable[[], None], **about: str) -> bool:
+    """Run one event's handler; False when it must be delivered again (logged: early, or failed)."""
+    try:
+        handle()
+    except whatsapp_calls.NotKnownYet as early:
+        logger.info("whatsapp event early", extra={**about, "why": str(early)})
+        return False
+    except Exception:
+        logger.exception("whatsapp event failed", extra=about)
+        return False
+    return True
