@@ -11,6 +11,7 @@ import io
 import re
 import time
 import wave
+from typing import Any
 
 import pytest
 import requests
@@ -91,6 +92,21 @@ def transcribe_8k_wav(path: str) -> str:
             await stream.close()
 
     return asyncio.run(run())
+
+
+def assert_spoken_conversation(log: dict[str, Any], channel: str) -> None:
+    """A completed call of ``channel`` whose log holds the greeting, the caller's question, a reply, metrics and
+    a recording (the bakery agent, a caller asking when it opens tomorrow)."""
+    assert log["call_status"] == "completed", log
+    assert log["channel"] == channel
+    assert not log["conversation"]["errors"], log["conversation"]
+    turns = log["transcript"]
+    assert turns[0]["role"] == "agent" and turns[0]["text"] == WELCOME
+    heard = " ".join(t["text"] for t in turns if t["role"] == "user")
+    assert {"open", "tomorrow"} <= set(words(heard)), turns
+    assert any(t["role"] == "agent" and t.get("source") != "welcome" and t["text"] for t in turns), turns
+    assert log["turn_metrics"] and log["turn_metrics"][0]["first_audio_out_ms"] is not None
+    assert requests.get(log["recording_url"], timeout=10).status_code == 200
 
 
 def test_a_dispatched_call_is_a_spoken_conversation_with_transcript_recording_and_metrics(local_stack: dict) -> None:

@@ -12,7 +12,7 @@ import requests
 from omnidimension import Client
 
 from devstack.monitor_client import MonitorClient
-from tests.e2e.test_voice_call_on_local_stack import WELCOME, bakery_agent, finished_log, words
+from tests.e2e.test_voice_call_on_local_stack import assert_spoken_conversation, bakery_agent, finished_log
 from tests.monitoring.event_schemas import check
 from tests.post_call.pipeline import wait_until
 from tests.post_call.receivers import Receiver, serve
@@ -60,19 +60,6 @@ def webhooks_delivered(call: dict[str, Any]) -> list[tuple[str, int | None]]:
     return delivered
 
 
-def assert_spoken_conversation(log: dict[str, Any]) -> None:
-    assert log["call_status"] == "completed", log
-    assert log["channel"] == "whatsapp"
-    assert not log["conversation"]["errors"], log["conversation"]
-    turns = log["transcript"]
-    assert turns[0]["role"] == "agent" and turns[0]["text"] == WELCOME
-    heard = " ".join(t["text"] for t in turns if t["role"] == "user")
-    assert {"open", "tomorrow"} <= set(words(heard)), turns
-    assert any(t["role"] == "agent" and t.get("source") != "welcome" and t["text"] for t in turns), turns
-    assert log["turn_metrics"] and log["turn_metrics"][0]["first_audio_out_ms"] is not None
-    assert requests.get(log["recording_url"], timeout=10).status_code == 200
-
-
 def test_a_whatsapp_user_calling_the_business_talks_to_the_attached_agent(local_stack: dict) -> None:
     api, sim = local_stack["api_url"], local_stack["whatsapp_sim_url"]
     headers = {"Authorization": f"Bearer {local_stack['api_key']}"}
@@ -107,7 +94,7 @@ def test_a_whatsapp_user_calling_the_business_talks_to_the_attached_agent(local_
     assert wait_until(lambda: sim_call(local_stack, wacid)["status"] in ("completed", "failed", "rejected"), 60)
     whatsapp = sim_call(local_stack, wacid)
 
-    assert_spoken_conversation(log)
+    assert_spoken_conversation(log, "whatsapp")
     assert log["call_type"] == "Incoming" and log["to_number"] == "+14155550100"
     assert log["call_context"]["caller_number"] in (USER, f"+{USER}")
     assert log["details"]["whatsapp"]["wacid"] == wacid
@@ -137,7 +124,7 @@ def test_a_business_call_to_a_whatsapp_user_with_permission_is_a_spoken_conversa
         watcher.wait_for(lambda e: e["type"] == "call.ended" and e["call_id"] == call_id, timeout=120)
         events = watcher.of_call(call_id)
 
-    assert_spoken_conversation(log)
+    assert_spoken_conversation(log, "whatsapp")
     for event in events:  # live monitoring saw it like any call: every event fits its schema
         check(event)
     statuses = [e["status"] for e in events if e["type"] == "call.status"]
